@@ -1,0 +1,23 @@
+//! A four-process trading stack: gateway, orderbook, strategy and ordermanager.
+//!
+//! The processes cross boundaries only through TCP streams (text frames ended
+//! by `*`, see [`protocol`]) and one shared-memory price table ([`shm`]). This
+//! library holds everything the processes share, so the same code runs live,
+//! in tests and in benchmarks.
+//!
+//! # Modules
+//!
+//! * [`price`] — the fixed-point price every layer uses, so that averages and
+//!   crossovers compare exactly instead of through floating-point noise.
+//! * [`protocol`] — parse and format every wire frame, and split a TCP byte
+//!   stream into frames; "incomplete" is a normal state, not an error.
+//! * [`shm`] — the lock-free shared-memory price table (one seqlocked slot per
+//!   symbol) and the lossless tick ring that lets the strategy see every tick.
+//! * [`signals`] — pure decision logic: moving-average crossover, news
+//!   sentiment, and the combiner that turns both into orders.
+//! * [`clock`] — wall-clock nanoseconds, the unit of every timestamp we store.
+pub mod clock;
+pub mod price;
+pub mod protocol;
+pub mod shm;
+pub mod signals;

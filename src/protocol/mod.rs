@@ -1,0 +1,3 @@
+//! TODO(protocol helper): wire frames.
+pub mod order;
+pub use order::Side;
