@@ -16,8 +16,22 @@
 //! * [`signals`] — pure decision logic: moving-average crossover, news
 //!   sentiment, and the combiner that turns both into orders.
 //! * [`clock`] — wall-clock nanoseconds, the unit of every timestamp we store.
+//! * [`config`] — the one TOML file (plus `TRADING__*` overrides) every
+//!   process reads, validated before anything starts.
+//! * [`logging`] — slog set-up: a file per process plus terminal lines.
+//! * [`lifecycle`] — readiness announcements and shutdown requests.
+//! * [`net`] — TCP client plumbing: connecting with exponential backoff.
 pub mod clock;
+pub mod config;
+pub mod gateway;
+pub mod lifecycle;
+pub mod logging;
+pub mod net;
+pub mod orderbook;
+pub mod ordermanager;
 pub mod price;
 pub mod protocol;
 pub mod shm;
 pub mod signals;
+pub mod strategy;
+pub mod supervisor;

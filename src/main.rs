@@ -1,1 +1,113 @@
-fn main() {}
+//! The one binary of the trading stack: any single role, or all of them supervised.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use trading::config::Config;
+use trading::lifecycle::{Role, RoleContext};
+
+/// A multi-process trading stack: gateway → orderbook → strategy → ordermanager.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Run one process: gateway (market data and news over TCP), orderbook
+    /// (market data into the shared-memory price table), strategy (signals from
+    /// the table and the news, orders out) or ordermanager (validates, executes
+    /// and journals orders).
+    #[arg(long, value_enum, value_name = "NAME", conflicts_with = "all")]
+    role: Option<Role>,
+
+    /// Run all four roles as supervised child processes; Ctrl+C stops them in
+    /// order. With `gateway.loop = false` the run ends by itself with a summary.
+    #[arg(long)]
+    all: bool,
+
+    /// Configuration file; keys it leaves out keep their built-in defaults and
+    /// TRADING__SECTION__KEY environment variables override single keys.
+    #[arg(long, value_name = "PATH", default_value = "config/default.toml")]
+    config: PathBuf,
+
+    /// Write a random-walk market data CSV (timestamp,symbol,price) for the
+    /// configured symbols to PATH and exit.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["role", "all"])]
+    generate_csv: Option<PathBuf>,
+
+    /// Number of ticks --generate-csv writes.
+    #[arg(long, default_value_t = 20_000, requires = "generate_csv")]
+    ticks: u64,
+
+    /// Stop when stdin closes (used by the supervisor for its children).
+    #[arg(long, hide = true)]
+    exit_with_parent: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(Some(&cli.config)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = if let Some(path) = &cli.generate_csv {
+        trading::gateway::write_random_walk_csv(&config, path, cli.ticks)
+    } else if let Some(role) = cli.role {
+        run_role(role, config, &cli)
+    } else if cli.all {
+        run_all(config, &cli)
+    } else {
+        eprintln!("error: give --role NAME, --all or --generate-csv PATH (see --help)");
+        return ExitCode::from(2);
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn context(config: Config, cli: &Cli, log: slog::Logger) -> RoleContext {
+    RoleContext {
+        config,
+        config_path: Some(cli.config.clone()),
+        log,
+        watch_parent: cli.exit_with_parent,
+    }
+}
+
+fn run_role(role: Role, config: Config, cli: &Cli) -> anyhow::Result<()> {
+    let (log, _guard) = trading::logging::init(
+        &config.logs.dir,
+        role.log_file(),
+        role.name(),
+        &config.logs.level,
+        // A supervised child's terminal is the supervisor's status line.
+        !cli.exit_with_parent,
+    )?;
+    let ctx = context(config, cli, log.clone());
+    let result = match role {
+        Role::Gateway => trading::gateway::run(ctx),
+        Role::Orderbook => trading::orderbook::run(ctx),
+        Role::Strategy => trading::strategy::run(ctx),
+        Role::Ordermanager => trading::ordermanager::run(ctx),
+    };
+    if let Err(e) = &result {
+        slog::crit!(log, "stopped with an error"; "error" => format!("{e:#}"));
+    }
+    result
+}
+
+fn run_all(config: Config, cli: &Cli) -> anyhow::Result<()> {
+    let (log, _guard) = trading::logging::init(
+        &config.logs.dir,
+        "main.log",
+        "supervisor",
+        &config.logs.level,
+        false,
+    )?;
+    trading::supervisor::run(context(config, cli, log))
+}

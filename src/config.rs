@@ -1,0 +1,466 @@
+//! Configuration: one TOML file, environment overrides, validated up front.
+//!
+//! The built-in `config/default.toml` is the base layer, so a file given with
+//! `--config` only needs the keys it changes; then environment variables of
+//! the form `TRADING__SECTION__KEY` override single keys (`TRADING__SYMBOLS`
+//! takes a comma-separated list). Unknown keys are errors, so a typo cannot
+//! silently leave a default in force. Every error names the key at fault.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// The built-in defaults, the same text as `config/default.toml`.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Prefix of environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "TRADING";
+
+/// Why the configuration could not be used; start-up stops with this message.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file named with `--config` does not exist.
+    #[error("configuration file {0} not found")]
+    MissingFile(PathBuf),
+    /// The file or an environment override does not parse or has a wrong type.
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    /// A value parsed but is outside what the system can run with.
+    #[error("configuration key `{key}`: {problem}")]
+    Invalid {
+        /// Dotted key, e.g. `strategy.long_window`.
+        key: &'static str,
+        /// What is wrong with its value.
+        problem: String,
+    },
+}
+
+/// The whole configuration of every role; each role reads its own section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Symbols in table order: the shm directory and every symbol check use it.
+    pub symbols: Vec<String>,
+    /// Market data and news source.
+    pub gateway: GatewayConfig,
+    /// Market data consumer and shm writer.
+    pub orderbook: OrderbookConfig,
+    /// Signal generation and order sending.
+    pub strategy: StrategyConfig,
+    /// Order validation, risk, execution and journal.
+    pub ordermanager: OrderManagerConfig,
+    /// Child process supervision under `--all`.
+    pub supervisor: SupervisorConfig,
+    /// Where and how much each process logs.
+    pub logs: LogConfig,
+    /// Limits shared by every TCP reader.
+    pub protocol: ProtocolConfig,
+}
+
+/// Where the gateway's market data comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum MarketSource {
+    /// Replay `gateway.data_path`.
+    Csv,
+    /// Generate prices: reproducible from `gateway.walk_seed`.
+    RandomWalk,
+}
+
+/// `[gateway]`: see `config/default.toml` for what each key does.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Interface both listeners bind; loopback unless deliberately exposed.
+    pub host: String,
+    /// Market data listener port (0 = ephemeral, announced on stdout).
+    pub md_port: u16,
+    /// News listener port (0 = ephemeral, announced on stdout).
+    pub news_port: u16,
+    /// CSV replay or random walk.
+    pub source: MarketSource,
+    /// CSV with columns `timestamp,symbol,price`.
+    pub data_path: PathBuf,
+    /// Replay forever, or once and then close the md stream.
+    #[serde(rename = "loop")]
+    pub loop_replay: bool,
+    /// Ticks per second; 0 = as fast as subscribers take them.
+    pub rate: u64,
+    /// News frames per second; 0 = none.
+    pub news_rate: u64,
+    /// Seed of the news generator, for reproducible runs.
+    pub news_seed: u64,
+    /// Seed of the random walk, for reproducible runs.
+    pub walk_seed: u64,
+    /// Whether md frames carry SEND_NS (off for three-field peers).
+    pub send_time: bool,
+    /// Batches a subscriber may have queued before it counts as stalled.
+    pub subscriber_queue: usize,
+    /// With rate 0, how long a stalled subscriber may hold the feed back.
+    pub max_stall_ms: u64,
+}
+
+impl TryFrom<String> for MarketSource {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "csv" => Ok(MarketSource::Csv),
+            "random_walk" => Ok(MarketSource::RandomWalk),
+            _ => Err(format!("`gateway.source` is {s:?}, not csv or random_walk")),
+        }
+    }
+}
+
+/// `[orderbook]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderbookConfig {
+    /// Gateway host to subscribe to.
+    pub md_host: String,
+    /// Gateway market data port.
+    pub md_port: u16,
+    /// Name of the segment under /dev/shm.
+    pub shared_memory_name: String,
+    /// Ticks the ring keeps (power of two).
+    pub ring_capacity: usize,
+    /// Period of the throughput log line.
+    pub stats_interval_ms: u64,
+}
+
+/// `[strategy]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyConfig {
+    /// Segment to read prices and ticks from.
+    pub shared_memory_name: String,
+    /// Where orders go.
+    pub order_manager_host: String,
+    /// Ordermanager port.
+    pub order_manager_port: u16,
+    /// Gateway host for the news stream.
+    pub news_host: String,
+    /// Gateway news port.
+    pub news_port: u16,
+    /// Short moving-average window, in ticks.
+    pub short_window: usize,
+    /// Long moving-average window, in ticks.
+    pub long_window: usize,
+    /// Sentiment strictly above this is a BUY view.
+    pub bullish_threshold: u8,
+    /// Sentiment strictly below this is a SELL view.
+    pub bearish_threshold: u8,
+    /// false: every crossover is an order at once.
+    pub use_news: bool,
+    /// Shares per order.
+    pub quantity: u64,
+    /// Prefix of client order ids, unique per strategy.
+    pub client_name: String,
+    /// When an unanswered order is reported as in doubt.
+    pub order_timeout_ms: u64,
+}
+
+/// How hard the journal pushes records to disk before acknowledging them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Durability {
+    /// fsync after every record.
+    Every,
+    /// One fsync for every group of records that arrive together.
+    Group,
+}
+
+impl TryFrom<String> for Durability {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "every" => Ok(Durability::Every),
+            "group" => Ok(Durability::Group),
+            _ => Err(format!(
+                "`ordermanager.durability` is {s:?}, not every or group"
+            )),
+        }
+    }
+}
+
+/// `[ordermanager]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderManagerConfig {
+    /// Interface the order listener binds.
+    pub host: String,
+    /// Order listener port (0 = ephemeral, announced on stdout).
+    pub port: u16,
+    /// The durable record of every order.
+    pub journal_path: PathBuf,
+    /// fsync policy of the journal.
+    pub durability: Durability,
+    /// Longest a group commit waits for more records.
+    pub group_commit_ms: u64,
+    /// MAX_QUANTITY limit.
+    pub max_order_quantity: u64,
+    /// MAX_POSITION limit (absolute net shares per symbol).
+    pub max_position: u64,
+    /// RATE_LIMIT per client connection.
+    pub max_orders_per_sec: u64,
+    /// PRICE_BAND half-width in percent of the last shm price; 0 = off.
+    pub price_band_pct: f64,
+    /// Segment holding the last prices for the band check.
+    pub shared_memory_name: String,
+    /// Period of the positions log; 0 = only on shutdown.
+    pub positions_interval_ms: u64,
+}
+
+/// `[supervisor]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisorConfig {
+    /// First restart delay.
+    pub backoff_initial_ms: u64,
+    /// Ceiling of the doubling restart delay.
+    pub backoff_max_ms: u64,
+    /// Restarts allowed within the window before the run gives up.
+    pub max_restarts: u32,
+    /// Window of the restart budget.
+    pub restart_window_s: u64,
+    /// Grace period before a stopping child is killed.
+    pub stop_timeout_ms: u64,
+}
+
+/// `[logs]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Directory of the per-process log files.
+    pub dir: PathBuf,
+    /// Minimum level written.
+    pub level: String,
+}
+
+/// `[protocol]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolConfig {
+    /// Longest frame accepted without its `*`.
+    pub max_frame: usize,
+}
+
+impl Config {
+    /// Loads defaults, then `path` (if given), then `TRADING__*` variables, and validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, None)
+    }
+
+    /// Like [`Config::load`] but with an explicit environment, for tests.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: Option<config::Map<String, String>>,
+    ) -> Result<Config, ConfigError> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(path) = path {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile(path.to_path_buf()));
+            }
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        let environment = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("symbols")
+            .source(env);
+        let cfg: Config = builder.add_source(environment).build()?.try_deserialize()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, problem: String| Err(ConfigError::Invalid { key, problem });
+        if self.symbols.is_empty() {
+            return invalid("symbols", "at least one symbol is needed".into());
+        }
+        for (i, s) in self.symbols.iter().enumerate() {
+            if s.is_empty() || s.len() > 15 {
+                return invalid("symbols", format!("{s:?} is not 1-15 bytes")); // MERGE: validate_symbol
+            }
+            if self.symbols[..i].contains(s) {
+                return invalid("symbols", format!("{s:?} is listed twice"));
+            }
+        }
+        if self.strategy.short_window == 0
+            || self.strategy.short_window >= self.strategy.long_window
+        {
+            return invalid("strategy.short_window", "MERGE: SignalEngine::new".into());
+        }
+        let cap = self.orderbook.ring_capacity;
+        if cap < 2 || !cap.is_power_of_two() {
+            return invalid(
+                "orderbook.ring_capacity",
+                format!("{cap} is not a power of two of at least 2"),
+            );
+        }
+        if self.strategy.quantity == 0 {
+            return invalid("strategy.quantity", "must be greater than zero".into());
+        }
+        let name = &self.strategy.client_name;
+        if name.is_empty()
+            || name.len() > 8
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return invalid(
+                "strategy.client_name",
+                format!("{name:?} must be 1-8 letters, digits or '_' (it prefixes order ids)"),
+            );
+        }
+        if self.gateway.subscriber_queue == 0 {
+            return invalid("gateway.subscriber_queue", "must be at least 1".into());
+        }
+        if self.protocol.max_frame < 16 {
+            return invalid("protocol.max_frame", "must be at least 16 bytes".into());
+        }
+        let band = self.ordermanager.price_band_pct;
+        if !(0.0..=1000.0).contains(&band) {
+            return invalid(
+                "ordermanager.price_band_pct",
+                format!("{band} is not between 0 and 1000"),
+            );
+        }
+        if crate::logging::parse_level(&self.logs.level).is_none() {
+            return invalid(
+                "logs.level",
+                format!(
+                    "{:?} is not one of critical, error, warning, info, debug, trace",
+                    self.logs.level
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> Option<config::Map<String, String>> {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    fn error_of(path: Option<&Path>, vars: &[(&str, &str)]) -> String {
+        Config::load_with_env(path, env(vars))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn defaults_load_and_match_the_original_layout() {
+        let c = Config::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(c.symbols, ["AAPL", "MSFT", "GOOG", "TSLA", "AMZN"]);
+        assert_eq!(c.gateway.md_port, 8000);
+        assert_eq!(c.gateway.news_port, 8001);
+        assert_eq!(c.ordermanager.port, 9000);
+        assert_eq!(c.gateway.host, "127.0.0.1");
+        assert!(c.gateway.loop_replay);
+        assert_eq!(c.gateway.source, MarketSource::Csv);
+        assert_eq!(c.ordermanager.durability, Durability::Group);
+    }
+
+    #[test]
+    fn a_file_overrides_only_the_keys_it_names() {
+        let f = file("[gateway]\nloop = false\nrate = 0\n[strategy]\nuse_news = false\n");
+        let c = Config::load_with_env(Some(f.path()), env(&[])).unwrap();
+        assert!(!c.gateway.loop_replay);
+        assert_eq!(c.gateway.rate, 0);
+        assert!(!c.strategy.use_news);
+        assert_eq!(c.strategy.long_window, 20);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let f = file("[gateway]\nmd_port = 7000\n");
+        let c = Config::load_with_env(
+            Some(f.path()),
+            env(&[
+                ("TRADING__GATEWAY__MD_PORT", "7100"),
+                ("TRADING__SYMBOLS", "AAPL,MSFT"),
+                ("TRADING__STRATEGY__USE_NEWS", "false"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.gateway.md_port, 7100);
+        assert_eq!(c.symbols, ["AAPL", "MSFT"]);
+        assert!(!c.strategy.use_news);
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let e = error_of(Some(Path::new("/nonexistent/x.toml")), &[]);
+        assert_eq!(e, "configuration file /nonexistent/x.toml not found");
+    }
+
+    #[test]
+    fn an_out_of_range_port_names_the_key() {
+        let e = error_of(None, &[("TRADING__GATEWAY__MD_PORT", "70000")]);
+        assert!(e.contains("gateway.md_port"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key() {
+        let f = file("[strategy]\nshort_window = \"five\"\n");
+        let e = error_of(Some(f.path()), &[]);
+        assert!(e.contains("strategy.short_window"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error() {
+        let f = file("[gateway]\nmd_prot = 8000\n");
+        let e = error_of(Some(f.path()), &[]);
+        assert!(e.contains("md_prot"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("TRADING__STRATEGY__SHORT_WINDOW", "30", "short_window"),
+            (
+                "TRADING__ORDERBOOK__RING_CAPACITY",
+                "1000",
+                "orderbook.ring_capacity",
+            ),
+            ("TRADING__STRATEGY__QUANTITY", "0", "strategy.quantity"),
+            (
+                "TRADING__STRATEGY__CLIENT_NAME",
+                "bad name",
+                "strategy.client_name",
+            ),
+            ("TRADING__SYMBOLS", "AAPL,AAPL", "symbols"),
+            ("TRADING__LOGS__LEVEL", "loud", "logs.level"),
+            ("TRADING__GATEWAY__SOURCE", "ftp", "gateway.source"),
+            (
+                "TRADING__ORDERMANAGER__DURABILITY",
+                "never",
+                "ordermanager.durability",
+            ),
+        ];
+        for (k, v, key) in cases {
+            let e = error_of(None, &[(k, v)]);
+            assert!(e.contains(key), "{k}={v}: {e}");
+        }
+    }
+}

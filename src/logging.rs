@@ -1,0 +1,93 @@
+//! Logging: one file per process under `logs/`, and readable terminal lines.
+//!
+//! Both drains sit behind one `slog_async` thread so that logging never does
+//! file I/O on an actor's thread. The channel blocks instead of dropping when
+//! full: the ordermanager's `Executed …` lines are a record, not a sample.
+
+use std::fs::OpenOptions;
+use std::path::Path;
+
+use slog::{o, Drain, Level, Logger};
+
+/// Capacity of the async logging channel, in records.
+const CHANNEL_SIZE: usize = 64 * 1024;
+
+/// Maps the `logs.level` setting to a slog level; `None` for unknown names.
+pub fn parse_level(name: &str) -> Option<Level> {
+    match name {
+        "critical" => Some(Level::Critical),
+        "error" => Some(Level::Error),
+        "warning" | "warn" => Some(Level::Warning),
+        "info" => Some(Level::Info),
+        "debug" => Some(Level::Debug),
+        "trace" => Some(Level::Trace),
+        _ => None,
+    }
+}
+
+/// The flushing handle of a logger: records still queued are written when it drops.
+///
+/// Keep it alive until the process exits, or the last lines are lost.
+pub struct LogGuard {
+    _async: slog_async::AsyncGuard,
+}
+
+/// Opens `dir/file_name` for appending and returns a logger that writes there
+/// and to the terminal (stderr), tagged with `role`.
+///
+/// With `terminal = false` only the file is written (tests, quiet children).
+pub fn init(
+    dir: &Path,
+    file_name: &str,
+    role: &'static str,
+    level: &str,
+    terminal: bool,
+) -> std::io::Result<(Logger, LogGuard)> {
+    std::fs::create_dir_all(dir)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(file_name))?;
+    let level = parse_level(level).unwrap_or(Level::Info);
+    let file_drain = slog_term::FullFormat::new(slog_term::PlainSyncDecorator::new(file))
+        .use_original_order()
+        .build()
+        .fuse();
+    let term_drain = slog_term::FullFormat::new(slog_term::TermDecorator::new().stderr().build())
+        .use_original_order()
+        .build()
+        .filter(move |_| terminal)
+        .fuse();
+    let both = slog::Duplicate::new(file_drain, term_drain).fuse();
+    let (drain, guard) = slog_async::Async::new(both.filter_level(level).fuse())
+        .chan_size(CHANNEL_SIZE)
+        .overflow_strategy(slog_async::OverflowStrategy::Block)
+        .thread_name(format!("log-{role}"))
+        .build_with_guard();
+    let log = Logger::root(drain.fuse(), o!("role" => role));
+    Ok((log, LogGuard { _async: guard }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_reach_the_file_once_the_guard_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, guard) = init(dir.path(), "x.log", "test", "info", false).unwrap();
+        slog::info!(log, "Executed order: {}", 7);
+        slog::debug!(log, "hidden");
+        drop(log);
+        drop(guard);
+        let text = std::fs::read_to_string(dir.path().join("x.log")).unwrap();
+        assert!(text.contains("Executed order: 7"), "{text}");
+        assert!(!text.contains("hidden"));
+    }
+
+    #[test]
+    fn levels_parse() {
+        assert_eq!(parse_level("warning"), Some(Level::Warning));
+        assert_eq!(parse_level("loud"), None);
+    }
+}
