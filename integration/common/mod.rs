@@ -1,0 +1,225 @@
+//! Helpers for integration tests that run the real binary as separate processes.
+//!
+//! Every test gets its own temporary directory (config, logs, journal, data),
+//! a unique shm name, and ephemeral ports (port 0, read back from the READY
+//! line each listening role prints). Processes are killed and segments
+//! removed when the guards drop, also when a test fails.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Upper bound for anything a test waits for; tests fail instead of hanging.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The binary under test, built by cargo for integration tests.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_trading-stack")
+}
+
+/// A shm name no other test or run uses, removed from /dev/shm on drop.
+pub struct ShmName(pub String);
+
+impl ShmName {
+    /// A fresh name made of the test's tag, the pid and a counter.
+    pub fn new(tag: &str) -> ShmName {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        ShmName(format!("it_{tag}_{}_{n}", std::process::id()))
+    }
+
+    /// Whether the segment exists under /dev/shm.
+    pub fn exists(&self) -> bool {
+        Path::new("/dev/shm").join(&self.0).exists()
+    }
+}
+
+impl Drop for ShmName {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(Path::new("/dev/shm").join(&self.0));
+    }
+}
+
+/// A temporary working directory holding a config file and the run's files.
+pub struct TestDir {
+    /// Removed on drop.
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDir {
+    /// An empty directory with a `logs/` and `data/` inside.
+    pub fn new() -> TestDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        TestDir { dir }
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `name` inside the directory and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Writes `config.toml`: `extra` appended to settings that keep the test
+    /// self-contained (ephemeral ports, logs and journal inside this dir, the
+    /// given shm name). Sections named in `extra` must not repeat these keys,
+    /// so put overrides of them in `env` of [`spawn`] instead.
+    pub fn config(&self, shm: &ShmName, extra: &str) -> PathBuf {
+        let d = self.path().display();
+        let text = format!(
+            "[logs]\ndir = \"{d}/logs\"\nlevel = \"debug\"\n\
+             [orderbook]\nshared_memory_name = \"{shm}\"\n\
+             [ordermanager]\njournal_path = \"{d}/data/orders.journal\"\nshared_memory_name = \"{shm}\"\n\
+             {extra}\n",
+            shm = shm.0
+        );
+        self.write("config.toml", &text)
+    }
+
+    /// Reads a file of the run (a log or the journal), empty if absent.
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap_or_default()
+    }
+}
+
+/// A running process of the binary, killed on drop unless it already exited.
+pub struct Proc {
+    /// The child process.
+    pub child: Child,
+    /// Its stdin: closing it asks a `--exit-with-parent` child to stop.
+    pub stdin: Option<ChildStdin>,
+    /// Lines the process printed on stdout, read by a background thread.
+    pub stdout: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    /// Waits for the READY line and returns its endpoints by name.
+    pub fn ready(&mut self) -> Vec<(String, SocketAddr)> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some((_, eps)) = trading::lifecycle::parse_ready_line(&line) {
+                        return eps;
+                    }
+                }
+                Err(_) => panic!("no READY line within {TIMEOUT:?}"),
+            }
+        }
+    }
+
+    /// The address of endpoint `name` from a READY line.
+    pub fn endpoint(eps: &[(String, SocketAddr)], name: &str) -> SocketAddr {
+        eps.iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no endpoint {name} in {eps:?}"))
+            .1
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        signal(self.child.id(), libc::SIGTERM);
+    }
+
+    /// Sends `sig` to the process.
+    pub fn signal(&self, sig: i32) {
+        signal(self.child.id(), sig);
+    }
+
+    /// Waits for the exit, at most [`TIMEOUT`]; panics past it.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "process did not exit within {TIMEOUT:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn signal(pid: u32, sig: i32) {
+    // Test code may use libc directly; the library keeps unsafe in shm only.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+/// Starts the binary with `args` in `dir`, with extra environment variables.
+pub fn spawn(dir: &TestDir, args: &[&str], env: &[(&str, String)]) -> Proc {
+    let mut cmd = Command::new(binary());
+    cmd.args(args)
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn the binary");
+    let stdin = child.stdin.take();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Proc {
+        child,
+        stdin,
+        stdout: rx,
+    }
+}
+
+/// Starts one role with `config` (and `--exit-with-parent`, so it dies with the test).
+pub fn spawn_role(dir: &TestDir, role: &str, config: &Path, env: &[(&str, String)]) -> Proc {
+    let cfg = config.to_str().unwrap();
+    spawn(
+        dir,
+        &["--role", role, "--config", cfg, "--exit-with-parent"],
+        env,
+    )
+}
+
+/// Polls `cond` every 10 ms until it holds; panics with `what` after [`TIMEOUT`].
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Writes all of `bytes` to a new loopback connection to `addr` and returns it.
+pub fn connect_and_send(addr: SocketAddr, bytes: &[u8]) -> std::net::TcpStream {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.write_all(bytes).unwrap();
+    s
+}
