@@ -1,3 +1,38 @@
-//! TODO(protocol helper): wire frames.
+//! The wire protocol: every frame that crosses a TCP stream of the system.
+//!
+//! Each stream carries UTF-8 text frames ended by `*`; fields are separated
+//! by `,` and spaces or tabs around a field are ignored. The frames are those
+//! of the original Python system plus optional trailing extensions, so a peer
+//! that speaks only the original frames keeps working:
+//!
+//! | stream | frame | module |
+//! |---|---|---|
+//! | gateway → orderbook | `SYMBOL,PRICE[,TIMESTAMP[,SEND_NS]]*` | [`market_data`] |
+//! | gateway → strategy | `SYMBOL,SENTIMENT[,TIMESTAMP]*` | [`news`] |
+//! | strategy → ordermanager | `TIMESTAMP,SIDE,QUANTITY,SYMBOL,PRICE[,CLIENT_ORDER_ID]*` | [`order`] |
+//! | ordermanager → strategy | `ACK,ID*` or `REJ,ID,REASON*` | [`reply`] |
+//!
+//! [`FrameSplitter`] turns a TCP byte stream into frames (an incomplete frame
+//! is the normal state between reads, not an error). Parsers take one frame
+//! without its `*` and borrow from it: parsing never allocates on success.
+//! Every malformed frame yields a [`ParseError`] that names the field and
+//! says why; nothing here panics on any input.
+
+pub mod error;
+pub mod fields;
+pub mod frame;
+pub mod market_data;
+pub mod news;
 pub mod order;
-pub use order::Side;
+pub mod reply;
+
+pub use error::ParseError;
+pub use fields::validate_symbol;
+pub use frame::{FrameError, FrameSplitter, DEFAULT_MAX_FRAME};
+pub use market_data::{
+    finish_market_data, parse_event_time, parse_market_data, write_market_data,
+    write_market_data_prefix, MarketData,
+};
+pub use news::{parse_news, write_news, News};
+pub use order::{parse_order, write_order, BadOrder, Order, Side};
+pub use reply::{parse_reply, write_ack, write_rej, RejectReason, Reply};

@@ -1,0 +1,235 @@
+//! Replies: ordermanager → strategy, `ACK,ID*` and `REJ,ID,REASON*`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::fields::split_fields;
+use super::order::valid_order_id;
+use super::ParseError;
+
+/// Why an order was rejected: the short upper-case code on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// Wrong field count or not UTF-8.
+    BadFrame,
+    /// TIMESTAMP is not float seconds since the epoch.
+    BadTimestamp,
+    /// SIDE is not `BUY` or `SELL`.
+    BadSide,
+    /// QUANTITY is not a whole number greater than zero.
+    BadQuantity,
+    /// SYMBOL breaks the symbol rule.
+    BadSymbol,
+    /// PRICE is not a finite decimal greater than zero.
+    BadPrice,
+    /// CLIENT_ORDER_ID breaks the id rule.
+    BadOrderId,
+    /// The symbol is not in the configured table.
+    UnknownSymbol,
+    /// Over `ordermanager.max_order_quantity`.
+    MaxQuantity,
+    /// The fill would take the position past `ordermanager.max_position`.
+    MaxPosition,
+    /// The client sent more than `ordermanager.max_orders_per_sec`.
+    RateLimit,
+    /// The price is too far from the table's last price.
+    PriceBand,
+    /// Trading is halted (SIGUSR1); SIGUSR2 resumes.
+    Halted,
+}
+
+const ALL: [RejectReason; 13] = [
+    RejectReason::BadFrame,
+    RejectReason::BadTimestamp,
+    RejectReason::BadSide,
+    RejectReason::BadQuantity,
+    RejectReason::BadSymbol,
+    RejectReason::BadPrice,
+    RejectReason::BadOrderId,
+    RejectReason::UnknownSymbol,
+    RejectReason::MaxQuantity,
+    RejectReason::MaxPosition,
+    RejectReason::RateLimit,
+    RejectReason::PriceBand,
+    RejectReason::Halted,
+];
+
+impl RejectReason {
+    /// The wire code, e.g. `BAD_QUANTITY`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::BadFrame => "BAD_FRAME",
+            RejectReason::BadTimestamp => "BAD_TIMESTAMP",
+            RejectReason::BadSide => "BAD_SIDE",
+            RejectReason::BadQuantity => "BAD_QUANTITY",
+            RejectReason::BadSymbol => "BAD_SYMBOL",
+            RejectReason::BadPrice => "BAD_PRICE",
+            RejectReason::BadOrderId => "BAD_ORDER_ID",
+            RejectReason::UnknownSymbol => "UNKNOWN_SYMBOL",
+            RejectReason::MaxQuantity => "MAX_QUANTITY",
+            RejectReason::MaxPosition => "MAX_POSITION",
+            RejectReason::RateLimit => "RATE_LIMIT",
+            RejectReason::PriceBand => "PRICE_BAND",
+            RejectReason::Halted => "HALTED",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RejectReason {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        ALL.into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| ParseError::bad("reason", s, "is not a known reject code"))
+    }
+}
+
+/// One parsed reply. The reason stays text: a newer server may send codes
+/// this client does not know, and the client must still see the rejection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply<'a> {
+    /// The order is durably recorded (or was already).
+    Ack {
+        /// Which order.
+        client_order_id: &'a str,
+    },
+    /// The order was refused and will not be executed.
+    Rej {
+        /// Which order.
+        client_order_id: &'a str,
+        /// Upper-case reason code.
+        reason: &'a str,
+    },
+}
+
+/// Parses one reply frame (without its `*`).
+pub fn parse_reply(frame: &[u8]) -> Result<Reply<'_>, ParseError> {
+    let (f, n) = split_fields(frame)?;
+    let id_ok = |id: &str| {
+        if valid_order_id(id) {
+            Ok(())
+        } else {
+            Err(ParseError::bad(
+                "client_order_id",
+                id,
+                "is not 1-32 bytes of A-Z a-z 0-9 _ -",
+            ))
+        }
+    };
+    match (f[0], n) {
+        ("ACK", 2) => {
+            id_ok(f[1])?;
+            Ok(Reply::Ack {
+                client_order_id: f[1],
+            })
+        }
+        ("REJ", 3) => {
+            id_ok(f[1])?;
+            if f[2].is_empty() || !f[2].bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+                return Err(ParseError::bad("reason", f[2], "is not an upper-case code"));
+            }
+            Ok(Reply::Rej {
+                client_order_id: f[1],
+                reason: f[2],
+            })
+        }
+        ("ACK", _) => Err(ParseError::FieldCount {
+            kind: "ACK",
+            expected: "2",
+            got: n,
+        }),
+        ("REJ", _) => Err(ParseError::FieldCount {
+            kind: "REJ",
+            expected: "3",
+            got: n,
+        }),
+        (kind, _) => Err(ParseError::bad("reply kind", kind, "is not ACK or REJ")),
+    }
+}
+
+/// Appends `ACK,ID*`.
+pub fn write_ack(out: &mut Vec<u8>, client_order_id: &str) {
+    out.extend_from_slice(b"ACK,");
+    out.extend_from_slice(client_order_id.as_bytes());
+    out.push(b'*');
+}
+
+/// Appends `REJ,ID,REASON*`.
+pub fn write_rej(out: &mut Vec<u8>, client_order_id: &str, reason: RejectReason) {
+    out.extend_from_slice(b"REJ,");
+    out.extend_from_slice(client_order_id.as_bytes());
+    out.push(b',');
+    out.extend_from_slice(reason.as_str().as_bytes());
+    out.push(b'*');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn exact_bytes_and_parse() {
+        let mut out = Vec::new();
+        write_ack(&mut out, "a1");
+        write_rej(&mut out, "a2", RejectReason::BadQuantity);
+        assert_eq!(out, b"ACK,a1*REJ,a2,BAD_QUANTITY*");
+        assert_eq!(
+            parse_reply(b"ACK,a1"),
+            Ok(Reply::Ack {
+                client_order_id: "a1"
+            })
+        );
+        assert_eq!(
+            parse_reply(b"REJ,a2,BAD_QUANTITY"),
+            Ok(Reply::Rej {
+                client_order_id: "a2",
+                reason: "BAD_QUANTITY"
+            })
+        );
+        let e = |s: &str| parse_reply(s.as_bytes()).unwrap_err().to_string();
+        assert_eq!(e("ACK"), "expected 2 fields for ACK, got 1");
+        assert_eq!(e("REJ,a"), "expected 3 fields for REJ, got 2");
+        assert_eq!(e("NAK,a"), "reply kind \"NAK\" is not ACK or REJ");
+        assert_eq!(e("REJ,a,bad"), "reason \"bad\" is not an upper-case code");
+        assert_eq!(
+            e("ACK,a b"),
+            "client_order_id \"a b\" is not 1-32 bytes of A-Z a-z 0-9 _ -"
+        );
+    }
+
+    #[test]
+    fn reason_codes_round_trip() {
+        for r in ALL {
+            assert_eq!(r.as_str().parse::<RejectReason>(), Ok(r));
+            assert_eq!(r.to_string(), r.as_str());
+        }
+        assert!("NOPE".parse::<RejectReason>().is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips(id in "[A-Za-z0-9_-]{1,32}", which in 0usize..14) {
+            let mut out = Vec::new();
+            let want = if which == 13 {
+                write_ack(&mut out, &id);
+                Reply::Ack { client_order_id: &id }
+            } else {
+                write_rej(&mut out, &id, ALL[which]);
+                Reply::Rej { client_order_id: &id, reason: ALL[which].as_str() }
+            };
+            prop_assert_eq!(parse_reply(&out[..out.len() - 1]), Ok(want));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = parse_reply(&bytes);
+        }
+    }
+}
