@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::protocol::validate_symbol;
+use crate::signals::{SignalEngine, SignalError, SignalParams};
+
 /// The built-in defaults, the same text as `config/default.toml`.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
@@ -278,23 +281,37 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The strategy's signal settings in the form the signal library takes.
+    pub fn signal_params(&self) -> SignalParams {
+        SignalParams {
+            short_window: self.strategy.short_window,
+            long_window: self.strategy.long_window,
+            bullish_threshold: self.strategy.bullish_threshold,
+            bearish_threshold: self.strategy.bearish_threshold,
+            use_news: self.strategy.use_news,
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, problem: String| Err(ConfigError::Invalid { key, problem });
         if self.symbols.is_empty() {
             return invalid("symbols", "at least one symbol is needed".into());
         }
         for (i, s) in self.symbols.iter().enumerate() {
-            if s.is_empty() || s.len() > 15 {
-                return invalid("symbols", format!("{s:?} is not 1-15 bytes")); // MERGE: validate_symbol
+            if let Err(e) = validate_symbol(s) {
+                return invalid("symbols", e.to_string());
             }
             if self.symbols[..i].contains(s) {
                 return invalid("symbols", format!("{s:?} is listed twice"));
             }
         }
-        if self.strategy.short_window == 0
-            || self.strategy.short_window >= self.strategy.long_window
-        {
-            return invalid("strategy.short_window", "MERGE: SignalEngine::new".into());
+        if let Err(e) = SignalEngine::new(self.symbols.len(), &self.signal_params()) {
+            let key = match e {
+                SignalError::Windows { .. } => "strategy.short_window",
+                SignalError::WindowTooLong(_) => "strategy.long_window",
+                SignalError::Thresholds { .. } => "strategy.bearish_threshold",
+            };
+            return invalid(key, e.to_string());
         }
         let cap = self.orderbook.ring_capacity;
         if cap < 2 || !cap.is_power_of_two() {
@@ -437,7 +454,17 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         let cases: &[(&str, &str, &str)] = &[
-            ("TRADING__STRATEGY__SHORT_WINDOW", "30", "short_window"),
+            (
+                "TRADING__STRATEGY__SHORT_WINDOW",
+                "30",
+                "strategy.short_window",
+            ),
+            (
+                "TRADING__STRATEGY__BEARISH_THRESHOLD",
+                "90",
+                "strategy.bearish_threshold",
+            ),
+            ("TRADING__SYMBOLS", "AAPL,BAD SYMBOL", "symbols"),
             (
                 "TRADING__ORDERBOOK__RING_CAPACITY",
                 "1000",
