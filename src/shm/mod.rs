@@ -1,1 +1,153 @@
-//! TODO
+//! The lock-free shared-memory price table between the orderbook (its one
+//! writer, [`PriceTable`]) and any number of readers in other processes
+//! ([`PriceTableReader`]), e.g. the strategy.
+//!
+//! Two views of the same prices live in one segment:
+//!
+//! * one **slot** per symbol holding the latest price, guarded by a seqlock —
+//!   readers retry a read that overlapped a write, so they never block the
+//!   writer and never see a torn value; the slot's update count tells a reader
+//!   how many updates it did not see;
+//! * a **tick ring** holding every tick in order, so a reader that needs every
+//!   tick gets them all, or an exact count of the ones it fell too far behind
+//!   to see ([`RingRead::Lost`]). Readers can sleep on a futex until ticks come.
+//!
+//! The header carries the writer's pid, a heartbeat and a generation number,
+//! so a reader can tell a live table from a dead or hung writer's
+//! ([`PriceTableReader::writer_status`]) and notice re-creation
+//! ([`PriceTableReader::is_current`]).
+//!
+//! # Byte layout (layout version 1)
+//!
+//! The segment is the file `/dev/shm/<name>`. All integers are native
+//! **little-endian**; `u64`/`i64` fields are 8-byte aligned; times are
+//! nanoseconds since the Unix epoch; prices are `i64` counts of 1e-8 (so
+//! `1.5` is `150_000_000`). A reader in another language maps the file (or
+//! reads it) and uses these offsets:
+//!
+//! ## Header, bytes 0..256 (four 64-byte lines)
+//!
+//! | offset | size | type | field |
+//! |---|---|---|---|
+//! | 0 | 8 | bytes | magic, ASCII `TSPXTBL` followed by one NUL byte |
+//! | 8 | 4 | u32 | layout version, `1` |
+//! | 12 | 4 | u32 | symbol count `N` (0..=4096) |
+//! | 16 | 8 | u64 | ring capacity `C`, a power of two, 2..=2^24 |
+//! | 24 | 8 | u64 | generation: nonzero, new on every creation |
+//! | 32 | 4 | u32 | writer pid |
+//! | 36 | 4 | — | zero |
+//! | 40 | 8 | u64 | `SLOTS` = byte offset of slot 0 |
+//! | 48 | 8 | u64 | `RING` = byte offset of ring entry 0 |
+//! | 56 | 8 | u64 | total segment size in bytes |
+//! | 64 | 8 | i64 | writer heartbeat time (refreshed by the writer) |
+//! | 72 | 8 | u64 | feed ended: 1 once a finite feed ended, else 0 |
+//! | 80..128 | | — | zero |
+//! | 128 | 8 | u64 | ticks written `H` (the ring head; next tick's seq) |
+//! | 136..192 | | — | zero |
+//! | 192 | 4 | u32 | futex word, incremented by the writer before a wake-up |
+//! | 196..256 | | — | zero |
+//!
+//! The magic, the writer pid (32) and the generation (24) keep their offsets
+//! in every future layout version.
+//!
+//! ## Symbol directory, bytes 256..256 + 16·N
+//!
+//! Entry `i` (16 bytes at `256 + 16·i`) is symbol `i`: 1 to 15 UTF-8 bytes,
+//! NUL padded to 16 (byte 15 is always NUL). Written once, before the segment
+//! appears under its name; never changes.
+//!
+//! ## Slots, `SLOTS` = 256 + 16·N rounded up to a multiple of 64
+//!
+//! Slot `i` is the 64 bytes at `SLOTS + 64·i`:
+//!
+//! | offset | type | field |
+//! |---|---|---|
+//! | 0 | u64 | sequence: odd while a write is in progress, `2 × updates` at rest |
+//! | 8 | i64 | price units |
+//! | 16 | i64 | event time (from the gateway) |
+//! | 24 | i64 | write time (when the orderbook wrote the slot) |
+//! | 32 | i64 | gateway send time, 0 if unknown |
+//! | 40 | u64 | update count (0 = never written) |
+//! | 48..64 | | zero |
+//!
+//! To read slot `i` consistently: read the sequence `s1`; if odd, retry; read
+//! the fields; read the sequence again as `s2` (with a read barrier before
+//! it); the fields are valid only if `s1 == s2`, else retry. (In numpy: copy
+//! the 64 bytes, check the sequence is even, copy again and keep the copy if
+//! both sequences are equal and even.)
+//!
+//! ## Tick ring, `RING` = `SLOTS` + 64·N
+//!
+//! `C` entries of 64 bytes; tick number `n` (from 0) is stored in entry
+//! `n mod C` at `RING + 64·(n mod C)`:
+//!
+//! | offset | type | field |
+//! |---|---|---|
+//! | 0 | u64 | stamp: `2n+1` while tick `n` is being written, `2n+2` once written |
+//! | 8 | u64 | tick sequence number `n` |
+//! | 16 | u32 | symbol index (slot) of the tick |
+//! | 20 | | zero |
+//! | 24 | i64 | price units |
+//! | 32 | i64 | event time |
+//! | 40 | i64 | gateway send time, 0 if unknown |
+//! | 48 | i64 | write time |
+//! | 56 | | zero |
+//!
+//! The writer stores tick `n`'s stamp `2n+2` before setting `H = n+1`. A
+//! reader wanting tick `c`: if `c >= H` there is none yet; if `H - c > C` the
+//! ticks `c .. H-C` are lost; otherwise the entry is valid if its stamp equals
+//! `2c+2` both before and after reading the fields.
+//!
+//! The total size is `RING + 64·C`.
+//!
+//! # Lifetime
+//!
+//! The writer creates the segment with mode 0600 under a temporary name and
+//! hard-links it into place, so readers never see it half-initialised.
+//! Dropping the writer leaves the segment (readers keep the last prices); the
+//! supervisor removes it with [`unlink_segment`]. A segment left by a dead
+//! writer is replaced on the next creation with a new generation.
+
+mod error;
+mod layout;
+mod reader;
+mod ring;
+mod sys;
+mod writer;
+
+#[cfg(test)]
+mod testutil;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_ring;
+
+use std::io;
+use std::path::PathBuf;
+
+pub use error::ShmError;
+pub use layout::{LAYOUT_VERSION, MAGIC, MAX_RING_CAPACITY, MAX_SYMBOLS, MAX_SYMBOL_LEN};
+pub use reader::{PriceTableReader, Quote, WriterStatus};
+pub use ring::{RingCursor, RingRead, Tick};
+pub use writer::PriceTable;
+
+/// The directory holding POSIX shared-memory segments on Linux.
+const SHM_DIR: &str = "/dev/shm";
+
+/// The file behind segment `name` (already validated).
+fn segment_path(name: &str) -> PathBuf {
+    PathBuf::from(SHM_DIR).join(name)
+}
+
+/// Removes segment `name`, whoever created it; returns whether it existed.
+///
+/// For the supervisor at shutdown and for tests cleaning up. Processes that
+/// still have it mapped keep their view until they unmap it.
+pub fn unlink_segment(name: &str) -> Result<bool, ShmError> {
+    layout::validate_name(name)?;
+    match std::fs::remove_file(segment_path(name)) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(ShmError::io(name, e)),
+    }
+}

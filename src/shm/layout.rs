@@ -1,0 +1,369 @@
+//! The byte layout of a price table and safe, bounds-checked access to it.
+//!
+//! Everything that knows an offset lives here, so the documented layout in
+//! the module docs of [`crate::shm`] and the code cannot drift apart in more
+//! than one place. [`Region`] is the only place that turns a mapping into
+//! references; it hands out whole 64-byte lines as `[AtomicU64; 8]`, so no
+//! plain (racy) load or store of shared memory can be written elsewhere.
+
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+
+use memmap2::MmapRaw;
+
+use super::error::ShmError;
+
+#[cfg(not(all(target_os = "linux", target_endian = "little")))]
+compile_error!("the shared-memory price table is defined for little-endian Linux only");
+
+/// The first eight bytes of every table, as ASCII: rejects files that merely
+/// share the name.
+pub const MAGIC: [u8; 8] = *b"TSPXTBL\0";
+/// Bumped whenever any offset or field meaning changes.
+pub const LAYOUT_VERSION: u32 = 1;
+/// Bytes before the symbol directory: four 64-byte lines.
+pub const HEADER_SIZE: usize = 256;
+/// Bytes per directory entry: up to 15 symbol bytes, NUL padded.
+pub const DIR_ENTRY_SIZE: usize = 16;
+/// Bytes per symbol slot: one cache line, so writers of neighbouring symbols
+/// never invalidate each other's readers.
+pub const SLOT_SIZE: usize = 64;
+/// Bytes per ring entry: one cache line for the same reason.
+pub const RING_ENTRY_SIZE: usize = 64;
+/// Longest symbol in bytes; the 16th byte of an entry is always NUL.
+pub const MAX_SYMBOL_LEN: usize = 15;
+/// Most symbols a table may hold (a 64 KiB directory).
+pub const MAX_SYMBOLS: usize = 4096;
+/// Largest ring (1 GiB of entries), so sizes never overflow and a typo does
+/// not exhaust `/dev/shm`.
+pub const MAX_RING_CAPACITY: usize = 1 << 24;
+/// Longest segment name; leaves room below `NAME_MAX` for the temporary name
+/// used while creating.
+pub const MAX_NAME_LEN: usize = 200;
+
+// Header byte offsets (see the module docs of `crate::shm` for meanings).
+pub(crate) const OFF_VERSION_AND_COUNT: usize = 8;
+pub(crate) const OFF_RING_CAPACITY: usize = 16;
+pub(crate) const OFF_GENERATION: usize = 24;
+pub(crate) const OFF_WRITER_PID: usize = 32;
+pub(crate) const OFF_SLOTS: usize = 40;
+pub(crate) const OFF_RING: usize = 48;
+pub(crate) const OFF_TOTAL: usize = 56;
+pub(crate) const LINE_STATUS: usize = 64;
+pub(crate) const LINE_HEAD: usize = 128;
+pub(crate) const OFF_FUTEX: usize = 192;
+
+/// Where each part of a table with a given shape starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// Number of symbols (directory entries and slots).
+    pub symbols: usize,
+    /// Number of ring entries, a power of two.
+    pub capacity: usize,
+    /// Byte offset of slot 0, a multiple of 64.
+    pub slots_offset: usize,
+    /// Byte offset of ring entry 0, a multiple of 64.
+    pub ring_offset: usize,
+    /// Size of the whole segment in bytes.
+    pub total_size: usize,
+}
+
+impl Layout {
+    /// The layout for `symbols` slots and a ring of `capacity` entries; both
+    /// must already be within [`MAX_SYMBOLS`] and [`MAX_RING_CAPACITY`].
+    pub fn new(symbols: usize, capacity: usize) -> Layout {
+        let dir_end = HEADER_SIZE + symbols * DIR_ENTRY_SIZE;
+        let slots_offset = dir_end.div_ceil(64) * 64;
+        let ring_offset = slots_offset + symbols * SLOT_SIZE;
+        Layout {
+            symbols,
+            capacity,
+            slots_offset,
+            ring_offset,
+            total_size: ring_offset + capacity * RING_ENTRY_SIZE,
+        }
+    }
+}
+
+/// Checks a segment name can be one file directly under `/dev/shm`.
+pub(crate) fn validate_name(name: &str) -> Result<(), ShmError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name != "."
+        && name != ".."
+        && !name.bytes().any(|b| b == b'/' || b == 0);
+    if ok {
+        Ok(())
+    } else {
+        Err(ShmError::InvalidName {
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// Checks the ring capacity is a power of two in range.
+pub(crate) fn validate_capacity(capacity: usize) -> Result<(), ShmError> {
+    if capacity.is_power_of_two() && (2..=MAX_RING_CAPACITY).contains(&capacity) {
+        Ok(())
+    } else {
+        Err(ShmError::BadCapacity {
+            capacity,
+            max: MAX_RING_CAPACITY,
+        })
+    }
+}
+
+/// A symbol packed into one integer: its bytes NUL padded, with the length
+/// in the last byte so that "AB" and "AB\0" can never compare equal.
+fn pack(symbol: &str) -> Option<u128> {
+    let bytes = symbol.as_bytes();
+    if bytes.is_empty() || bytes.len() > MAX_SYMBOL_LEN {
+        return None;
+    }
+    let mut key = [0u8; 16];
+    key[..bytes.len()].copy_from_slice(bytes);
+    key[15] = bytes.len() as u8;
+    Some(u128::from_le_bytes(key))
+}
+
+/// Symbol-to-index lookup without allocation: a sorted array of packed keys
+/// searched by bisection, a handful of integer compares for 100 symbols.
+#[derive(Debug, Clone)]
+pub(crate) struct SymbolIndex {
+    keys: Vec<(u128, u32)>,
+}
+
+impl SymbolIndex {
+    /// Validates `symbols` (count, length, no NUL, no duplicates) and builds
+    /// the lookup table.
+    pub fn build(symbols: &[String]) -> Result<SymbolIndex, ShmError> {
+        if symbols.len() > MAX_SYMBOLS {
+            return Err(ShmError::TooManySymbols {
+                count: symbols.len(),
+                max: MAX_SYMBOLS,
+            });
+        }
+        let mut keys = Vec::with_capacity(symbols.len());
+        for (i, symbol) in symbols.iter().enumerate() {
+            let bad = |reason| ShmError::BadSymbol {
+                symbol: symbol.clone(),
+                reason,
+            };
+            if symbol.bytes().any(|b| b == 0) {
+                return Err(bad("it contains a NUL byte"));
+            }
+            let key = pack(symbol).ok_or_else(|| bad("it must be 1 to 15 bytes long"))?;
+            keys.push((key, i as u32));
+        }
+        keys.sort_unstable();
+        if let Some(w) = keys.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(bad_duplicate(&symbols[w[0].1 as usize]));
+        }
+        Ok(SymbolIndex { keys })
+    }
+
+    /// The slot index of `symbol`, if the table has it.
+    #[inline]
+    pub fn get(&self, symbol: &str) -> Option<usize> {
+        let key = pack(symbol)?;
+        self.keys
+            .binary_search_by_key(&key, |&(k, _)| k)
+            .ok()
+            .map(|at| self.keys[at].1 as usize)
+    }
+}
+
+fn bad_duplicate(symbol: &str) -> ShmError {
+    ShmError::BadSymbol {
+        symbol: symbol.to_owned(),
+        reason: "it appears more than once",
+    }
+}
+
+/// The directory bytes for `symbols` (already validated).
+pub(crate) fn encode_directory(symbols: &[String]) -> Vec<u8> {
+    let mut dir = vec![0u8; symbols.len() * DIR_ENTRY_SIZE];
+    for (entry, symbol) in dir.chunks_exact_mut(DIR_ENTRY_SIZE).zip(symbols) {
+        entry[..symbol.len()].copy_from_slice(symbol.as_bytes());
+    }
+    dir
+}
+
+/// Decodes directory bytes, saying which entry is malformed and why.
+pub(crate) fn decode_directory(dir: &[u8]) -> Result<Vec<String>, String> {
+    dir.chunks_exact(DIR_ENTRY_SIZE)
+        .enumerate()
+        .map(|(i, entry)| {
+            let len = entry.iter().position(|&b| b == 0).unwrap_or(DIR_ENTRY_SIZE);
+            if len == 0 || len > MAX_SYMBOL_LEN {
+                return Err(format!("directory entry {i} is not 1 to 15 bytes long"));
+            }
+            if entry[len..].iter().any(|&b| b != 0) {
+                return Err(format!("directory entry {i} has bytes after its NUL padding"));
+            }
+            std::str::from_utf8(&entry[..len])
+                .map(str::to_owned)
+                .map_err(|_| format!("directory entry {i} is not UTF-8"))
+        })
+        .collect()
+}
+
+/// A loaded value with acquire semantics, written as a relaxed load plus an
+/// acquire fence: Rust only promises that *relaxed* word-sized loads work on
+/// read-only mappings, which is what readers have.
+#[inline(always)]
+pub(crate) fn load_acquire(word: &AtomicU64) -> u64 {
+    let value = word.load(Ordering::Relaxed);
+    fence(Ordering::Acquire);
+    value
+}
+
+/// A mapped segment, handed out only as atomic words.
+///
+/// Every byte another process may write concurrently is accessed through an
+/// atomic; a reader's mapping is read-only and the reader code only ever
+/// performs relaxed loads on it (plus fences), as Rust requires for
+/// read-only memory.
+pub(crate) struct Region {
+    map: MmapRaw,
+}
+
+impl Region {
+    /// Wraps a mapping of at least [`HEADER_SIZE`] bytes.
+    pub fn new(map: MmapRaw) -> Region {
+        assert!(map.len() >= HEADER_SIZE, "mapping shorter than the header");
+        Region { map }
+    }
+
+    /// The 64-byte line at `offset` as eight atomic words.
+    ///
+    /// # Panics
+    /// If `offset` is not a multiple of 64 or the line is not inside the
+    /// mapping; callers compute offsets from a validated [`Layout`], so a
+    /// panic here is a bug in this module, never bad input.
+    #[inline(always)]
+    pub fn line(&self, offset: usize) -> &[AtomicU64; 8] {
+        assert!(offset % 64 == 0 && offset + 64 <= self.map.len());
+        // SAFETY: `mmap` returns page-aligned memory, so `base + offset` is
+        // 64-byte aligned (checked above), which satisfies the alignment of
+        // `[AtomicU64; 8]` (8); the 64 bytes are inside the mapping (checked
+        // above), which lives as long as `self.map` and thus as long as the
+        // returned borrow of `self`. The bytes are always initialised (a file
+        // mapping), and every concurrent access to them from any process goes
+        // through atomics of the same size, so no data race is possible.
+        unsafe { &*(self.map.as_ptr().add(offset) as *const [AtomicU64; 8]) }
+    }
+
+    /// The 32-bit futex word readers sleep on.
+    #[inline]
+    pub fn futex(&self) -> &AtomicU32 {
+        // SAFETY: OFF_FUTEX (192) + 4 <= HEADER_SIZE <= map.len() (checked in
+        // `new`); the address is page-aligned base + 192, so 4-byte aligned.
+        // The word is only ever accessed atomically (here and by the kernel's
+        // futex calls, which read it atomically).
+        unsafe { &*(self.map.as_ptr().add(OFF_FUTEX) as *const AtomicU32) }
+    }
+
+    /// Copies `bytes` into the mapping at `offset`.
+    ///
+    /// Only for the writer, before the segment is published under its name,
+    /// when no other process can have it mapped yet.
+    pub fn write_initial_bytes(&self, offset: usize, bytes: &[u8]) {
+        assert!(offset + bytes.len() <= self.map.len());
+        // SAFETY: the range is inside the writable mapping (checked above).
+        // The segment is still only reachable through a temporary name known
+        // to this process alone, so nothing accesses these bytes concurrently.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.map.as_mut_ptr().add(offset),
+                bytes.len(),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn syms(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn layout_offsets_are_line_aligned() {
+        let l = Layout::new(3, 8);
+        assert_eq!(l.slots_offset, 320);
+        assert_eq!(l.ring_offset, 320 + 3 * 64);
+        assert_eq!(l.total_size, 512 + 8 * 64);
+        let l = Layout::new(4, 2);
+        assert_eq!(l.slots_offset, 320);
+        let l = Layout::new(0, 2);
+        assert_eq!((l.slots_offset, l.ring_offset, l.total_size), (256, 256, 384));
+    }
+
+    #[test]
+    fn index_finds_every_symbol_and_nothing_else() {
+        let s = syms(&["MSFT", "AAPL", "A", "GOOGLEXYZ123456"]);
+        let ix = SymbolIndex::build(&s).unwrap();
+        assert_eq!(ix.get("MSFT"), Some(0));
+        assert_eq!(ix.get("AAPL"), Some(1));
+        assert_eq!(ix.get("A"), Some(2));
+        assert_eq!(ix.get("GOOGLEXYZ123456"), Some(3));
+        assert_eq!(ix.get("AAPL\0"), None);
+        assert_eq!(ix.get("AAP"), None);
+        assert_eq!(ix.get(""), None);
+        assert_eq!(ix.get("GOOGLEXYZ1234567"), None);
+    }
+
+    #[test]
+    fn bad_symbols_are_rejected_with_a_reason() {
+        let e = SymbolIndex::build(&syms(&["A", "B", "A"])).unwrap_err();
+        assert!(matches!(e, ShmError::BadSymbol { ref symbol, reason }
+            if symbol == "A" && reason.contains("more than once")));
+        let e = SymbolIndex::build(&syms(&["0123456789ABCDEF"])).unwrap_err();
+        assert!(matches!(e, ShmError::BadSymbol { reason, .. } if reason.contains("15")));
+        let e = SymbolIndex::build(&syms(&[""])).unwrap_err();
+        assert!(matches!(e, ShmError::BadSymbol { .. }));
+        let e = SymbolIndex::build(&syms(&["A\0B"])).unwrap_err();
+        assert!(matches!(e, ShmError::BadSymbol { reason, .. } if reason.contains("NUL")));
+        let many: Vec<String> = (0..MAX_SYMBOLS + 1).map(|i| format!("S{i}")).collect();
+        let e = SymbolIndex::build(&many).unwrap_err();
+        assert!(matches!(e, ShmError::TooManySymbols { count: 4097, max: 4096 }));
+    }
+
+    #[test]
+    fn directory_round_trips_and_rejects_garbage() {
+        let s = syms(&["MSFT", "ABCDEFGHIJKLMNO"]);
+        let dir = encode_directory(&s);
+        assert_eq!(dir.len(), 32);
+        assert_eq!(&dir[..5], b"MSFT\0");
+        assert_eq!(decode_directory(&dir).unwrap(), s);
+        let mut bad = dir.clone();
+        bad[6] = b'X';
+        assert!(decode_directory(&bad).unwrap_err().contains("entry 0"));
+        bad = dir.clone();
+        bad[16] = 0;
+        assert!(decode_directory(&bad).unwrap_err().contains("entry 1"));
+        bad = dir;
+        bad[31] = b'Z';
+        assert!(decode_directory(&bad).unwrap_err().contains("entry 1"));
+    }
+
+    #[test]
+    fn names_and_capacities_are_validated() {
+        for bad in ["", ".", "..", "a/b", "a\0b", &"x".repeat(201)] {
+            assert!(matches!(validate_name(bad), Err(ShmError::InvalidName { .. })));
+        }
+        assert!(validate_name("prices.v1-x_y").is_ok());
+        assert!(validate_name(&"x".repeat(200)).is_ok());
+        for bad in [0, 1, 3, 100, MAX_RING_CAPACITY * 2] {
+            assert!(matches!(
+                validate_capacity(bad),
+                Err(ShmError::BadCapacity { capacity, .. }) if capacity == bad
+            ));
+        }
+        assert!(validate_capacity(2).is_ok());
+        assert!(validate_capacity(MAX_RING_CAPACITY).is_ok());
+    }
+}

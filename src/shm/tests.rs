@@ -1,0 +1,277 @@
+//! Tests of creation, attachment, validation and slot reads/writes.
+
+use std::io::ErrorKind;
+use std::os::unix::fs::PermissionsExt;
+
+use super::testutil::{dead_pid, poke, syms, LiveChild, Seg};
+use super::*;
+
+const SECOND: i64 = 1_000_000_000;
+
+#[test]
+fn create_attach_read_and_update() {
+    let seg = Seg::new();
+    let symbols = syms(&["AAPL", "MSFT", "GOOG"]);
+    let mut table = PriceTable::create(&seg.0, &symbols, 8).unwrap();
+    assert!(!table.replaced_stale());
+    assert_eq!(table.symbols(), &symbols[..]);
+    assert_eq!(table.symbol_index("MSFT"), Some(1));
+    assert_eq!(table.symbol_index("TSLA"), None);
+    assert_ne!(table.generation(), 0);
+    assert_eq!(table.name(), seg.0);
+
+    let reader = PriceTableReader::attach_expecting(&seg.0, &symbols).unwrap();
+    assert_eq!(reader.symbols(), &symbols[..]);
+    assert_eq!(reader.symbol_index("GOOG"), Some(2));
+    assert_eq!(reader.generation(), table.generation());
+    assert_eq!(reader.writer_pid(), std::process::id());
+    assert!(reader.heartbeat_ns() > 0);
+    assert!(reader.is_current());
+    for i in 0..3 {
+        assert_eq!(reader.read(i), Quote::default());
+    }
+
+    assert_eq!(table.publish(1, 15_000_000_000, 100, 90, 110), 0);
+    assert_eq!(
+        reader.read(1),
+        Quote {
+            price_units: 15_000_000_000,
+            event_ns: 100,
+            write_ns: 110,
+            send_ns: 90,
+            updates: 1
+        }
+    );
+    assert_eq!(table.publish(1, -5, 200, 0, 210), 1);
+    assert_eq!(table.publish(0, 7, 300, 0, 310), 2);
+    let q = reader.read(1);
+    assert_eq!((q.price_units, q.event_ns, q.send_ns, q.updates), (-5, 200, 0, 2));
+    assert_eq!(reader.read(0).updates, 1);
+    assert_eq!(reader.read(2).updates, 0);
+    assert_eq!(table.ticks_written(), 3);
+    assert_eq!(reader.ticks_written(), 3);
+
+    table.heartbeat(42 * SECOND);
+    assert_eq!(reader.heartbeat_ns(), 42 * SECOND);
+    assert!(!reader.feed_ended());
+    table.mark_feed_ended();
+    assert!(reader.feed_ended());
+}
+
+#[test]
+fn write_slot_updates_the_slot_but_not_the_ring() {
+    let seg = Seg::new();
+    let mut table = PriceTable::create(&seg.0, &syms(&["A", "B"]), 4).unwrap();
+    let reader = PriceTableReader::attach(&seg.0).unwrap();
+    table.write_slot(1, 11, 12, 13, 14);
+    table.write_slot(1, 21, 22, 23, 24);
+    let q = reader.read(1);
+    assert_eq!((q.price_units, q.event_ns, q.send_ns, q.write_ns, q.updates), (21, 22, 23, 24, 2));
+    assert_eq!(reader.ticks_written(), 0);
+}
+
+#[test]
+fn segment_has_mode_0600() {
+    let seg = Seg::new();
+    let _table = PriceTable::create(&seg.0, &syms(&["A"]), 2).unwrap();
+    let meta = std::fs::metadata(format!("/dev/shm/{}", seg.0)).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn stale_segment_of_dead_writer_is_replaced() {
+    let seg = Seg::new();
+    let symbols = syms(&["A", "B"]);
+    let mut old = PriceTable::create(&seg.0, &symbols, 4).unwrap();
+    old.publish(0, 5, 5, 5, 5);
+    let old_generation = old.generation();
+    drop(old);
+    poke(&seg.0, 32, &dead_pid().to_le_bytes());
+    let old_reader = PriceTableReader::attach(&seg.0).unwrap();
+    assert_eq!(old_reader.writer_status(0, i64::MAX), WriterStatus::Dead);
+
+    let new = PriceTable::create(&seg.0, &symbols, 4).unwrap();
+    assert!(new.replaced_stale());
+    assert_ne!(new.generation(), old_generation);
+    assert!(!old_reader.is_current());
+    let reader = PriceTableReader::attach(&seg.0).unwrap();
+    assert_eq!(reader.generation(), new.generation());
+    assert_eq!(reader.read(0).updates, 0);
+    assert_eq!(reader.writer_pid(), std::process::id());
+}
+
+#[test]
+fn own_leftover_segment_is_replaced() {
+    let seg = Seg::new();
+    drop(PriceTable::create(&seg.0, &syms(&["A"]), 2).unwrap());
+    let again = PriceTable::create(&seg.0, &syms(&["A", "B"]), 2).unwrap();
+    assert!(again.replaced_stale());
+    assert_eq!(PriceTableReader::attach(&seg.0).unwrap().symbols().len(), 2);
+}
+
+#[test]
+fn segment_of_live_writer_is_in_use() {
+    let seg = Seg::new();
+    let first = PriceTable::create(&seg.0, &syms(&["A"]), 2).unwrap();
+    let child = LiveChild::spawn();
+    poke(&seg.0, 32, &child.0.id().to_le_bytes());
+    let err = PriceTable::create(&seg.0, &syms(&["A"]), 2).err().unwrap();
+    assert!(
+        matches!(err, ShmError::InUse { ref name, pid } if *name == seg.0 && pid == child.0.id()),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&format!("writer process {}", child.0.id())));
+    // The live writer's table is untouched.
+    let reader = PriceTableReader::attach(&seg.0).unwrap();
+    assert_eq!(reader.generation(), first.generation());
+}
+
+#[test]
+fn foreign_file_is_bad_magic_and_left_alone() {
+    let seg = Seg::new();
+    std::fs::write(format!("/dev/shm/{}", seg.0), b"hello, not a table").unwrap();
+    let err = PriceTableReader::attach(&seg.0).err().unwrap();
+    assert!(matches!(err, ShmError::BadMagic { ref name } if *name == seg.0));
+    let err = PriceTable::create(&seg.0, &syms(&["A"]), 2).err().unwrap();
+    assert!(matches!(err, ShmError::BadMagic { .. }));
+    assert_eq!(std::fs::read(format!("/dev/shm/{}", seg.0)).unwrap(), b"hello, not a table");
+}
+
+#[test]
+fn other_layout_version_is_rejected() {
+    let seg = Seg::new();
+    let _table = PriceTable::create(&seg.0, &syms(&["A"]), 2).unwrap();
+    poke(&seg.0, 8, &99u32.to_le_bytes());
+    let err = PriceTableReader::attach(&seg.0).err().unwrap();
+    assert!(
+        matches!(err, ShmError::VersionMismatch { found: 99, expected: 1, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn truncated_or_inconsistent_segments_are_rejected() {
+    let seg = Seg::new();
+    let _table = PriceTable::create(&seg.0, &syms(&["A", "B"]), 4).unwrap();
+    // 256 header + 32 directory -> slots at 320, ring at 448, total 704.
+    let path = format!("/dev/shm/{}", seg.0);
+    poke(&seg.0, 56, &705u64.to_le_bytes());
+    let err = PriceTableReader::attach(&seg.0).err().unwrap();
+    assert!(matches!(err, ShmError::Corrupt { ref what, .. } if what.contains("704")), "{err}");
+    poke(&seg.0, 56, &704u64.to_le_bytes());
+    poke(&seg.0, 256, b"\0");
+    let err = PriceTableReader::attach(&seg.0).err().unwrap();
+    assert!(matches!(err, ShmError::Corrupt { ref what, .. } if what.contains("entry 0")), "{err}");
+    poke(&seg.0, 256, b"A");
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(600).unwrap();
+    let err = PriceTableReader::attach(&seg.0).err().unwrap();
+    assert!(
+        matches!(err, ShmError::TooSmall { size: 600, needed: 704, .. }),
+        "{err}"
+    );
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(100).unwrap();
+    let err = PriceTableReader::attach(&seg.0).err().unwrap();
+    assert!(matches!(err, ShmError::TooSmall { size: 100, needed: 256, .. }), "{err}");
+}
+
+#[test]
+fn attach_expecting_other_symbols_is_a_mismatch() {
+    let seg = Seg::new();
+    let _table = PriceTable::create(&seg.0, &syms(&["A", "B"]), 2).unwrap();
+    let err = PriceTableReader::attach_expecting(&seg.0, &syms(&["B", "A"])).err().unwrap();
+    match err {
+        ShmError::SymbolMismatch { expected, found, .. } => {
+            assert_eq!(expected, syms(&["B", "A"]));
+            assert_eq!(found, syms(&["A", "B"]));
+        }
+        other => panic!("expected SymbolMismatch, got {other}"),
+    }
+}
+
+#[test]
+fn unlink_removes_the_segment() {
+    let seg = Seg::new();
+    let table = PriceTable::create(&seg.0, &syms(&["A"]), 2).unwrap();
+    let reader = PriceTableReader::attach(&seg.0).unwrap();
+    table.unlink().unwrap();
+    assert!(!reader.is_current());
+    let err = PriceTableReader::attach(&seg.0).err().unwrap();
+    assert!(matches!(err, ShmError::Io { ref source, .. } if source.kind() == ErrorKind::NotFound));
+    assert!(!unlink_segment(&seg.0).unwrap());
+    drop(PriceTable::create(&seg.0, &syms(&["A"]), 2).unwrap());
+    assert!(unlink_segment(&seg.0).unwrap());
+    assert!(!unlink_segment(&seg.0).unwrap());
+}
+
+#[test]
+fn bad_arguments_are_rejected_before_touching_dev_shm() {
+    let err = PriceTable::create("a/b", &syms(&["A"]), 2).err().unwrap();
+    assert!(matches!(err, ShmError::InvalidName { ref name } if name == "a/b"));
+    let seg = Seg::new();
+    let err = PriceTable::create(&seg.0, &syms(&["A"]), 3).err().unwrap();
+    assert!(matches!(err, ShmError::BadCapacity { capacity: 3, .. }));
+    let err = PriceTable::create(&seg.0, &syms(&["A", "A"]), 2).err().unwrap();
+    assert!(matches!(err, ShmError::BadSymbol { .. }));
+    assert!(matches!(unlink_segment(""), Err(ShmError::InvalidName { .. })));
+    assert!(!std::path::Path::new(&format!("/dev/shm/{}", seg.0)).exists());
+}
+
+#[test]
+fn writer_status_reports_alive_stale_and_dead() {
+    let seg = Seg::new();
+    let table = PriceTable::create(&seg.0, &syms(&["A"]), 2).unwrap();
+    let reader = PriceTableReader::attach(&seg.0).unwrap();
+    table.heartbeat(100 * SECOND);
+    assert_eq!(reader.writer_status(101 * SECOND, 2 * SECOND), WriterStatus::Alive);
+    assert_eq!(reader.writer_status(103 * SECOND, 2 * SECOND), WriterStatus::Stale);
+    poke(&seg.0, 32, &dead_pid().to_le_bytes());
+    assert_eq!(reader.writer_status(101 * SECOND, 2 * SECOND), WriterStatus::Dead);
+}
+
+#[test]
+fn slot_left_mid_write_by_dead_writer_reads_as_unwritten() {
+    let seg = Seg::new();
+    let mut table = PriceTable::create(&seg.0, &syms(&["A"]), 2).unwrap();
+    table.publish(0, 1, 1, 1, 1);
+    let reader = PriceTableReader::attach(&seg.0).unwrap();
+    // Slot 0 is at 256 + 16 rounded up to 64 = 320; sequence 3 = mid-write.
+    poke(&seg.0, 320, &3u64.to_le_bytes());
+    poke(&seg.0, 32, &dead_pid().to_le_bytes());
+    assert_eq!(reader.read(0), Quote::default());
+}
+
+#[test]
+fn concurrent_reads_are_never_torn() {
+    let seg = Seg::new();
+    let symbols = syms(&["A", "B"]);
+    let mut table = PriceTable::create(&seg.0, &symbols, 1024).unwrap();
+    let reader = PriceTableReader::attach(&seg.0).unwrap();
+    const N: i64 = 100_000;
+    let writer = std::thread::spawn(move || {
+        for p in 1..=N {
+            table.publish((p % 2) as usize, p, p * 7 + 3, p * 11, p * 13);
+        }
+        table.mark_feed_ended();
+    });
+    let mut last = [0u64; 2];
+    loop {
+        let ended = reader.feed_ended();
+        for (i, last) in last.iter_mut().enumerate() {
+            let q = reader.read(i);
+            assert!(q.updates >= *last, "update count went backwards");
+            *last = q.updates;
+            if q.updates > 0 {
+                let p = q.price_units;
+                assert_eq!((q.event_ns, q.send_ns, q.write_ns), (p * 7 + 3, p * 11, p * 13));
+                assert_eq!(p % 2, i as i64);
+            }
+        }
+        if ended {
+            break;
+        }
+    }
+    writer.join().unwrap();
+    assert_eq!(last, [N as u64 / 2, N as u64 / 2]);
+    assert_eq!(reader.read(0).price_units, N);
+    assert_eq!(reader.read(1).price_units, N - 1);
+}

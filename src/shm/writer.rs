@@ -1,0 +1,370 @@
+//! The single writer of a price table: the orderbook.
+//!
+//! Creation builds the whole segment under a temporary name and then
+//! hard-links it into place, so a reader can never map a half-initialised
+//! table, and `link(2)` failing with `EEXIST` gives O_EXCL semantics. A
+//! leftover segment whose writer is dead is replaced; one whose writer lives
+//! is refused.
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+
+use memmap2::MmapOptions;
+
+use super::error::ShmError;
+use super::layout::*;
+use super::{segment_path, sys};
+
+/// How many times creation retries when the name keeps being taken and
+/// freed by others between our checks.
+const CREATE_ATTEMPTS: usize = 8;
+
+/// The writable view of a price table; exactly one per segment.
+///
+/// Dropping it unmaps the table but leaves the segment in place: readers keep
+/// the last prices, and the supervisor removes the segment at the end.
+pub struct PriceTable {
+    name: String,
+    symbols: Vec<String>,
+    index: SymbolIndex,
+    layout: Layout,
+    region: Region,
+    generation: u64,
+    next_tick: u64,
+    ring_mask: u64,
+    replaced_stale: bool,
+    file_id: (u64, u64),
+}
+
+/// What was found under the name when our link failed.
+enum Existing {
+    /// Vanished between the failed link and the inspection.
+    Gone,
+    /// A live process other than us writes it.
+    Live(u32),
+    /// Its writer is gone; identified by device/inode for a safe removal.
+    Stale { generation: u64, file_id: (u64, u64) },
+}
+
+/// Removes the temporary name however creation ends.
+struct TempName<'a>(&'a Path);
+
+impl Drop for TempName<'_> {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(self.0);
+    }
+}
+
+impl PriceTable {
+    /// Creates the segment `/dev/shm/<name>` (mode 0600) for `symbols`, with
+    /// a tick ring of `ring_capacity` entries (a power of two).
+    ///
+    /// A leftover segment from a dead writer (or from this very process) is
+    /// replaced, which [`PriceTable::replaced_stale`] reports; a segment of a
+    /// live writer gives [`ShmError::InUse`]; a file that is not a price
+    /// table gives [`ShmError::BadMagic`] and is left alone.
+    pub fn create(
+        name: &str,
+        symbols: &[String],
+        ring_capacity: usize,
+    ) -> Result<PriceTable, ShmError> {
+        validate_name(name)?;
+        let index = SymbolIndex::build(symbols)?;
+        validate_capacity(ring_capacity)?;
+        let layout = Layout::new(symbols.len(), ring_capacity);
+        let io_err = |e| ShmError::io(name, e);
+
+        let path = segment_path(name);
+        static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+        let temp = segment_path(&format!(
+            ".{name}.{}.{}.creating",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)
+            .map_err(io_err)?;
+        let _temp_guard = TempName(&temp);
+        // The umask may only have removed bits; make the mode exactly 0600.
+        file.set_permissions(Permissions::from_mode(0o600))
+            .map_err(io_err)?;
+        file.set_len(layout.total_size as u64).map_err(io_err)?;
+        let meta = file.metadata().map_err(io_err)?;
+        let map = MmapOptions::new()
+            .len(layout.total_size)
+            .map_raw(&file)
+            .map_err(io_err)?;
+        let mut table = PriceTable {
+            name: name.to_owned(),
+            symbols: symbols.to_vec(),
+            index,
+            layout,
+            region: Region::new(map),
+            generation: sys::new_generation(0),
+            next_tick: 0,
+            ring_mask: ring_capacity as u64 - 1,
+            replaced_stale: false,
+            file_id: (meta.dev(), meta.ino()),
+        };
+        table.init_header();
+
+        for _ in 0..CREATE_ATTEMPTS {
+            match fs::hard_link(&temp, &path) {
+                Ok(()) => return Ok(table),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_err(e)),
+            }
+            match inspect_existing(name, &path)? {
+                Existing::Gone => {}
+                Existing::Live(pid) => {
+                    return Err(ShmError::InUse {
+                        name: name.to_owned(),
+                        pid,
+                    })
+                }
+                Existing::Stale {
+                    generation,
+                    file_id,
+                } => {
+                    if generation == table.generation {
+                        table.generation = sys::new_generation(generation);
+                        table.header()[OFF_GENERATION / 8].store(table.generation, Ordering::Relaxed);
+                    }
+                    // Only remove the file we inspected, not one another
+                    // creator linked in meanwhile.
+                    if file_identity(&path) == Some(file_id) {
+                        match fs::remove_file(&path) {
+                            Ok(()) => table.replaced_stale = true,
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                            Err(e) => return Err(io_err(e)),
+                        }
+                    }
+                }
+            }
+        }
+        Err(io_err(io::Error::other(
+            "the name kept being re-created by another process; giving up",
+        )))
+    }
+
+    /// Writes every header field and the directory, magic last, while the
+    /// segment is still private to us.
+    fn init_header(&mut self) {
+        let l = self.layout;
+        self.region
+            .write_initial_bytes(HEADER_SIZE, &encode_directory(&self.symbols));
+        let h = self.header();
+        let version_and_count = u64::from(LAYOUT_VERSION) | ((l.symbols as u64) << 32);
+        h[OFF_VERSION_AND_COUNT / 8].store(version_and_count, Ordering::Relaxed);
+        h[OFF_RING_CAPACITY / 8].store(l.capacity as u64, Ordering::Relaxed);
+        h[OFF_GENERATION / 8].store(self.generation, Ordering::Relaxed);
+        h[OFF_WRITER_PID / 8].store(u64::from(std::process::id()), Ordering::Relaxed);
+        h[OFF_SLOTS / 8].store(l.slots_offset as u64, Ordering::Relaxed);
+        h[OFF_RING / 8].store(l.ring_offset as u64, Ordering::Relaxed);
+        h[OFF_TOTAL / 8].store(l.total_size as u64, Ordering::Relaxed);
+        self.heartbeat(crate::clock::unix_now_ns());
+        h[0].store(u64::from_le_bytes(MAGIC), Ordering::Release);
+    }
+
+    fn header(&self) -> &[AtomicU64; 8] {
+        self.region.line(0)
+    }
+
+    /// Whether creation removed a leftover segment of a dead writer, so the
+    /// caller can log that readers of the old one must re-attach.
+    pub fn replaced_stale(&self) -> bool {
+        self.replaced_stale
+    }
+
+    /// The slot index of `symbol`; look it up once per message, then publish
+    /// by index.
+    #[inline]
+    pub fn symbol_index(&self, symbol: &str) -> Option<usize> {
+        self.index.get(symbol)
+    }
+
+    /// The symbols in slot order, as written to the directory.
+    pub fn symbols(&self) -> &[String] {
+        &self.symbols
+    }
+
+    /// Updates slot `idx` and appends the tick to the ring; returns the
+    /// tick's sequence number (0 for the first tick of this table).
+    ///
+    /// Readers see the tick once this returns; call
+    /// [`PriceTable::notify_readers`] after a batch to wake sleeping ones.
+    ///
+    /// # Panics
+    /// If `idx` is not below the number of symbols (a caller bug, like an
+    /// out-of-range slice index; indices come from [`PriceTable::symbol_index`]).
+    #[inline]
+    pub fn publish(
+        &mut self,
+        idx: usize,
+        price_units: i64,
+        event_ns: i64,
+        send_ns: i64,
+        write_ns: i64,
+    ) -> u64 {
+        self.write_slot(idx, price_units, event_ns, send_ns, write_ns);
+        let n = self.next_tick;
+        let entry_offset = self.layout.ring_offset + ((n & self.ring_mask) as usize) * RING_ENTRY_SIZE;
+        let e = self.region.line(entry_offset);
+        e[0].store(2 * n + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        e[1].store(n, Ordering::Relaxed);
+        e[2].store(idx as u64, Ordering::Relaxed);
+        e[3].store(price_units as u64, Ordering::Relaxed);
+        e[4].store(event_ns as u64, Ordering::Relaxed);
+        e[5].store(send_ns as u64, Ordering::Relaxed);
+        e[6].store(write_ns as u64, Ordering::Relaxed);
+        e[0].store(2 * n + 2, Ordering::Release);
+        self.next_tick = n + 1;
+        self.region.line(LINE_HEAD)[0].store(n + 1, Ordering::Release);
+        n
+    }
+
+    /// Updates slot `idx` only, without a ring entry: for benchmarks and for
+    /// a writer whose readers only want the latest price.
+    ///
+    /// # Panics
+    /// If `idx` is not below the number of symbols.
+    #[inline]
+    pub fn write_slot(
+        &mut self,
+        idx: usize,
+        price_units: i64,
+        event_ns: i64,
+        send_ns: i64,
+        write_ns: i64,
+    ) {
+        assert!(
+            idx < self.layout.symbols,
+            "slot index {idx} out of range for {} symbols",
+            self.layout.symbols
+        );
+        let s = self.region.line(self.layout.slots_offset + idx * SLOT_SIZE);
+        let seq = s[0].load(Ordering::Relaxed);
+        s[0].store(seq + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        s[1].store(price_units as u64, Ordering::Relaxed);
+        s[2].store(event_ns as u64, Ordering::Relaxed);
+        s[3].store(write_ns as u64, Ordering::Relaxed);
+        s[4].store(send_ns as u64, Ordering::Relaxed);
+        s[5].store(s[5].load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        s[0].store(seq + 2, Ordering::Release);
+    }
+
+    /// Wakes readers sleeping in `wait_for_ticks`; one system call, so call
+    /// it once per batch of publishes, not per tick.
+    pub fn notify_readers(&self) {
+        // Bump first: a reader that read the old value and is about to sleep
+        // then finds the word changed and does not sleep (no lost wake-up).
+        self.region.futex().fetch_add(1, Ordering::SeqCst);
+        sys::futex_wake_all(self.region.futex());
+    }
+
+    /// Records that the writer is alive at `now_ns`, so readers can tell a
+    /// quiet market from a hung writer.
+    pub fn heartbeat(&self, now_ns: i64) {
+        self.region.line(LINE_STATUS)[0].store(now_ns as u64, Ordering::Release);
+    }
+
+    /// Records that a finite feed has ended and no more ticks will come, so
+    /// readers can finish instead of waiting forever.
+    pub fn mark_feed_ended(&self) {
+        self.region.line(LINE_STATUS)[1].store(1, Ordering::Release);
+    }
+
+    /// This table's generation, which readers compare to notice re-creation.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The segment name (without `/dev/shm/`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Ticks published so far: the next tick's sequence number.
+    pub fn ticks_written(&self) -> u64 {
+        self.next_tick
+    }
+
+    /// Removes the segment's name, if it still refers to this table (a later
+    /// table created under the same name is left alone). Mapped readers keep
+    /// their view until they detach.
+    pub fn unlink(self) -> Result<(), ShmError> {
+        let path = segment_path(&self.name);
+        if file_identity(&path) != Some(self.file_id) {
+            return Ok(());
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ShmError::io(&self.name, e)),
+        }
+    }
+}
+
+/// The (device, inode) pair naming the file at `path`, if it exists.
+pub(crate) fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Reads the header of the segment already under `path` and decides whether
+/// it may be replaced.
+fn inspect_existing(name: &str, path: &Path) -> Result<Existing, ShmError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Existing::Gone),
+        Err(e) => return Err(ShmError::io(name, e)),
+    };
+    let meta = file.metadata().map_err(|e| ShmError::io(name, e))?;
+    let mut head = [0u8; 64];
+    let got = read_prefix(&file, &mut head).map_err(|e| ShmError::io(name, e))?;
+    if got < 8 || head[..8] != MAGIC {
+        return Err(ShmError::BadMagic {
+            name: name.to_owned(),
+        });
+    }
+    if got < 64 {
+        return Err(ShmError::TooSmall {
+            name: name.to_owned(),
+            size: meta.len(),
+            needed: HEADER_SIZE as u64,
+        });
+    }
+    // The pid and generation sit at the same offsets in every layout
+    // version, so a leftover of an older build is recognised too.
+    let word = |off: usize| u64::from_le_bytes(head[off..off + 8].try_into().unwrap_or([0; 8]));
+    let pid = word(OFF_WRITER_PID) as u32;
+    if pid != std::process::id() && sys::pid_alive(pid) {
+        return Ok(Existing::Live(pid));
+    }
+    Ok(Existing::Stale {
+        generation: word(OFF_GENERATION),
+        file_id: (meta.dev(), meta.ino()),
+    })
+}
+
+/// Reads up to `buf.len()` bytes from the start of `file`; returns how many.
+pub(crate) fn read_prefix(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
