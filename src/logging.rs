@@ -68,9 +68,66 @@ pub fn init(
     Ok((log, LogGuard { _async: guard }))
 }
 
+/// Rate limit for log lines about bad input: a peer sending garbage must not
+/// be able to flood the log (or slow the hot path with formatting).
+///
+/// The first `burst` events are logged, then at most one per `period`; each
+/// allowed line can say how many were suppressed since the previous one.
+#[derive(Debug, Clone)]
+pub struct LogLimiter {
+    /// Events always logged before limiting starts.
+    burst: u64,
+    /// Minimum time between lines once limiting.
+    period: std::time::Duration,
+    /// Events seen so far.
+    seen: u64,
+    /// Events not logged since the last allowed one.
+    suppressed: u64,
+    /// When the last line was allowed.
+    last: Option<std::time::Instant>,
+}
+
+impl LogLimiter {
+    /// The first `burst` events, then one per `period`.
+    pub fn new(burst: u64, period: std::time::Duration) -> LogLimiter {
+        LogLimiter {
+            burst,
+            period,
+            seen: 0,
+            suppressed: 0,
+            last: None,
+        }
+    }
+
+    /// Counts an event; `Some(suppressed)` when it should be logged, with the
+    /// number of events skipped since the last logged one.
+    pub fn allow(&mut self) -> Option<u64> {
+        self.seen += 1;
+        let now = std::time::Instant::now();
+        let due = self.seen <= self.burst || self.last.is_none_or(|t| now - t >= self.period);
+        if !due {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limiter_lets_a_burst_through_then_one_per_period() {
+        let mut l = LogLimiter::new(2, std::time::Duration::from_secs(3600));
+        assert_eq!(l.allow(), Some(0));
+        assert_eq!(l.allow(), Some(0));
+        assert_eq!(l.allow(), None);
+        assert_eq!(l.allow(), None);
+        let mut l = LogLimiter::new(0, std::time::Duration::ZERO);
+        assert_eq!(l.allow(), Some(0));
+    }
 
     #[test]
     fn lines_reach_the_file_once_the_guard_drops() {

@@ -1,7 +1,84 @@
-//! The orderbook role (being built).
-use crate::lifecycle::RoleContext;
+//! The orderbook process: market data in over TCP, the shared-memory table out.
+//!
+//! Two actors:
+//!
+//! * [`FeedActor`] — TCP client of the gateway's market data stream. It
+//!   connects with backoff, reads up to 64 KiB at a time and hands each read
+//!   to the writer as one message, so the per-tick cost is parsing, not actor
+//!   messaging. It waits for each read to be handled before reading again:
+//!   a slow writer pushes back on the socket instead of growing a mailbox.
+//! * [`BookWriterActor`] — the only writer of the price table and tick ring.
+//!   It frames and parses every read, publishes known symbols, counts unknown
+//!   symbols and malformed frames, wakes readers once per read, refreshes the
+//!   heartbeat and logs throughput.
+//!
+//! With `gateway.loop = false` the market data stream is finite: its end (EOF)
+//! marks the table "feed ended" so the strategy can finish, and the process
+//! exits 0 leaving the segment for the readers (the supervisor removes it).
+//! Otherwise an EOF or error means "reconnect". On Ctrl+C/SIGTERM the writer
+//! logs its totals and removes the segment.
 
-/// Runs the orderbook until it is asked to stop.
-pub fn run(_ctx: RoleContext) -> anyhow::Result<()> {
-    anyhow::bail!("the orderbook role is not built yet")
+mod feed;
+mod writer;
+
+pub use feed::{FeedActor, FeedEvent};
+pub use writer::{BookStats, BookWriterActor, GetStats, MarketBytes, StopBook};
+
+use actix::Actor;
+use anyhow::Context;
+use tokio::sync::oneshot;
+
+use crate::lifecycle::{announce_ready, RoleContext, Shutdown};
+use crate::shm::PriceTable;
+
+/// Runs the orderbook until it is asked to stop or a finite feed ends.
+pub fn run(ctx: RoleContext) -> anyhow::Result<()> {
+    actix_rt::System::new().block_on(serve(ctx))
 }
+
+async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
+    let shutdown = Shutdown::install(ctx.watch_parent)?;
+    let cfg = &ctx.config;
+    let name = &cfg.orderbook.shared_memory_name;
+    let table = PriceTable::create(name, &cfg.symbols, cfg.orderbook.ring_capacity)
+        .with_context(|| format!("creating the price table {name:?}"))?;
+    if table.replaced_stale() {
+        slog::warn!(ctx.log, "replaced a segment left by a dead writer"; "name" => name);
+    }
+    slog::info!(ctx.log, "price table created";
+        "name" => name, "symbols" => cfg.symbols.len(),
+        "ring_capacity" => cfg.orderbook.ring_capacity, "generation" => format!("{:016x}", table.generation()));
+    announce_ready("orderbook", &[]);
+
+    let (done_tx, done_rx) = oneshot::channel();
+    let writer = BookWriterActor::new(
+        table,
+        cfg.protocol.max_frame,
+        std::time::Duration::from_millis(cfg.orderbook.stats_interval_ms.max(1)),
+        ctx.log.clone(),
+        done_tx,
+    )
+    .start();
+    let _feed = FeedActor::new(
+        cfg.orderbook.md_host.clone(),
+        cfg.orderbook.md_port,
+        !cfg.gateway.loop_replay,
+        writer.clone(),
+        shutdown.clone(),
+        ctx.log.clone(),
+    )
+    .start();
+    tokio::select! {
+        reason = shutdown.requested() => {
+            slog::info!(ctx.log, "stopping"; "reason" => format!("{reason:?}"));
+            // The writer logs totals and removes the segment; a failure to
+            // deliver means it already stopped.
+            let _ = writer.send(StopBook).await;
+        }
+        _ = done_rx => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

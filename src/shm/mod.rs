@@ -116,11 +116,11 @@ mod sys;
 mod writer;
 
 #[cfg(test)]
-mod testutil;
-#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_ring;
+#[cfg(test)]
+mod testutil;
 
 use std::io;
 use std::path::PathBuf;

@@ -1,0 +1,250 @@
+//! [`BookWriterActor`]: frames, parses and publishes market data into the table.
+
+use std::time::{Duration, Instant};
+
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
+use bytes::Bytes;
+use slog::Logger;
+use tokio::sync::oneshot;
+
+use super::FeedEvent;
+use crate::clock::unix_now_ns;
+use crate::logging::LogLimiter;
+use crate::protocol::{parse_market_data, FrameError, FrameSplitter};
+use crate::shm::PriceTable;
+
+/// How often the heartbeat in the table header is refreshed.
+const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
+/// Malformed frames logged in full before the log is rate-limited.
+const LOG_FIRST_BAD: u64 = 10;
+
+/// One socket read of market data, handled in one actor turn.
+///
+/// The reply is an error when the stream can no longer be framed (a frame
+/// over the limit): the feed must drop that connection.
+#[derive(Message)]
+#[rtype(result = "Result<(), FrameError>")]
+pub struct MarketBytes(pub Bytes);
+
+/// Log the totals, remove the segment and stop (a requested shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopBook;
+
+/// Counters of everything the writer saw, for the logs and for tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, actix::MessageResponse)]
+pub struct BookStats {
+    /// Ticks published into the table.
+    pub ticks: u64,
+    /// Well-formed frames for symbols the table does not have.
+    pub unknown_symbols: u64,
+    /// Frames that did not parse.
+    pub malformed: u64,
+    /// Connections dropped for a frame over the size limit.
+    pub oversized: u64,
+    /// Socket reads handled.
+    pub reads: u64,
+}
+
+/// Statistics query for tests and the final log line.
+#[derive(Message)]
+#[rtype(result = "BookStats")]
+pub struct GetStats;
+
+/// The only writer of the shm table.
+pub struct BookWriterActor {
+    /// The table and ring this process owns.
+    table: Option<PriceTable>,
+    /// Frames across reads of the current connection.
+    splitter: FrameSplitter,
+    /// Longest frame accepted, to build a fresh splitter per connection.
+    max_frame: usize,
+    /// Totals since start.
+    stats: BookStats,
+    /// Totals at the last stats line, for rates.
+    last_stats: (BookStats, Instant),
+    /// Period of the stats line.
+    stats_every: Duration,
+    /// Keeps bad-input log lines few.
+    bad_log: LogLimiter,
+    /// Where log lines go.
+    log: Logger,
+    /// Tells `run` the writer has finished (finite feed end or stop).
+    done: Option<oneshot::Sender<()>>,
+}
+
+impl BookWriterActor {
+    /// A writer owning `table`; `done` fires when it stops.
+    pub fn new(
+        table: PriceTable,
+        max_frame: usize,
+        stats_every: Duration,
+        log: Logger,
+        done: oneshot::Sender<()>,
+    ) -> BookWriterActor {
+        BookWriterActor {
+            table: Some(table),
+            splitter: FrameSplitter::new(max_frame),
+            max_frame,
+            stats: BookStats::default(),
+            last_stats: (BookStats::default(), Instant::now()),
+            stats_every,
+            bad_log: LogLimiter::new(LOG_FIRST_BAD, Duration::from_secs(1)),
+            log,
+            done: Some(done),
+        }
+    }
+
+    fn publish_read(&mut self, bytes: &[u8]) -> Result<(), FrameError> {
+        let BookWriterActor {
+            table,
+            splitter,
+            stats,
+            bad_log,
+            log,
+            ..
+        } = self;
+        let Some(table) = table.as_mut() else {
+            return Ok(());
+        };
+        stats.reads += 1;
+        splitter.push(bytes);
+        let now = unix_now_ns();
+        let before = stats.ticks;
+        let result = loop {
+            let frame = match splitter.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            };
+            match parse_market_data(frame) {
+                Ok(md) => match table.symbol_index(md.symbol) {
+                    Some(idx) => {
+                        let event = md.event_time_ns.unwrap_or(now);
+                        table.publish(idx, md.price.units(), event, md.send_ns.unwrap_or(0), now);
+                        stats.ticks += 1;
+                    }
+                    None => {
+                        stats.unknown_symbols += 1;
+                        if let Some(skipped) = bad_log.allow() {
+                            slog::warn!(log, "unknown symbol"; "symbol" => md.symbol, "not_logged_before" => skipped);
+                        }
+                    }
+                },
+                Err(e) => {
+                    stats.malformed += 1;
+                    if let Some(skipped) = bad_log.allow() {
+                        let text = String::from_utf8_lossy(frame).into_owned();
+                        slog::warn!(log, "malformed market data frame";
+                            "reason" => %e, "frame" => text, "not_logged_before" => skipped);
+                    }
+                }
+            }
+        };
+        if stats.ticks != before {
+            table.notify_readers();
+        }
+        if result.is_err() {
+            stats.oversized += 1;
+        }
+        result
+    }
+
+    fn log_stats(&mut self, final_line: bool) {
+        let (prev, at) = self.last_stats;
+        let secs = at.elapsed().as_secs_f64().max(1e-9);
+        let rate = (self.stats.ticks - prev.ticks) as f64 / secs;
+        let s = self.stats;
+        let what = if final_line { "final stats" } else { "stats" };
+        slog::info!(self.log, "{}", what;
+            "ticks_per_s" => format!("{rate:.0}"), "ticks" => s.ticks, "reads" => s.reads,
+            "malformed" => s.malformed, "unknown_symbols" => s.unknown_symbols, "oversized" => s.oversized);
+        self.last_stats = (self.stats, Instant::now());
+    }
+
+    /// Final stats, then tell `run` we are done.
+    fn finish(&mut self, ctx: &mut Context<Self>) {
+        self.log_stats(true);
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
+        ctx.stop();
+    }
+}
+
+impl Actor for BookWriterActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(HEARTBEAT_EVERY, |act, _| {
+            if let Some(t) = &act.table {
+                t.heartbeat(unix_now_ns());
+            }
+        });
+        ctx.run_interval(self.stats_every, |act, _| act.log_stats(false));
+    }
+}
+
+impl Handler<MarketBytes> for BookWriterActor {
+    type Result = Result<(), FrameError>;
+
+    fn handle(&mut self, msg: MarketBytes, _: &mut Context<Self>) -> Self::Result {
+        let r = self.publish_read(&msg.0);
+        if let Err(e) = &r {
+            slog::error!(self.log, "dropping the market data connection"; "reason" => %e);
+        }
+        r
+    }
+}
+
+impl Handler<FeedEvent> for BookWriterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: FeedEvent, ctx: &mut Context<Self>) {
+        match msg {
+            FeedEvent::Connected(peer) => {
+                // A partial frame of the previous connection must not be
+                // glued to the first bytes of the next one.
+                self.splitter = FrameSplitter::new(self.max_frame);
+                slog::info!(self.log, "market data connected"; "peer" => %peer);
+            }
+            FeedEvent::Disconnected(reason) => {
+                slog::warn!(self.log, "market data disconnected"; "reason" => reason);
+            }
+            FeedEvent::Ended => {
+                if let Some(t) = &self.table {
+                    t.mark_feed_ended();
+                    t.notify_readers();
+                }
+                slog::info!(
+                    self.log,
+                    "market data feed ended; table marked so readers can finish"
+                );
+                self.finish(ctx);
+            }
+        }
+    }
+}
+
+impl Handler<StopBook> for BookWriterActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopBook, ctx: &mut Context<Self>) {
+        if let Some(table) = self.table.take() {
+            let name = table.name().to_string();
+            match table.unlink() {
+                Ok(()) => slog::info!(self.log, "price table removed"; "name" => name),
+                Err(e) => slog::warn!(self.log, "could not remove the price table"; "error" => %e),
+            }
+        }
+        self.finish(ctx);
+    }
+}
+
+impl Handler<GetStats> for BookWriterActor {
+    type Result = BookStats;
+
+    fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> BookStats {
+        self.stats
+    }
+}
