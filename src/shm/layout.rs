@@ -244,7 +244,7 @@ impl Region {
     /// panic here is a bug in this module, never bad input.
     #[inline(always)]
     pub fn line(&self, offset: usize) -> &[AtomicU64; 8] {
-        assert!(offset % 64 == 0 && offset + 64 <= self.map.len());
+        assert!(offset.is_multiple_of(64) && offset + 64 <= self.map.len());
         // SAFETY: `mmap` returns page-aligned memory, so `base + offset` is
         // 64-byte aligned (checked above), which satisfies the alignment of
         // `[AtomicU64; 8]` (8); the 64 bytes are inside the mapping (checked

@@ -169,7 +169,7 @@ impl PriceTableReader {
             }
             // The writer was likely preempted mid-write; let it run.
             std::thread::yield_now();
-            if attempts % YIELDS_PER_LIVENESS_CHECK == 0
+            if attempts.is_multiple_of(YIELDS_PER_LIVENESS_CHECK)
                 && before & 1 == 1
                 && !sys::pid_alive(self.writer_pid())
                 && s[0].load(Ordering::Relaxed) == before
