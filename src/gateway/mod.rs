@@ -1,16 +1,169 @@
-//! The gateway role (being built).
-use crate::lifecycle::RoleContext;
+//! The gateway process: market data and news sentiment over TCP.
+//!
+//! Two [`FeedActor`]s, one per stream, each fed by a [`FrameSource`]:
+//!
+//! * market data (`gateway.md_port`): a CSV replay ([`Replay`], once or
+//!   forever per `gateway.loop`) or an endless seeded [`RandomWalk`], at
+//!   `gateway.rate` ticks per second, frames `SYMBOL,PRICE,TIMESTAMP[,SEND_NS]*`;
+//! * news (`gateway.news_port`): a random configured symbol and a uniformly
+//!   random sentiment 0–100 ([`NewsSource`]) at `gateway.news_rate` per second.
+//!
+//! Listeners bind `gateway.host` (loopback by default) and the real addresses
+//! are announced on stdout (`READY gateway md=… news=…`). Each subscriber
+//! gets its own bounded queue and writer task (see [`feed`]). With
+//! `gateway.loop = false` the replay is sent once, every queue is flushed,
+//! the market data connections are closed cleanly and the process exits 0.
+//!
+//! The default `data/market_data.csv` was made by this module's random walk:
+//! `cargo run --release -- --generate-csv data/market_data.csv --ticks 20000`.
 
-/// Runs the gateway until it is asked to stop.
-pub fn run(_ctx: RoleContext) -> anyhow::Result<()> {
-    anyhow::bail!("the gateway role is not built yet")
+pub mod feed;
+pub mod source;
+
+pub use feed::{FeedActor, FeedEnd, FeedSettings, Subscribe};
+pub use source::{FrameSource, NewsSource, RandomWalk, Replay};
+
+use std::path::Path;
+use std::time::Duration;
+
+use actix::{Actor, Addr, Handler};
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::config::{Config, MarketSource};
+use crate::lifecycle::{announce_ready, RoleContext, Shutdown};
+
+/// How long a finished replay waits for subscribers to take their last bytes.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl FrameSource for Box<dyn FrameSource> {
+    fn next_frame(&mut self, out: &mut Vec<u8>) -> bool {
+        (**self).next_frame(out)
+    }
 }
 
-/// Writes a random-walk CSV (being built).
-pub fn write_random_walk_csv(
-    _config: &crate::config::Config,
-    _path: &std::path::Path,
-    _ticks: u64,
-) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+/// Runs the gateway until it is asked to stop or a finite replay is delivered.
+pub fn run(ctx: RoleContext) -> anyhow::Result<()> {
+    actix_rt::System::new().block_on(serve(ctx))
 }
+
+async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
+    let shutdown = Shutdown::install(ctx.watch_parent)?;
+    let cfg = &ctx.config;
+    let g = &cfg.gateway;
+    let log = ctx.log.clone();
+    let market: Box<dyn FrameSource> = match g.source {
+        MarketSource::Csv => {
+            let (replay, stats) =
+                Replay::load(&g.data_path, &cfg.symbols, g.loop_replay, g.send_time)?;
+            if stats.unknown_symbol_rows > 0 {
+                slog::warn!(log, "CSV rows skipped: symbols not configured";
+                    "rows" => stats.unknown_symbol_rows, "symbols" => stats.unknown_symbols.join(","));
+            }
+            slog::info!(log, "market data loaded"; "file" => %g.data_path.display(), "ticks" => stats.ticks, "loop" => g.loop_replay);
+            Box::new(replay)
+        }
+        MarketSource::RandomWalk => {
+            slog::info!(log, "market data: random walk"; "seed" => g.walk_seed);
+            Box::new(RandomWalk::new(&cfg.symbols, g.walk_seed, g.send_time))
+        }
+    };
+    let md_listener = TcpListener::bind((g.host.as_str(), g.md_port))
+        .await
+        .with_context(|| {
+            format!(
+                "binding market data on {}:{} (gateway.md_port)",
+                g.host, g.md_port
+            )
+        })?;
+    let news_listener = TcpListener::bind((g.host.as_str(), g.news_port))
+        .await
+        .with_context(|| {
+            format!(
+                "binding news on {}:{} (gateway.news_port)",
+                g.host, g.news_port
+            )
+        })?;
+    let (md_addr, news_addr) = (md_listener.local_addr()?, news_listener.local_addr()?);
+    slog::info!(log, "listening"; "md" => %md_addr, "news" => %news_addr);
+    announce_ready("gateway", &[("md", md_addr), ("news", news_addr)]);
+
+    let settings = |name, rate| FeedSettings {
+        name,
+        rate,
+        queue_len: g.subscriber_queue,
+        max_stall: Duration::from_millis(g.max_stall_ms),
+        paused: false,
+    };
+    let (md_end_tx, md_end) = oneshot::channel();
+    let md = FeedActor::new(market, settings("md", g.rate), md_end_tx, log.clone()).start();
+    let (news_end_tx, _news_end) = oneshot::channel();
+    let news_settings = FeedSettings {
+        paused: g.news_rate == 0,
+        ..settings("news", g.news_rate)
+    };
+    let news = FeedActor::new(
+        NewsSource::new(&cfg.symbols, g.news_seed),
+        news_settings,
+        news_end_tx,
+        log.clone(),
+    )
+    .start();
+    let md_accept = tokio::spawn(accept(md_listener, md, log.clone()));
+    let news_accept = tokio::spawn(accept(news_listener, news, log.clone()));
+
+    tokio::select! {
+        reason = shutdown.requested() => {
+            slog::info!(log, "stopping"; "reason" => format!("{reason:?}"));
+        }
+        end = md_end => {
+            if let Ok(end) = end {
+                // Deliver what is queued before closing: a finite run must not lose its last ticks.
+                let flushed = tokio::time::timeout(FLUSH_TIMEOUT, async {
+                    for w in end.writers {
+                        let _ = w.await;
+                    }
+                })
+                .await
+                .is_ok();
+                slog::info!(log, "replay delivered";
+                    "ticks" => end.frames, "dropped_subscribers" => end.dropped, "flushed" => flushed);
+            }
+        }
+    }
+    md_accept.abort();
+    news_accept.abort();
+    Ok(())
+}
+
+/// Hands every accepted connection to `feed`.
+async fn accept<A>(listener: TcpListener, feed: Addr<A>, log: slog::Logger)
+where
+    A: Actor<Context = actix::Context<A>> + Handler<Subscribe>,
+{
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => feed.do_send(Subscribe { stream, peer }),
+            Err(e) => {
+                // Out of file descriptors and the like: back off briefly.
+                slog::warn!(log, "accept failed"; "error" => %e);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Writes a random-walk market data CSV (`--generate-csv PATH --ticks N`).
+pub fn write_random_walk_csv(config: &Config, path: &Path, ticks: u64) -> anyhow::Result<()> {
+    source::write_walk_csv(path, &config.symbols, config.gateway.walk_seed, ticks)?;
+    eprintln!(
+        "wrote {ticks} ticks of {} symbols to {}",
+        config.symbols.len(),
+        path.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -150,6 +150,54 @@ fn event_time_bytes(b: &[u8]) -> Option<i64> {
     Some(((days * 24 + hour) * 60 + minute) * 60_000_000_000 + second * 1_000_000_000 + nanos)
 }
 
+/// Appends `ns` (since the epoch, naive UTC) as `YYYY-MM-DD HH:MM:SS[.fraction]`,
+/// the fraction with trailing zeros trimmed, so [`parse_event_time`] gives `ns` back.
+pub fn write_event_time(out: &mut Vec<u8>, ns: i64) {
+    let secs = ns.div_euclid(1_000_000_000);
+    let nanos = ns.rem_euclid(1_000_000_000);
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    let two = |out: &mut Vec<u8>, v: i64| {
+        out.extend_from_slice(&[b'0' + (v / 10) as u8, b'0' + (v % 10) as u8])
+    };
+    two(out, y / 100);
+    two(out, y % 100);
+    out.push(b'-');
+    two(out, m);
+    out.push(b'-');
+    two(out, d);
+    out.push(b' ');
+    two(out, sod / 3600);
+    out.push(b':');
+    two(out, sod / 60 % 60);
+    out.push(b':');
+    two(out, sod % 60);
+    if nanos != 0 {
+        let mut digits = *b"000000000";
+        let mut n = nanos;
+        for i in (0..9).rev() {
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        let len = 9 - digits.iter().rev().take_while(|&&c| c == b'0').count();
+        out.push(b'.');
+        out.extend_from_slice(&digits[..len]);
+    }
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (years 0–9999).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + (m <= 2) as i64, m, d)
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -519,14 +567,22 @@ mod tests {
 
     proptest! {
         #[test]
+        fn event_time_round_trips(ns in 0i64..i64::MAX) {
+            let mut out = Vec::new();
+            write_event_time(&mut out, ns);
+            prop_assert_eq!(parse_event_time(std::str::from_utf8(&out).unwrap()), Some(ns));
+        }
+
+        #[test]
         fn format_then_parse_round_trips(
             symbol in "[A-Za-z0-9._-]{1,15}",
             units in 1i64..i64::MAX,
             secs in 0i64..4_102_444_800,
             send in proptest::option::of(0i64..i64::MAX),
         ) {
-            let days = secs / 86_400;
-            let ts = chrono_like(days, secs % 86_400);
+            let mut ts = Vec::new();
+            write_event_time(&mut ts, secs * 1_000_000_000);
+            let ts = String::from_utf8(ts).unwrap();
             let mut out = Vec::new();
             write_market_data(&mut out, &symbol, Price::from_units(units), Some(&ts), send);
             let frame = &out[..out.len() - 1];
@@ -556,23 +612,19 @@ mod tests {
         }
     }
 
-    /// Formats days-since-epoch and seconds-of-day as `YYYY-MM-DD HH:MM:SS`
-    /// (inverse of `days_from_civil`, for the round-trip property).
-    fn chrono_like(days: i64, sod: i64) -> String {
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + (m <= 2) as i64;
-        format!(
-            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-            sod / 3600,
-            sod / 60 % 60,
-            sod % 60
-        )
+    #[test]
+    fn event_times_format_exactly() {
+        let f = |ns| {
+            let mut out = Vec::new();
+            write_event_time(&mut out, ns);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(f(T0), "2024-01-02 09:30:00");
+        assert_eq!(f(T0 + 250_000_000), "2024-01-02 09:30:00.25");
+        assert_eq!(
+            f(1_709_164_800_000_000_001),
+            "2024-02-29 00:00:00.000000001"
+        );
+        assert_eq!(f(0), "1970-01-01 00:00:00");
     }
 }

@@ -30,7 +30,7 @@ pub use error::ParseError;
 pub use fields::validate_symbol;
 pub use frame::{FrameError, FrameSplitter, DEFAULT_MAX_FRAME};
 pub use market_data::{
-    finish_market_data, parse_event_time, parse_market_data, write_market_data,
+    finish_market_data, parse_event_time, parse_market_data, write_event_time, write_market_data,
     write_market_data_prefix, MarketData,
 };
 pub use news::{parse_news, write_news, News};

@@ -1,0 +1,267 @@
+//! [`FeedActor`]: paces one stream and fans it out to every subscriber.
+//!
+//! Frames are produced in batches (one buffer, one `Bytes`, shared by every
+//! subscriber) and each subscriber has its own bounded queue of batches
+//! drained by its own writer task, so one slow reader never slows the rest:
+//!
+//! * `rate > 0`: a timer turn every millisecond sends exactly the frames due
+//!   at `rate` since the stream started (the long-run rate is exact). A
+//!   subscriber whose queue is full is dropped at once, with a log line.
+//! * `rate = 0`: batches go out as fast as every queue takes them; a full
+//!   queue holds the stream back for at most `max_stall`, then its
+//!   subscriber is dropped.
+//!
+//! The stream starts when the first subscriber connects, so a finite replay
+//! loses no ticks to nobody. When a finite source is exhausted, every queue
+//! is closed: the writer tasks send what is queued, shut the write side down
+//! (the reader sees a clean EOF), and the actor reports the end.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
+use bytes::Bytes;
+use slog::Logger;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::source::FrameSource;
+
+/// Frames at most in one batch (one write per subscriber).
+const MAX_BATCH_FRAMES: u64 = 1024;
+/// Batches at most per timer turn with `rate = 0`, so the actor stays responsive.
+const MAX_BATCHES_PER_TURN: u32 = 64;
+/// Period of the pacing timer.
+const TURN: Duration = Duration::from_millis(1);
+
+/// A new TCP subscriber for this stream.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe {
+    /// The accepted connection; only ever written to.
+    pub stream: TcpStream,
+    /// Its address, for the log.
+    pub peer: SocketAddr,
+}
+
+/// How a finite stream ended, sent once when its source is exhausted.
+#[derive(Debug)]
+pub struct FeedEnd {
+    /// Frames produced.
+    pub frames: u64,
+    /// Subscribers dropped for not keeping up.
+    pub dropped: u64,
+    /// Writer tasks still flushing their queues: await them before exiting.
+    pub writers: Vec<JoinHandle<()>>,
+}
+
+/// Pacing and fan-out settings of one stream.
+#[derive(Debug, Clone)]
+pub struct FeedSettings {
+    /// Stream name for logs (`md`, `news`).
+    pub name: &'static str,
+    /// Frames per second; 0 = as fast as subscribers take them.
+    pub rate: u64,
+    /// Batches a subscriber may have queued.
+    pub queue_len: usize,
+    /// With rate 0, how long a full queue may hold the stream back.
+    pub max_stall: Duration,
+    /// Produce nothing (a news rate of 0).
+    pub paused: bool,
+}
+
+struct Subscriber {
+    peer: SocketAddr,
+    queue: mpsc::Sender<Bytes>,
+    /// When its queue was first seen full in a row (rate 0 only).
+    full_since: Option<Instant>,
+    writer: JoinHandle<()>,
+}
+
+/// Produces one stream's frames and broadcasts them.
+pub struct FeedActor<S: FrameSource + Unpin + 'static> {
+    source: S,
+    settings: FeedSettings,
+    subscribers: Vec<Subscriber>,
+    /// Set when the first subscriber connects: the start of pacing.
+    started: Option<Instant>,
+    /// Frames produced so far.
+    frames: u64,
+    /// Subscribers dropped for falling behind.
+    dropped: u64,
+    /// Reused batch buffer.
+    batch: Vec<u8>,
+    /// Told when a finite source is exhausted.
+    end: Option<oneshot::Sender<FeedEnd>>,
+    log: Logger,
+}
+
+impl<S: FrameSource + Unpin + 'static> FeedActor<S> {
+    /// A feed of `source`; `end` is told when a finite source is exhausted.
+    pub fn new(
+        source: S,
+        settings: FeedSettings,
+        end: oneshot::Sender<FeedEnd>,
+        log: Logger,
+    ) -> Self {
+        FeedActor {
+            source,
+            settings,
+            subscribers: Vec::new(),
+            started: None,
+            frames: 0,
+            dropped: 0,
+            batch: Vec::with_capacity(64 * 1024),
+            end: Some(end),
+            log,
+        }
+    }
+
+    fn turn(&mut self, ctx: &mut Context<Self>) {
+        let Some(started) = self.started else { return };
+        if self.settings.paused {
+            return;
+        }
+        if self.settings.rate > 0 {
+            let due =
+                (self.settings.rate as u128 * started.elapsed().as_nanos() / 1_000_000_000) as u64;
+            let mut left = due.saturating_sub(self.frames);
+            while left > 0 && self.end.is_some() {
+                let n = left.min(MAX_BATCH_FRAMES);
+                self.send_batch(n, ctx);
+                left -= n;
+            }
+        } else {
+            for _ in 0..MAX_BATCHES_PER_TURN {
+                if self.end.is_none() || !self.room_in_every_queue() {
+                    break;
+                }
+                self.send_batch(MAX_BATCH_FRAMES, ctx);
+            }
+        }
+    }
+
+    /// With rate 0: whether every queue has room; drops subscribers stalled too long.
+    fn room_in_every_queue(&mut self) -> bool {
+        let now = Instant::now();
+        let max_stall = self.settings.max_stall;
+        let mut room = true;
+        let log = &self.log;
+        let name = self.settings.name;
+        let mut dropped = 0;
+        self.subscribers.retain_mut(|s| {
+            if s.queue.capacity() > 0 {
+                s.full_since = None;
+                return true;
+            }
+            let since = *s.full_since.get_or_insert(now);
+            if now - since > max_stall {
+                slog::warn!(log, "subscriber dropped: it stopped reading";
+                    "stream" => name, "peer" => %s.peer, "stalled_ms" => (now - since).as_millis() as u64);
+                s.writer.abort();
+                dropped += 1;
+                return false;
+            }
+            room = false;
+            true
+        });
+        self.dropped += dropped;
+        room
+    }
+
+    /// Produces up to `n` frames as one batch and offers it to every subscriber.
+    fn send_batch(&mut self, n: u64, ctx: &mut Context<Self>) {
+        self.batch.clear();
+        let mut made = 0;
+        while made < n && self.source.next_frame(&mut self.batch) {
+            made += 1;
+        }
+        self.frames += made;
+        if made > 0 {
+            let batch = Bytes::copy_from_slice(&self.batch);
+            let (log, name) = (&self.log, self.settings.name);
+            let mut dropped = 0;
+            self.subscribers.retain(|s| match s.queue.try_send(batch.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    slog::warn!(log, "subscriber dropped: its queue is full"; "stream" => name, "peer" => %s.peer);
+                    s.writer.abort();
+                    dropped += 1;
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    slog::info!(log, "subscriber left"; "stream" => name, "peer" => %s.peer);
+                    false
+                }
+            });
+            self.dropped += dropped;
+        }
+        if made < n {
+            self.finish(ctx);
+        }
+    }
+
+    /// The source is exhausted: close every queue and report.
+    fn finish(&mut self, ctx: &mut Context<Self>) {
+        let writers = self.subscribers.drain(..).map(|s| s.writer).collect();
+        slog::info!(self.log, "stream ended"; "stream" => self.settings.name, "frames" => self.frames, "dropped_subscribers" => self.dropped);
+        if let Some(end) = self.end.take() {
+            let _ = end.send(FeedEnd {
+                frames: self.frames,
+                dropped: self.dropped,
+                writers,
+            });
+        }
+        ctx.stop();
+    }
+}
+
+impl<S: FrameSource + Unpin + 'static> Actor for FeedActor<S> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(TURN, |act, ctx| act.turn(ctx));
+    }
+}
+
+impl<S: FrameSource + Unpin + 'static> Handler<Subscribe> for FeedActor<S> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
+        let (tx, rx) = mpsc::channel(self.settings.queue_len);
+        let _ = msg.stream.set_nodelay(true);
+        let writer = tokio::spawn(write_queue(rx, msg.stream));
+        slog::info!(self.log, "subscriber joined"; "stream" => self.settings.name, "peer" => %msg.peer);
+        self.subscribers.push(Subscriber {
+            peer: msg.peer,
+            queue: tx,
+            full_since: None,
+            writer,
+        });
+        if self.started.is_none() {
+            slog::info!(self.log, "stream started"; "stream" => self.settings.name, "rate" => self.settings.rate);
+            self.started = Some(Instant::now());
+        }
+    }
+}
+
+/// Drains one subscriber's queue into its socket, then shuts the write side.
+///
+/// Whatever the subscriber sends is read and discarded, so it can never fill
+/// our receive buffer; its EOF or an error ends the task.
+async fn write_queue(mut queue: mpsc::Receiver<Bytes>, stream: TcpStream) {
+    let (mut rd, mut wr) = stream.into_split();
+    let discard = tokio::spawn(async move {
+        let mut sink = [0u8; 1024];
+        while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {}
+    });
+    while let Some(batch) = queue.recv().await {
+        if wr.write_all(&batch).await.is_err() {
+            break;
+        }
+    }
+    let _ = wr.shutdown().await;
+    discard.abort();
+}
