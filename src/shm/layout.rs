@@ -198,7 +198,9 @@ pub(crate) fn decode_directory(dir: &[u8]) -> Result<Vec<String>, String> {
                 return Err(format!("directory entry {i} is not 1 to 15 bytes long"));
             }
             if entry[len..].iter().any(|&b| b != 0) {
-                return Err(format!("directory entry {i} has bytes after its NUL padding"));
+                return Err(format!(
+                    "directory entry {i} has bytes after its NUL padding"
+                ));
             }
             std::str::from_utf8(&entry[..len])
                 .map(str::to_owned)
@@ -242,7 +244,7 @@ impl Region {
     /// panic here is a bug in this module, never bad input.
     #[inline(always)]
     pub fn line(&self, offset: usize) -> &[AtomicU64; 8] {
-        assert!(offset % 64 == 0 && offset + 64 <= self.map.len());
+        assert!(offset.is_multiple_of(64) && offset + 64 <= self.map.len());
         // SAFETY: `mmap` returns page-aligned memory, so `base + offset` is
         // 64-byte aligned (checked above), which satisfies the alignment of
         // `[AtomicU64; 8]` (8); the 64 bytes are inside the mapping (checked
@@ -299,7 +301,10 @@ mod tests {
         let l = Layout::new(4, 2);
         assert_eq!(l.slots_offset, 320);
         let l = Layout::new(0, 2);
-        assert_eq!((l.slots_offset, l.ring_offset, l.total_size), (256, 256, 384));
+        assert_eq!(
+            (l.slots_offset, l.ring_offset, l.total_size),
+            (256, 256, 384)
+        );
     }
 
     #[test]
@@ -329,7 +334,13 @@ mod tests {
         assert!(matches!(e, ShmError::BadSymbol { reason, .. } if reason.contains("NUL")));
         let many: Vec<String> = (0..MAX_SYMBOLS + 1).map(|i| format!("S{i}")).collect();
         let e = SymbolIndex::build(&many).unwrap_err();
-        assert!(matches!(e, ShmError::TooManySymbols { count: 4097, max: 4096 }));
+        assert!(matches!(
+            e,
+            ShmError::TooManySymbols {
+                count: 4097,
+                max: 4096
+            }
+        ));
     }
 
     #[test]
@@ -353,7 +364,10 @@ mod tests {
     #[test]
     fn names_and_capacities_are_validated() {
         for bad in ["", ".", "..", "a/b", "a\0b", &"x".repeat(201)] {
-            assert!(matches!(validate_name(bad), Err(ShmError::InvalidName { .. })));
+            assert!(matches!(
+                validate_name(bad),
+                Err(ShmError::InvalidName { .. })
+            ));
         }
         assert!(validate_name("prices.v1-x_y").is_ok());
         assert!(validate_name(&"x".repeat(200)).is_ok());

@@ -99,10 +99,7 @@ impl PriceTableReader {
 
     /// Like [`PriceTableReader::attach`], and also checks the directory lists
     /// exactly `symbols` in this order, so configured indices are right.
-    pub fn attach_expecting(
-        name: &str,
-        symbols: &[String],
-    ) -> Result<PriceTableReader, ShmError> {
+    pub fn attach_expecting(name: &str, symbols: &[String]) -> Result<PriceTableReader, ShmError> {
         let reader = PriceTableReader::attach(name)?;
         if reader.symbols != symbols {
             return Err(ShmError::SymbolMismatch {
@@ -172,7 +169,7 @@ impl PriceTableReader {
             }
             // The writer was likely preempted mid-write; let it run.
             std::thread::yield_now();
-            if attempts % YIELDS_PER_LIVENESS_CHECK == 0
+            if attempts.is_multiple_of(YIELDS_PER_LIVENESS_CHECK)
                 && before & 1 == 1
                 && !sys::pid_alive(self.writer_pid())
                 && s[0].load(Ordering::Relaxed) == before
@@ -229,6 +226,17 @@ impl PriceTableReader {
     }
 }
 
+impl std::fmt::Debug for PriceTableReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PriceTableReader")
+            .field("name", &self.name)
+            .field("generation", &self.generation)
+            .field("symbols", &self.symbols)
+            .field("ring_capacity", &self.layout.capacity)
+            .finish()
+    }
+}
+
 fn corrupt(name: &str, what: String) -> ShmError {
     ShmError::Corrupt {
         name: name.to_owned(),
@@ -263,11 +271,17 @@ fn check_header(name: &str, head: &[u8], file_len: u64) -> Result<Layout, ShmErr
     }
     let count = (word(OFF_VERSION_AND_COUNT) >> 32) as usize;
     if count > MAX_SYMBOLS {
-        return Err(corrupt(name, format!("symbol count {count} exceeds {MAX_SYMBOLS}")));
+        return Err(corrupt(
+            name,
+            format!("symbol count {count} exceeds {MAX_SYMBOLS}"),
+        ));
     }
     let capacity = word(OFF_RING_CAPACITY);
     if !capacity.is_power_of_two() || !(2..=MAX_RING_CAPACITY as u64).contains(&capacity) {
-        return Err(corrupt(name, format!("ring capacity {capacity} is not a power of two in range")));
+        return Err(corrupt(
+            name,
+            format!("ring capacity {capacity} is not a power of two in range"),
+        ));
     }
     let layout = Layout::new(count, capacity as usize);
     let stored = (word(OFF_SLOTS), word(OFF_RING), word(OFF_TOTAL));

@@ -45,7 +45,10 @@ fn create_attach_read_and_update() {
     assert_eq!(table.publish(1, -5, 200, 0, 210), 1);
     assert_eq!(table.publish(0, 7, 300, 0, 310), 2);
     let q = reader.read(1);
-    assert_eq!((q.price_units, q.event_ns, q.send_ns, q.updates), (-5, 200, 0, 2));
+    assert_eq!(
+        (q.price_units, q.event_ns, q.send_ns, q.updates),
+        (-5, 200, 0, 2)
+    );
     assert_eq!(reader.read(0).updates, 1);
     assert_eq!(reader.read(2).updates, 0);
     assert_eq!(table.ticks_written(), 3);
@@ -59,6 +62,21 @@ fn create_attach_read_and_update() {
 }
 
 #[test]
+fn handles_can_move_to_and_be_shared_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<PriceTable>();
+    send_sync::<PriceTableReader>();
+    send_sync::<ShmError>();
+    let seg = Seg::new();
+    let table = PriceTable::create(&seg.0, &syms(&["A"]), 2).unwrap();
+    let shown = format!("{table:?}");
+    assert!(
+        shown.contains(&seg.0) && shown.contains("ring_capacity: 2"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn write_slot_updates_the_slot_but_not_the_ring() {
     let seg = Seg::new();
     let mut table = PriceTable::create(&seg.0, &syms(&["A", "B"]), 4).unwrap();
@@ -66,7 +84,10 @@ fn write_slot_updates_the_slot_but_not_the_ring() {
     table.write_slot(1, 11, 12, 13, 14);
     table.write_slot(1, 21, 22, 23, 24);
     let q = reader.read(1);
-    assert_eq!((q.price_units, q.event_ns, q.send_ns, q.write_ns, q.updates), (21, 22, 23, 24, 2));
+    assert_eq!(
+        (q.price_units, q.event_ns, q.send_ns, q.write_ns, q.updates),
+        (21, 22, 23, 24, 2)
+    );
     assert_eq!(reader.ticks_written(), 0);
 }
 
@@ -120,7 +141,9 @@ fn segment_of_live_writer_is_in_use() {
         matches!(err, ShmError::InUse { ref name, pid } if *name == seg.0 && pid == child.0.id()),
         "{err}"
     );
-    assert!(err.to_string().contains(&format!("writer process {}", child.0.id())));
+    assert!(err
+        .to_string()
+        .contains(&format!("writer process {}", child.0.id())));
     // The live writer's table is untouched.
     let reader = PriceTableReader::attach(&seg.0).unwrap();
     assert_eq!(reader.generation(), first.generation());
@@ -134,7 +157,10 @@ fn foreign_file_is_bad_magic_and_left_alone() {
     assert!(matches!(err, ShmError::BadMagic { ref name } if *name == seg.0));
     let err = PriceTable::create(&seg.0, &syms(&["A"]), 2).err().unwrap();
     assert!(matches!(err, ShmError::BadMagic { .. }));
-    assert_eq!(std::fs::read(format!("/dev/shm/{}", seg.0)).unwrap(), b"hello, not a table");
+    assert_eq!(
+        std::fs::read(format!("/dev/shm/{}", seg.0)).unwrap(),
+        b"hello, not a table"
+    );
 }
 
 #[test]
@@ -144,7 +170,14 @@ fn other_layout_version_is_rejected() {
     poke(&seg.0, 8, &99u32.to_le_bytes());
     let err = PriceTableReader::attach(&seg.0).err().unwrap();
     assert!(
-        matches!(err, ShmError::VersionMismatch { found: 99, expected: 1, .. }),
+        matches!(
+            err,
+            ShmError::VersionMismatch {
+                found: 99,
+                expected: 1,
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -157,30 +190,67 @@ fn truncated_or_inconsistent_segments_are_rejected() {
     let path = format!("/dev/shm/{}", seg.0);
     poke(&seg.0, 56, &705u64.to_le_bytes());
     let err = PriceTableReader::attach(&seg.0).err().unwrap();
-    assert!(matches!(err, ShmError::Corrupt { ref what, .. } if what.contains("704")), "{err}");
+    assert!(
+        matches!(err, ShmError::Corrupt { ref what, .. } if what.contains("704")),
+        "{err}"
+    );
     poke(&seg.0, 56, &704u64.to_le_bytes());
     poke(&seg.0, 256, b"\0");
     let err = PriceTableReader::attach(&seg.0).err().unwrap();
-    assert!(matches!(err, ShmError::Corrupt { ref what, .. } if what.contains("entry 0")), "{err}");
-    poke(&seg.0, 256, b"A");
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(600).unwrap();
-    let err = PriceTableReader::attach(&seg.0).err().unwrap();
     assert!(
-        matches!(err, ShmError::TooSmall { size: 600, needed: 704, .. }),
+        matches!(err, ShmError::Corrupt { ref what, .. } if what.contains("entry 0")),
         "{err}"
     );
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(100).unwrap();
+    poke(&seg.0, 256, b"A");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(600)
+        .unwrap();
     let err = PriceTableReader::attach(&seg.0).err().unwrap();
-    assert!(matches!(err, ShmError::TooSmall { size: 100, needed: 256, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ShmError::TooSmall {
+                size: 600,
+                needed: 704,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    let err = PriceTableReader::attach(&seg.0).err().unwrap();
+    assert!(
+        matches!(
+            err,
+            ShmError::TooSmall {
+                size: 100,
+                needed: 256,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn attach_expecting_other_symbols_is_a_mismatch() {
     let seg = Seg::new();
     let _table = PriceTable::create(&seg.0, &syms(&["A", "B"]), 2).unwrap();
-    let err = PriceTableReader::attach_expecting(&seg.0, &syms(&["B", "A"])).err().unwrap();
+    let err = PriceTableReader::attach_expecting(&seg.0, &syms(&["B", "A"]))
+        .err()
+        .unwrap();
     match err {
-        ShmError::SymbolMismatch { expected, found, .. } => {
+        ShmError::SymbolMismatch {
+            expected, found, ..
+        } => {
             assert_eq!(expected, syms(&["B", "A"]));
             assert_eq!(found, syms(&["A", "B"]));
         }
@@ -210,9 +280,14 @@ fn bad_arguments_are_rejected_before_touching_dev_shm() {
     let seg = Seg::new();
     let err = PriceTable::create(&seg.0, &syms(&["A"]), 3).err().unwrap();
     assert!(matches!(err, ShmError::BadCapacity { capacity: 3, .. }));
-    let err = PriceTable::create(&seg.0, &syms(&["A", "A"]), 2).err().unwrap();
+    let err = PriceTable::create(&seg.0, &syms(&["A", "A"]), 2)
+        .err()
+        .unwrap();
     assert!(matches!(err, ShmError::BadSymbol { .. }));
-    assert!(matches!(unlink_segment(""), Err(ShmError::InvalidName { .. })));
+    assert!(matches!(
+        unlink_segment(""),
+        Err(ShmError::InvalidName { .. })
+    ));
     assert!(!std::path::Path::new(&format!("/dev/shm/{}", seg.0)).exists());
 }
 
@@ -222,10 +297,19 @@ fn writer_status_reports_alive_stale_and_dead() {
     let table = PriceTable::create(&seg.0, &syms(&["A"]), 2).unwrap();
     let reader = PriceTableReader::attach(&seg.0).unwrap();
     table.heartbeat(100 * SECOND);
-    assert_eq!(reader.writer_status(101 * SECOND, 2 * SECOND), WriterStatus::Alive);
-    assert_eq!(reader.writer_status(103 * SECOND, 2 * SECOND), WriterStatus::Stale);
+    assert_eq!(
+        reader.writer_status(101 * SECOND, 2 * SECOND),
+        WriterStatus::Alive
+    );
+    assert_eq!(
+        reader.writer_status(103 * SECOND, 2 * SECOND),
+        WriterStatus::Stale
+    );
     poke(&seg.0, 32, &dead_pid().to_le_bytes());
-    assert_eq!(reader.writer_status(101 * SECOND, 2 * SECOND), WriterStatus::Dead);
+    assert_eq!(
+        reader.writer_status(101 * SECOND, 2 * SECOND),
+        WriterStatus::Dead
+    );
 }
 
 #[test]
@@ -262,7 +346,10 @@ fn concurrent_reads_are_never_torn() {
             *last = q.updates;
             if q.updates > 0 {
                 let p = q.price_units;
-                assert_eq!((q.event_ns, q.send_ns, q.write_ns), (p * 7 + 3, p * 11, p * 13));
+                assert_eq!(
+                    (q.event_ns, q.send_ns, q.write_ns),
+                    (p * 7 + 3, p * 11, p * 13)
+                );
                 assert_eq!(p % 2, i as i64);
             }
         }

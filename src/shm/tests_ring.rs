@@ -44,7 +44,10 @@ fn ring_returns_ticks_in_order_then_exact_losses() {
 
     publish_range(&mut table, 0, 3);
     for seq in 0..3 {
-        assert_eq!(reader.ring_next(&mut cursor), RingRead::Tick(tick(seq, (seq % 2) as u32)));
+        assert_eq!(
+            reader.ring_next(&mut cursor),
+            RingRead::Tick(tick(seq, (seq % 2) as u32))
+        );
     }
     assert_eq!(reader.ring_next(&mut cursor), RingRead::Empty);
     assert_eq!(cursor.next_seq(), 3);
@@ -54,7 +57,10 @@ fn ring_returns_ticks_in_order_then_exact_losses() {
     assert_eq!(reader.ring_next(&mut cursor), RingRead::Lost(6));
     assert_eq!(cursor.next_seq(), 9);
     for seq in 9..13 {
-        assert_eq!(reader.ring_next(&mut cursor), RingRead::Tick(tick(seq, (seq % 2) as u32)));
+        assert_eq!(
+            reader.ring_next(&mut cursor),
+            RingRead::Tick(tick(seq, (seq % 2) as u32))
+        );
     }
     assert_eq!(reader.ring_next(&mut cursor), RingRead::Empty);
 

@@ -46,7 +46,10 @@ enum Existing {
     /// A live process other than us writes it.
     Live(u32),
     /// Its writer is gone; identified by device/inode for a safe removal.
-    Stale { generation: u64, file_id: (u64, u64) },
+    Stale {
+        generation: u64,
+        file_id: (u64, u64),
+    },
 }
 
 /// Removes the temporary name however creation ends.
@@ -135,7 +138,8 @@ impl PriceTable {
                 } => {
                     if generation == table.generation {
                         table.generation = sys::new_generation(generation);
-                        table.header()[OFF_GENERATION / 8].store(table.generation, Ordering::Relaxed);
+                        table.header()[OFF_GENERATION / 8]
+                            .store(table.generation, Ordering::Relaxed);
                     }
                     // Only remove the file we inspected, not one another
                     // creator linked in meanwhile.
@@ -215,7 +219,8 @@ impl PriceTable {
     ) -> u64 {
         self.write_slot(idx, price_units, event_ns, send_ns, write_ns);
         let n = self.next_tick;
-        let entry_offset = self.layout.ring_offset + ((n & self.ring_mask) as usize) * RING_ENTRY_SIZE;
+        let entry_offset =
+            self.layout.ring_offset + ((n & self.ring_mask) as usize) * RING_ENTRY_SIZE;
         let e = self.region.line(entry_offset);
         e[0].store(2 * n + 1, Ordering::Relaxed);
         fence(Ordering::Release);
@@ -317,6 +322,18 @@ impl PriceTable {
 /// The (device, inode) pair naming the file at `path`, if it exists.
 pub(crate) fn file_identity(path: &Path) -> Option<(u64, u64)> {
     fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+impl std::fmt::Debug for PriceTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PriceTable")
+            .field("name", &self.name)
+            .field("generation", &self.generation)
+            .field("symbols", &self.symbols)
+            .field("ring_capacity", &self.layout.capacity)
+            .field("ticks_written", &self.next_tick)
+            .finish()
+    }
 }
 
 /// Reads the header of the segment already under `path` and decides whether
