@@ -100,6 +100,22 @@
 //!
 //! The total size is `RING + 64·C`.
 //!
+//! ## Reading it from numpy
+//!
+//! ```text
+//! buf = np.memmap("/dev/shm/NAME", dtype=np.uint8, mode="r")
+//! n, cap = buf[12:16].view("<u4")[0], buf[16:24].view("<u8")[0]
+//! slots_at, ring_at = buf[40:56].view("<u8")
+//! slot = np.dtype([("seq", "<u8"), ("price_units", "<i8"), ("event_ns", "<i8"),
+//!                  ("write_ns", "<i8"), ("send_ns", "<i8"), ("updates", "<u8"),
+//!                  ("_pad", "V16")])
+//! tick = np.dtype([("stamp", "<u8"), ("seq", "<u8"), ("symbol_idx", "<u4"),
+//!                  ("_pad1", "V4"), ("price_units", "<i8"), ("event_ns", "<i8"),
+//!                  ("send_ns", "<i8"), ("write_ns", "<i8"), ("_pad2", "V8")])
+//! slots = buf[slots_at:slots_at + 64 * n].view(slot)
+//! ring = buf[ring_at:ring_at + 64 * cap].view(tick)
+//! ```
+//!
 //! # Lifetime
 //!
 //! The writer creates the segment with mode 0600 under a temporary name and

@@ -226,6 +226,17 @@ impl PriceTableReader {
     }
 }
 
+impl std::fmt::Debug for PriceTableReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PriceTableReader")
+            .field("name", &self.name)
+            .field("generation", &self.generation)
+            .field("symbols", &self.symbols)
+            .field("ring_capacity", &self.layout.capacity)
+            .finish()
+    }
+}
+
 fn corrupt(name: &str, what: String) -> ShmError {
     ShmError::Corrupt {
         name: name.to_owned(),

@@ -62,6 +62,21 @@ fn create_attach_read_and_update() {
 }
 
 #[test]
+fn handles_can_move_to_and_be_shared_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<PriceTable>();
+    send_sync::<PriceTableReader>();
+    send_sync::<ShmError>();
+    let seg = Seg::new();
+    let table = PriceTable::create(&seg.0, &syms(&["A"]), 2).unwrap();
+    let shown = format!("{table:?}");
+    assert!(
+        shown.contains(&seg.0) && shown.contains("ring_capacity: 2"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn write_slot_updates_the_slot_but_not_the_ring() {
     let seg = Seg::new();
     let mut table = PriceTable::create(&seg.0, &syms(&["A", "B"]), 4).unwrap();

@@ -324,6 +324,18 @@ pub(crate) fn file_identity(path: &Path) -> Option<(u64, u64)> {
     fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
+impl std::fmt::Debug for PriceTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PriceTable")
+            .field("name", &self.name)
+            .field("generation", &self.generation)
+            .field("symbols", &self.symbols)
+            .field("ring_capacity", &self.layout.capacity)
+            .field("ticks_written", &self.next_tick)
+            .finish()
+    }
+}
+
 /// Reads the header of the segment already under `path` and decides whether
 /// it may be replaced.
 fn inspect_existing(name: &str, path: &Path) -> Result<Existing, ShmError> {
