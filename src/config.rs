@@ -325,12 +325,12 @@ impl Config {
         }
         let name = &self.strategy.client_name;
         if name.is_empty()
-            || name.len() > 8
+            || name.len() > 6
             || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
             return invalid(
                 "strategy.client_name",
-                format!("{name:?} must be 1-8 letters, digits or '_' (it prefixes order ids)"),
+                format!("{name:?} must be 1-6 letters, digits or '_' (it prefixes order ids)"),
             );
         }
         if self.gateway.subscriber_queue == 0 {

@@ -1,7 +1,131 @@
-//! The strategy role (being built).
-use crate::lifecycle::RoleContext;
+//! The strategy process: every tick and every news frame in, orders out.
+//!
+//! [`SignalActor`] consumes the orderbook's tick ring in order from the
+//! oldest tick still there (a strategy that starts late still sees a finite
+//! run from its first tick), woken by a futex through a [`RingWaiter`] thread
+//! instead of polling. Each tick goes through the [`SignalEngine`]
+//! (moving-average crossover, combined with news unless
+//! `strategy.use_news = false`); each resulting order gets a client order id
+//! derived from the crossover tick (`{client_name}-{generation}-{seq}`), is
+//! logged, sent, and kept in the [`OrderTracker`] until its ACK or REJ.
+//!
+//! Connections (see [`links`]) reconnect with backoff. After an order
+//! connection comes back, every unanswered order is sent again with its id,
+//! in order; an order unanswered for `strategy.order_timeout_ms` is logged as
+//! in doubt and resolved by that resend, never dropped or duplicated.
+//!
+//! A finite run (the table's feed-ended flag) ends with exit 0 once the ring
+//! is drained and every order is answered; Ctrl+C/SIGTERM ends it at once.
+//! Either way the last log line is `final counts`.
 
-/// Runs the strategy until it is asked to stop.
-pub fn run(_ctx: RoleContext) -> anyhow::Result<()> {
-    anyhow::bail!("the strategy role is not built yet")
+mod actor;
+pub mod links;
+pub mod orders;
+
+pub use actor::{GetCounts, SignalActor, StopStrategy, StrategyCounts, StrategySettings};
+pub use links::RingWaiter;
+pub use orders::{order_id, OrderTracker};
+
+use std::time::Duration;
+
+use actix::Actor;
+use anyhow::Context as _;
+use tokio::sync::oneshot;
+
+use crate::lifecycle::{announce_ready, RoleContext, Shutdown};
+use crate::shm::{PriceTableReader, ShmError};
+use crate::signals::SignalEngine;
+
+/// How often a missing table is looked for at start-up.
+const ATTACH_RETRY: Duration = Duration::from_millis(50);
+
+/// Runs the strategy until it is asked to stop or a finite run is complete.
+pub fn run(ctx: RoleContext) -> anyhow::Result<()> {
+    actix_rt::System::new().block_on(serve(ctx))
 }
+
+async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
+    let shutdown = Shutdown::install(ctx.watch_parent)?;
+    let cfg = &ctx.config;
+    let s = &cfg.strategy;
+    let log = ctx.log.clone();
+    let Some(reader) = attach(&s.shared_memory_name, &cfg.symbols, &shutdown, &log).await? else {
+        return Ok(());
+    };
+    slog::info!(log, "reading the price table";
+        "name" => &s.shared_memory_name, "generation" => format!("{:016x}", reader.generation()),
+        "ticks_in_ring" => reader.ticks_written(), "use_news" => s.use_news);
+    announce_ready("strategy", &[]);
+
+    let engine = SignalEngine::new(cfg.symbols.len(), &cfg.signal_params())?;
+    let settings = StrategySettings {
+        client_name: s.client_name.clone(),
+        quantity: s.quantity,
+        order_timeout: Duration::from_millis(s.order_timeout_ms),
+        max_frame: cfg.protocol.max_frame,
+        symbols: cfg.symbols.clone(),
+    };
+    let (done_tx, done_rx) = oneshot::channel();
+    let addr = SignalActor::new(settings, reader, engine, log.clone(), done_tx).start();
+    let orders = tokio::spawn(links::order_link(
+        s.order_manager_host.clone(),
+        s.order_manager_port,
+        addr.clone().recipient(),
+        addr.clone().recipient(),
+        addr.clone().recipient(),
+        shutdown.clone(),
+        log.clone(),
+    ));
+    let news = s.use_news.then(|| {
+        tokio::spawn(links::news_link(
+            s.news_host.clone(),
+            s.news_port,
+            addr.clone().recipient(),
+            addr.clone().recipient(),
+            shutdown.clone(),
+            log.clone(),
+        ))
+    });
+    tokio::select! {
+        reason = shutdown.requested() => {
+            slog::info!(log, "stopping"; "reason" => format!("{reason:?}"));
+            let _ = addr.send(StopStrategy).await;
+        }
+        _ = done_rx => slog::info!(log, "finite run complete: feed ended, ring drained, every order answered"),
+    }
+    orders.abort();
+    if let Some(n) = news {
+        n.abort();
+    }
+    Ok(())
+}
+
+/// Attaches to the table, waiting while it does not exist yet (the orderbook
+/// may start later); `None` if a stop was requested first.
+async fn attach(
+    name: &str,
+    symbols: &[String],
+    shutdown: &Shutdown,
+    log: &slog::Logger,
+) -> anyhow::Result<Option<PriceTableReader>> {
+    let mut said = false;
+    loop {
+        match PriceTableReader::attach_expecting(name, symbols) {
+            Ok(r) => return Ok(Some(r)),
+            Err(ShmError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                if !said {
+                    slog::info!(log, "waiting for the price table"; "name" => name);
+                    said = true;
+                }
+            }
+            Err(e) => return Err(e).context("attaching to the price table"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ATTACH_RETRY) => {}
+            _ = shutdown.requested() => return Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,459 @@
+//! [`SignalActor`]: every tick from the ring and every news frame through the
+//! signal engine, orders out, answers in.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
+use bytes::Bytes;
+use slog::Logger;
+use tokio::sync::{mpsc, oneshot};
+
+use super::links::{
+    NewsBytes, NewsLinkUp, OrderLinkDown, OrderLinkUp, ReplyBytes, RingWaiter, RingWake,
+};
+use super::orders::{order_id, Answer, OrderTracker};
+use crate::clock::unix_now_ns;
+use crate::logging::LogLimiter;
+use crate::price::Price;
+use crate::protocol::{parse_news, parse_reply, FrameSplitter, Reply};
+use crate::shm::{PriceTableReader, RingCursor, RingRead};
+use crate::signals::{OrderIntent, SignalEngine};
+
+/// Ticks handled per actor turn before yielding to replies and news.
+const TICKS_PER_TURN: usize = 65_536;
+/// Period of the housekeeping timer (in-doubt orders, table re-creation, end).
+const HOUSEKEEPING: Duration = Duration::from_millis(250);
+
+/// Everything the actor needs that is not state.
+#[derive(Debug, Clone)]
+pub struct StrategySettings {
+    /// Prefix of client order ids.
+    pub client_name: String,
+    /// Shares per order.
+    pub quantity: u64,
+    /// When an unanswered order is reported in doubt.
+    pub order_timeout: Duration,
+    /// Longest reply/news frame accepted.
+    pub max_frame: usize,
+    /// Symbols in table order.
+    pub symbols: Vec<String>,
+}
+
+/// Stop now: log the final counts.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopStrategy;
+
+/// Counters for tests and the final log line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, actix::MessageResponse)]
+pub struct StrategyCounts {
+    /// Ticks consumed from the ring.
+    pub ticks: u64,
+    /// Ticks the ring overwrote before we read them.
+    pub lost: u64,
+    /// Orders created.
+    pub sent: u64,
+    /// Orders acknowledged.
+    pub acked: u64,
+    /// Orders rejected.
+    pub rejected: u64,
+    /// Orders resent after a reconnect.
+    pub resent: u64,
+    /// Orders without an answer yet.
+    pub unanswered: u64,
+    /// News frames used.
+    pub news: u64,
+}
+
+/// Counter query.
+#[derive(Message)]
+#[rtype(result = "StrategyCounts")]
+pub struct GetCounts;
+
+/// The strategy's one actor.
+pub struct SignalActor {
+    settings: StrategySettings,
+    /// The table and ring being read.
+    reader: Arc<PriceTableReader>,
+    /// Next tick to consume.
+    cursor: RingCursor,
+    /// Thread that sleeps on the ring for us.
+    waiter: Option<RingWaiter>,
+    engine: SignalEngine,
+    /// Latest price per symbol from the ring, for news-triggered orders.
+    last_price: Vec<Option<Price>>,
+    tracker: OrderTracker,
+    /// The order connection's writer, when connected.
+    link: Option<mpsc::UnboundedSender<Bytes>>,
+    /// Order frames created this turn, written together.
+    out: Vec<u8>,
+    replies: FrameSplitter,
+    news: FrameSplitter,
+    counts: StrategyCounts,
+    bad_log: LogLimiter,
+    log: Logger,
+    /// Told when a finite run is complete.
+    done: Option<oneshot::Sender<()>>,
+    /// The segment name, to notice a re-created table.
+    shm_name: String,
+}
+
+impl SignalActor {
+    /// An actor reading `reader`; `done` fires when a finite run is complete.
+    pub fn new(
+        settings: StrategySettings,
+        reader: PriceTableReader,
+        engine: SignalEngine,
+        log: Logger,
+        done: oneshot::Sender<()>,
+    ) -> SignalActor {
+        let n = settings.symbols.len();
+        let max = settings.max_frame;
+        let cursor = reader.cursor_from_oldest();
+        SignalActor {
+            shm_name: reader.name().to_string(),
+            settings,
+            reader: Arc::new(reader),
+            cursor,
+            waiter: None,
+            engine,
+            last_price: vec![None; n],
+            tracker: OrderTracker::new(),
+            link: None,
+            out: Vec::with_capacity(4096),
+            replies: FrameSplitter::new(max),
+            news: FrameSplitter::new(max),
+            counts: StrategyCounts::default(),
+            bad_log: LogLimiter::new(10, Duration::from_secs(1)),
+            log,
+            done: Some(done),
+        }
+    }
+
+    fn start_waiter(&mut self, ctx: &mut Context<Self>) {
+        match RingWaiter::spawn(
+            self.reader.clone(),
+            self.cursor.next_seq(),
+            ctx.address().recipient(),
+        ) {
+            Ok(w) => self.waiter = Some(w),
+            Err(e) => {
+                slog::crit!(self.log, "cannot start the ring waiter thread"; "error" => %e);
+                ctx.stop();
+            }
+        }
+    }
+
+    /// Consumes up to a turn's worth of ticks; true when the ring is drained.
+    fn drain_ring(&mut self) -> bool {
+        for _ in 0..TICKS_PER_TURN {
+            match self.reader.ring_next(&mut self.cursor) {
+                RingRead::Tick(t) => {
+                    self.counts.ticks += 1;
+                    let sym = t.symbol_idx as usize;
+                    let price = Price::from_units(t.price_units);
+                    if let Some(p) = self.last_price.get_mut(sym) {
+                        *p = Some(price);
+                    }
+                    if let Some(intent) = self.engine.on_tick(sym, t.price_units, t.seq) {
+                        self.place(intent, price);
+                    }
+                }
+                RingRead::Lost(n) => {
+                    self.counts.lost += n;
+                    slog::warn!(self.log, "fell a whole ring behind: ticks lost"; "lost" => n, "total_lost" => self.counts.lost);
+                }
+                RingRead::Empty => return true,
+            }
+        }
+        false
+    }
+
+    /// Turns an intent into a tracked order and queues its frame.
+    fn place(&mut self, intent: OrderIntent, price: Price) {
+        let id = order_id(
+            &self.settings.client_name,
+            self.reader.generation(),
+            intent.tag,
+        );
+        let symbol = &self.settings.symbols[intent.symbol];
+        let (qty, side) = (self.settings.quantity, intent.side);
+        let now_s = unix_now_ns() as f64 / 1e9;
+        if let Some(frame) = self.tracker.create(
+            id.clone(),
+            intent.symbol,
+            symbol,
+            side,
+            qty,
+            price,
+            Instant::now(),
+            now_s,
+        ) {
+            self.out.extend_from_slice(frame);
+            slog::info!(self.log, "order sent"; "id" => id, "side" => side.as_str(), "qty" => qty, "symbol" => symbol, "price" => %price);
+        }
+    }
+
+    /// Writes this turn's new order frames if connected (else they wait in the tracker).
+    fn flush(&mut self) {
+        if self.out.is_empty() {
+            return;
+        }
+        if let Some(link) = &self.link {
+            if link.send(Bytes::copy_from_slice(&self.out)).is_err() {
+                self.link = None;
+            }
+        }
+        self.out.clear();
+    }
+
+    fn handle_replies(&mut self, bytes: &[u8]) {
+        self.replies.push(bytes);
+        loop {
+            let frame = match self.replies.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    slog::error!(self.log, "reply stream unframeable; discarding it"; "reason" => %e);
+                    self.replies = FrameSplitter::new(self.settings.max_frame);
+                    break;
+                }
+            };
+            match parse_reply(frame) {
+                Ok(Reply::Ack {
+                    client_order_id: id,
+                }) => match self.tracker.answer(id, false) {
+                    Answer::Acked { symbol, .. } => {
+                        slog::info!(self.log, "order acked"; "id" => id, "position" => self.tracker.position(symbol));
+                    }
+                    _ => slog::debug!(self.log, "ACK for an order already answered"; "id" => id),
+                },
+                Ok(Reply::Rej {
+                    client_order_id: id,
+                    reason,
+                }) => match self.tracker.answer(id, true) {
+                    Answer::Rejected => {
+                        slog::warn!(self.log, "order rejected"; "id" => id, "reason" => reason)
+                    }
+                    _ => slog::debug!(self.log, "REJ for an order already answered"; "id" => id),
+                },
+                Err(e) => {
+                    if let Some(skipped) = self.bad_log.allow() {
+                        slog::warn!(self.log, "malformed reply"; "reason" => %e, "not_logged_before" => skipped);
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_news(&mut self, bytes: &[u8]) {
+        self.news.push(bytes);
+        loop {
+            let frame = match self.news.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    slog::error!(self.log, "news stream unframeable; discarding it"; "reason" => %e);
+                    self.news = FrameSplitter::new(self.settings.max_frame);
+                    break;
+                }
+            };
+            let parsed = parse_news(frame).map_err(|e| e.to_string()).and_then(|n| {
+                let idx = self
+                    .reader
+                    .symbol_index(n.symbol)
+                    .ok_or_else(|| format!("unknown symbol {:?}", n.symbol))?;
+                Ok((idx, n.sentiment))
+            });
+            match parsed {
+                Ok((idx, sentiment)) => {
+                    self.counts.news += 1;
+                    if let Some(intent) = self.engine.on_news(idx, sentiment) {
+                        match self.last_price[idx] {
+                            Some(price) => self.place(intent, price),
+                            None => {
+                                slog::debug!(self.log, "news signal before any price; skipped"; "symbol" => idx)
+                            }
+                        }
+                    }
+                }
+                Err(reason) => {
+                    if let Some(skipped) = self.bad_log.allow() {
+                        slog::warn!(self.log, "news frame ignored"; "reason" => reason, "not_logged_before" => skipped);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Switches to a re-created table (new orderbook) when one appears.
+    fn follow_table(&mut self, ctx: &mut Context<Self>) {
+        if self.reader.is_current() {
+            return;
+        }
+        let Ok(next) = PriceTableReader::attach_expecting(&self.shm_name, &self.settings.symbols)
+        else {
+            return; // not there yet: keep the old view
+        };
+        if next.generation() == self.reader.generation() {
+            return;
+        }
+        slog::warn!(self.log, "price table re-created; following the new one";
+            "old_generation" => format!("{:016x}", self.reader.generation()), "new_generation" => format!("{:016x}", next.generation()));
+        self.waiter = None;
+        self.cursor = next.cursor_from_oldest();
+        self.reader = Arc::new(next);
+        self.start_waiter(ctx);
+        ctx.notify(RingWake {
+            generation: self.reader.generation(),
+        });
+    }
+
+    /// A finite run is complete once the feed ended, the ring is drained
+    /// and every order is answered.
+    fn finished(&self) -> bool {
+        self.reader.feed_ended()
+            && self.cursor.next_seq() >= self.reader.ticks_written()
+            && self.tracker.unanswered() == 0
+    }
+
+    fn current_counts(&self) -> StrategyCounts {
+        StrategyCounts {
+            sent: self.tracker.sent,
+            acked: self.tracker.acked,
+            rejected: self.tracker.rejected,
+            resent: self.tracker.resent,
+            unanswered: self.tracker.unanswered() as u64,
+            ..self.counts
+        }
+    }
+
+    fn stop_with_counts(&mut self, ctx: &mut Context<Self>) {
+        let c = self.current_counts();
+        let positions: Vec<String> = (0..self.settings.symbols.len())
+            .map(|i| format!("{}={}", self.settings.symbols[i], self.tracker.position(i)))
+            .collect();
+        slog::info!(self.log, "final counts";
+            "sent" => c.sent, "acked" => c.acked, "rejected" => c.rejected, "unanswered" => c.unanswered,
+            "resent" => c.resent, "ticks" => c.ticks, "lost" => c.lost, "news" => c.news,
+            "positions" => positions.join(" "));
+        self.waiter = None;
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
+        ctx.stop();
+    }
+}
+
+impl Actor for SignalActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.start_waiter(ctx);
+        ctx.run_interval(HOUSEKEEPING, |act, ctx| {
+            for id in act.tracker.newly_in_doubt(Instant::now(), act.settings.order_timeout) {
+                slog::warn!(act.log, "order in doubt: no answer yet; it is resent on reconnect"; "id" => id);
+            }
+            act.follow_table(ctx);
+            if act.finished() {
+                act.stop_with_counts(ctx);
+            }
+        });
+    }
+}
+
+impl Handler<RingWake> for SignalActor {
+    type Result = ();
+
+    fn handle(&mut self, wake: RingWake, ctx: &mut Context<Self>) {
+        if wake.generation != self.reader.generation() {
+            return;
+        }
+        let drained = self.drain_ring();
+        self.flush();
+        if let Some(w) = &self.waiter {
+            w.next_seq
+                .store(self.cursor.next_seq(), std::sync::atomic::Ordering::Release);
+            if drained {
+                let _ = w.drained.send(());
+            }
+        }
+        if !drained {
+            ctx.notify(wake);
+        } else if self.finished() {
+            self.stop_with_counts(ctx);
+        }
+    }
+}
+
+impl Handler<OrderLinkUp> for SignalActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: OrderLinkUp, _: &mut Context<Self>) {
+        self.replies = FrameSplitter::new(self.settings.max_frame);
+        let mut frames = Vec::new();
+        let n = self.tracker.resend_all(&mut frames, Instant::now());
+        // Orders created while disconnected are in the tracker, so `out` holds nothing new.
+        self.out.clear();
+        if !frames.is_empty() {
+            let _ = msg.0.send(Bytes::from(frames));
+        }
+        slog::info!(self.log, "ordermanager connected"; "resent_unanswered" => n);
+        self.link = Some(msg.0);
+    }
+}
+
+impl Handler<OrderLinkDown> for SignalActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: OrderLinkDown, _: &mut Context<Self>) {
+        self.link = None;
+        slog::warn!(self.log, "ordermanager disconnected; unanswered orders will be resent";
+            "reason" => msg.0, "unanswered" => self.tracker.unanswered());
+    }
+}
+
+impl Handler<ReplyBytes> for SignalActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReplyBytes, ctx: &mut Context<Self>) {
+        self.handle_replies(&msg.0);
+        if self.finished() {
+            self.stop_with_counts(ctx);
+        }
+    }
+}
+
+impl Handler<NewsBytes> for SignalActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: NewsBytes, _: &mut Context<Self>) {
+        self.handle_news(&msg.0);
+        self.flush();
+    }
+}
+
+impl Handler<NewsLinkUp> for SignalActor {
+    type Result = ();
+
+    fn handle(&mut self, _: NewsLinkUp, _: &mut Context<Self>) {
+        self.news = FrameSplitter::new(self.settings.max_frame);
+    }
+}
+
+impl Handler<StopStrategy> for SignalActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopStrategy, ctx: &mut Context<Self>) {
+        self.stop_with_counts(ctx);
+    }
+}
+
+impl Handler<GetCounts> for SignalActor {
+    type Result = StrategyCounts;
+
+    fn handle(&mut self, _: GetCounts, _: &mut Context<Self>) -> StrategyCounts {
+        self.current_counts()
+    }
+}

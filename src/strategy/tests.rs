@@ -1,0 +1,227 @@
+//! Actor tests: a real shm table stands in for the orderbook, a loopback
+//! listener for the ordermanager, and news arrives as messages.
+
+use std::time::Duration;
+
+use actix::Actor;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+use super::links::{order_link, NewsBytes};
+use super::*;
+use crate::lifecycle::Shutdown;
+use crate::protocol::{parse_order, FrameSplitter};
+use crate::shm::{unlink_segment, PriceTable};
+use crate::signals::SignalParams;
+
+fn quiet() -> slog::Logger {
+    slog::Logger::root(slog::Discard, slog::o!())
+}
+
+struct Segment(String);
+impl Segment {
+    fn new(tag: &str) -> Segment {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Segment(format!("ut_st_{tag}_{}_{n}", std::process::id()))
+    }
+}
+impl Drop for Segment {
+    fn drop(&mut self) {
+        let _ = unlink_segment(&self.0);
+    }
+}
+
+fn symbols() -> Vec<String> {
+    vec!["AAPL".into(), "MSFT".into()]
+}
+
+fn params(use_news: bool) -> SignalParams {
+    SignalParams {
+        short_window: 2,
+        long_window: 3,
+        bullish_threshold: 70,
+        bearish_threshold: 30,
+        use_news,
+    }
+}
+
+/// Prices (whole units) with crossovers for windows 2/3: BUY at index 3, SELL at index 5.
+const PRICES: [i64; 6] = [3, 2, 1, 4, 4, 1];
+
+struct Harness {
+    seg: Segment,
+    table: PriceTable,
+    addr: actix::Addr<SignalActor>,
+    done: oneshot::Receiver<()>,
+    listener: TcpListener,
+    _trigger: crate::lifecycle::ShutdownTrigger,
+}
+
+async fn start(tag: &str, use_news: bool) -> Harness {
+    let seg = Segment::new(tag);
+    let table = PriceTable::create(&seg.0, &symbols(), 64).unwrap();
+    let reader = crate::shm::PriceTableReader::attach_expecting(&seg.0, &symbols()).unwrap();
+    let settings = StrategySettings {
+        client_name: "t".into(),
+        quantity: 10,
+        order_timeout: Duration::from_secs(60),
+        max_frame: 1024,
+        symbols: symbols(),
+    };
+    let engine = SignalEngine::new(2, &params(use_news)).unwrap();
+    let (done_tx, done) = oneshot::channel();
+    let addr = SignalActor::new(settings, reader, engine, quiet(), done_tx).start();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (shutdown, trigger) = Shutdown::manual();
+    tokio::spawn(order_link(
+        "127.0.0.1".into(),
+        port,
+        addr.clone().recipient(),
+        addr.clone().recipient(),
+        addr.clone().recipient(),
+        shutdown,
+        quiet(),
+    ));
+    Harness {
+        seg,
+        table,
+        addr,
+        done,
+        listener,
+        _trigger: trigger,
+    }
+}
+
+fn publish(table: &mut PriceTable, symbol: usize, prices: &[i64]) {
+    for &p in prices {
+        table.publish(symbol, p * 100_000_000, 0, 0, 0);
+    }
+    table.notify_readers();
+}
+
+/// Reads `n` order frames from the mock ordermanager: (id, side, price).
+async fn read_orders(conn: &mut TcpStream, n: usize) -> Vec<(String, String, String)> {
+    let mut s = FrameSplitter::new(1024);
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    while out.len() < n {
+        let k = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(k > 0, "connection closed after {out:?}");
+        s.push(&buf[..k]);
+        while let Ok(Some(f)) = s.next_frame() {
+            let o = parse_order(f).unwrap();
+            out.push((
+                o.client_order_id.unwrap().to_string(),
+                o.side.as_str().to_string(),
+                o.price.to_string(),
+            ));
+        }
+    }
+    out
+}
+
+#[actix_rt::test]
+async fn crossovers_become_orders_with_ids_from_the_tick_and_a_finite_run_ends() {
+    let mut h = start("x", false).await;
+    let gen = format!("{:08x}", h.table.generation() as u32);
+    publish(&mut h.table, 0, &PRICES);
+    let (mut conn, _) = h.listener.accept().await.unwrap();
+    let got = read_orders(&mut conn, 2).await;
+    assert_eq!(
+        got,
+        [
+            (format!("t-{gen}-3"), "BUY".to_string(), "4".to_string()),
+            (format!("t-{gen}-5"), "SELL".to_string(), "1".to_string())
+        ]
+    );
+    h.table.mark_feed_ended();
+    h.table.notify_readers();
+    conn.write_all(format!("ACK,t-{gen}-3*REJ,t-{gen}-5,MAX_POSITION*").as_bytes())
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), &mut h.done)
+        .await
+        .unwrap()
+        .unwrap();
+    let _ = h.seg;
+}
+
+#[actix_rt::test]
+async fn unanswered_orders_are_resent_with_the_same_ids_after_a_reconnect() {
+    let mut h = start("re", false).await;
+    publish(&mut h.table, 0, &PRICES);
+    publish(&mut h.table, 1, &PRICES);
+    let (mut first, _) = h.listener.accept().await.unwrap();
+    let sent = read_orders(&mut first, 4).await;
+    first
+        .write_all(format!("ACK,{}*", sent[0].0).as_bytes())
+        .await
+        .unwrap();
+    // Let the ACK land before the connection drops.
+    for _ in 0..500 {
+        if h.addr.send(GetCounts).await.unwrap().acked == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(first);
+    let (mut second, _) = h.listener.accept().await.unwrap();
+    let resent = read_orders(&mut second, 3).await;
+    assert_eq!(
+        resent,
+        sent[1..],
+        "exactly the unanswered, same ids, same order"
+    );
+    let acks: String = resent.iter().map(|o| format!("ACK,{}*", o.0)).collect();
+    second.write_all(acks.as_bytes()).await.unwrap();
+    h.table.mark_feed_ended();
+    h.table.notify_readers();
+    tokio::time::timeout(Duration::from_secs(10), &mut h.done)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[actix_rt::test]
+async fn agreeing_news_after_a_crossover_yields_exactly_one_order() {
+    let mut h = start("news", true).await;
+    publish(&mut h.table, 0, &PRICES[..4]); // BUY crossover at index 3, news still HOLD
+    let (mut conn, _) = h.listener.accept().await.unwrap();
+    for _ in 0..500 {
+        if h.addr.send(GetCounts).await.unwrap().ticks == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(h.addr.send(GetCounts).await.unwrap().sent, 0);
+    h.addr
+        .send(NewsBytes(bytes::Bytes::from_static(
+            b"AAPL,10*MSFT,95*APPL,90*AAPL,9",
+        )))
+        .await
+        .unwrap();
+    h.addr
+        .send(NewsBytes(bytes::Bytes::from_static(b"0*AAPL,95*")))
+        .await
+        .unwrap();
+    // AAPL,10 disagrees; MSFT,95 has no pending signal; APPL is unknown;
+    // AAPL,90 (split across reads) agrees: the order; AAPL,95 agrees again: nothing.
+    let got = read_orders(&mut conn, 1).await;
+    assert_eq!(
+        (got[0].1.as_str(), got[0].2.as_str()),
+        ("BUY", "4"),
+        "priced at the symbol's last tick"
+    );
+    let c = h.addr.send(GetCounts).await.unwrap();
+    assert_eq!(
+        (c.sent, c.news),
+        (1, 4),
+        "one order per price signal: {c:?}"
+    );
+}
