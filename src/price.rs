@@ -184,6 +184,21 @@ impl fmt::Display for Price {
     }
 }
 
+/// Serialized as its exact decimal text (`"186.73"`), never as a float, so a
+/// journal round-trips every price exactly.
+impl serde::Serialize for Price {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Price {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Price, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Price::parse(&text).map_err(|e| serde::de::Error::custom(format!("price {text:?} {e}")))
+    }
+}
+
 impl FromStr for Price {
     type Err = PriceError;
     fn from_str(s: &str) -> Result<Price, PriceError> {
@@ -246,6 +261,14 @@ mod tests {
         assert_eq!(f(-225_000_000), "-2.25");
         assert_eq!(f(0), "0");
         assert_eq!(f(i64::MIN), "-92233720368.54775808");
+    }
+
+    #[test]
+    fn serde_uses_exact_decimal_text() {
+        let p = Price::from_units(18_673_000_000);
+        assert_eq!(serde_json::to_string(&p).unwrap(), "\"186.73\"");
+        assert_eq!(serde_json::from_str::<Price>("\"186.73\"").unwrap(), p);
+        assert!(serde_json::from_str::<Price>("\"x\"").is_err());
     }
 
     proptest! {

@@ -1,7 +1,274 @@
-//! The ordermanager role (being built).
-use crate::lifecycle::RoleContext;
+//! The ordermanager process: orders in from any number of strategies,
+//! validated, risk-checked, executed, journaled, answered.
+//!
+//! * [`OrderSinkActor`] owns the journal and the positions. Each decision is
+//!   appended to the [`journal`] and answered (`ACK,ID*` / `REJ,ID,REASON*`,
+//!   only to orders that carry an id) after the commit that makes it durable.
+//! * Each client connection has a session task: it frames what the client
+//!   sends (a frame over `protocol.max_frame` without `*` closes that
+//!   connection) and hands each socket read's frames to the actor as one
+//!   message; a writer task sends the answers. A client whose orders carry
+//!   no id (the original Python client, which never reads) is never written to.
+//! * On start the journal is replayed ([`OrderJournal::open`]): positions,
+//!   realised P&L, counts and every seen id come back, and a resent id is
+//!   answered again without a second execution. A torn last record is
+//!   reported and cut off; corruption before it stops start-up.
+//! * Risk ([`risk`]): MAX_QUANTITY, MAX_POSITION, RATE_LIMIT per client,
+//!   PRICE_BAND around the shm table's last price (skipped, and said once,
+//!   when the table is not reachable), HALTED between SIGUSR1 and SIGUSR2.
+
+pub mod journal;
+pub mod positions;
+pub mod risk;
+mod sink;
+
+pub use journal::{read_journal, JournalRecord, JournalScan, OrderJournal, Outcome};
+pub use positions::{Position, PositionBook};
+pub use sink::{
+    ClientConnected, ClientGone, GetSinkCounts, OrderFrames, OrderSinkActor, SetHalted, SinkCounts,
+    SinkSettings, StopSink,
+};
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use actix::{Actor, Addr};
+use anyhow::Context as _;
+use bytes::Bytes;
+use slog::Logger;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use crate::lifecycle::{announce_ready, RoleContext, Shutdown};
+use crate::protocol::{FrameSplitter, RejectReason};
 
 /// Runs the ordermanager until it is asked to stop.
-pub fn run(_ctx: RoleContext) -> anyhow::Result<()> {
-    anyhow::bail!("the ordermanager role is not built yet")
+pub fn run(ctx: RoleContext) -> anyhow::Result<()> {
+    actix_rt::System::new().block_on(serve(ctx))
 }
+
+/// What the journal says happened before this start.
+pub struct Recovered {
+    /// Positions and P&L.
+    pub book: PositionBook,
+    /// Every recorded id and its answer (None = ACK).
+    pub seen: HashMap<String, Option<RejectReason>>,
+    /// Accepted records.
+    pub accepted: u64,
+    /// Rejected records.
+    pub rejected: u64,
+}
+
+/// Replays journal records into positions, answers and counts.
+pub fn recover(records: &[JournalRecord]) -> Recovered {
+    let mut r = Recovered {
+        book: PositionBook::new(),
+        seen: HashMap::new(),
+        accepted: 0,
+        rejected: 0,
+    };
+    for rec in records {
+        r.book.apply(rec);
+        let answer = match rec.outcome {
+            Outcome::Accepted => {
+                r.accepted += 1;
+                None
+            }
+            Outcome::Rejected => {
+                r.rejected += 1;
+                // An unknown stored code still answers REJ; BAD_FRAME is the closest.
+                Some(
+                    rec.reason
+                        .as_deref()
+                        .and_then(|s| RejectReason::from_str(s).ok())
+                        .unwrap_or(RejectReason::BadFrame),
+                )
+            }
+        };
+        if let Some(id) = &rec.client_order_id {
+            r.seen.insert(id.clone(), answer);
+        }
+    }
+    r
+}
+
+async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
+    let shutdown = Shutdown::install(ctx.watch_parent)?;
+    let cfg = &ctx.config;
+    let om = &cfg.ordermanager;
+    let log = ctx.log.clone();
+    let (journal, scan) = OrderJournal::open(&om.journal_path).with_context(|| {
+        format!(
+            "opening the journal {} (ordermanager.journal_path)",
+            om.journal_path.display()
+        )
+    })?;
+    if scan.torn_tail {
+        slog::warn!(log, "journal ended in a torn record (a crash mid-write): it was cut off";
+            "kept_bytes" => scan.end_offset);
+    }
+    let recovered = recover(&scan.records);
+    slog::info!(log, "recovered"; "records" => scan.records.len(), "accepted" => recovered.accepted,
+        "rejected" => recovered.rejected, "ids" => recovered.seen.len(), "torn_tail" => scan.torn_tail,
+        "journal" => %om.journal_path.display());
+    let settings = SinkSettings {
+        symbols: cfg.symbols.clone(),
+        limits: risk::RiskLimits {
+            max_order_quantity: om.max_order_quantity,
+            max_position: om.max_position,
+            price_band_pct: om.price_band_pct,
+        },
+        max_orders_per_sec: om.max_orders_per_sec,
+        durability: om.durability,
+        group_commit: Duration::from_millis(om.group_commit_ms),
+        band_table: om.shared_memory_name.clone(),
+        positions_every: Duration::from_millis(om.positions_interval_ms),
+    };
+    let listener = TcpListener::bind((om.host.as_str(), om.port))
+        .await
+        .with_context(|| {
+            format!(
+                "binding orders on {}:{} (ordermanager.port)",
+                om.host, om.port
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    slog::info!(log, "listening"; "orders" => %addr, "durability" => format!("{:?}", om.durability));
+    let sink = OrderSinkActor::new(
+        settings,
+        journal,
+        recovered.book,
+        recovered.seen,
+        log.clone(),
+    )
+    .start();
+    announce_ready("ordermanager", &[("orders", addr)]);
+    let acceptor = tokio::spawn(accept(
+        listener,
+        sink.clone(),
+        cfg.protocol.max_frame,
+        log.clone(),
+    ));
+    let halts = tokio::spawn(halt_signals(sink.clone()));
+    let reason = shutdown.requested().await;
+    slog::info!(log, "stopping"; "reason" => format!("{reason:?}"));
+    acceptor.abort();
+    halts.abort();
+    let _ = sink.send(StopSink).await;
+    Ok(())
+}
+
+/// SIGUSR1 halts trading, SIGUSR2 resumes it.
+async fn halt_signals(sink: Addr<OrderSinkActor>) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut halt = signal(SignalKind::user_defined1())?;
+    let mut resume = signal(SignalKind::user_defined2())?;
+    loop {
+        tokio::select! {
+            _ = halt.recv() => sink.do_send(SetHalted(true)),
+            _ = resume.recv() => sink.do_send(SetHalted(false)),
+        }
+    }
+}
+
+/// Accepts clients and starts a session for each.
+pub async fn accept(
+    listener: TcpListener,
+    sink: Addr<OrderSinkActor>,
+    max_frame: usize,
+    log: Logger,
+) {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(session(
+                    id,
+                    stream,
+                    peer.to_string(),
+                    sink.clone(),
+                    max_frame,
+                    log.clone(),
+                ));
+            }
+            Err(e) => {
+                slog::warn!(log, "accept failed"; "error" => %e);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Frames one client's orders into the actor and writes its answers back.
+async fn session(
+    id: u64,
+    stream: TcpStream,
+    peer: String,
+    sink: Addr<OrderSinkActor>,
+    max_frame: usize,
+    log: Logger,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    let writer = tokio::spawn(async move {
+        while let Some(b) = rx.recv().await {
+            if wr.write_all(&b).await.is_err() {
+                break;
+            }
+        }
+    });
+    sink.do_send(ClientConnected {
+        id,
+        peer: peer.clone(),
+        replies: tx,
+    });
+    let mut splitter = FrameSplitter::new(max_frame);
+    let mut batch = Vec::with_capacity(64 * 1024);
+    loop {
+        match rd.read_buf(splitter.read_buf_mut()).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        batch.clear();
+        let mut broken = None;
+        loop {
+            match splitter.next_frame() {
+                Ok(Some(f)) => {
+                    batch.extend_from_slice(f);
+                    batch.push(b'*');
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    broken = Some(e);
+                    break;
+                }
+            }
+        }
+        if !batch.is_empty()
+            && sink
+                .send(OrderFrames {
+                    id,
+                    frames: Bytes::copy_from_slice(&batch),
+                })
+                .await
+                .is_err()
+        {
+            break;
+        }
+        if let Some(e) = broken {
+            slog::warn!(log, "closing a client connection"; "client" => &peer, "reason" => %e);
+            break;
+        }
+    }
+    sink.do_send(ClientGone { id });
+    // The writer ends once the actor drops the queue (after the last answers).
+    let _ = writer.await;
+}
+
+#[cfg(test)]
+mod tests;

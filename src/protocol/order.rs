@@ -45,6 +45,21 @@ impl Side {
     }
 }
 
+/// Serialized as its wire form (`"BUY"`, `"SELL"`), e.g. in the journal.
+impl serde::Serialize for Side {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Side {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Side, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Side::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("side {text:?} is not BUY or SELL")))
+    }
+}
+
 /// One parsed order, borrowing its text fields from the frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Order<'a> {

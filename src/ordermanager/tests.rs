@@ -1,0 +1,258 @@
+//! Actor tests: the sink driven through real loopback connections, raw bytes
+//! in, exact bytes out.
+
+use std::time::Duration;
+
+use actix::Actor;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::*;
+use crate::config::Durability;
+
+fn quiet() -> slog::Logger {
+    slog::Logger::root(slog::Discard, slog::o!())
+}
+
+struct Server {
+    sink: Addr<OrderSinkActor>,
+    addr: std::net::SocketAddr,
+    journal: std::path::PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn settings(durability: Durability, group_ms: u64) -> SinkSettings {
+    SinkSettings {
+        symbols: vec!["AAPL".into(), "MSFT".into()],
+        limits: risk::RiskLimits {
+            max_order_quantity: 1000,
+            max_position: 1500,
+            price_band_pct: 10.0,
+        },
+        max_orders_per_sec: 1_000_000,
+        durability,
+        group_commit: Duration::from_millis(group_ms),
+        band_table: format!("ut_om_none_{}", std::process::id()),
+        positions_every: Duration::ZERO,
+    }
+}
+
+async fn server_in(settings: SinkSettings, dir: &std::path::Path) -> Server {
+    let path = dir.join("orders.journal");
+    let (journal, scan) = OrderJournal::open(&path).unwrap();
+    let r = recover(&scan.records);
+    let sink = OrderSinkActor::new(settings, journal, r.book, r.seen, quiet()).start();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(accept(listener, sink.clone(), 64, quiet()));
+    Server {
+        sink,
+        addr,
+        journal: path,
+        _dir: None,
+    }
+}
+
+async fn server_with(settings: SinkSettings) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server_in(settings, dir.path()).await;
+    s._dir = Some(dir);
+    s
+}
+
+async fn server() -> Server {
+    server_with(settings(Durability::Group, 1)).await
+}
+
+async fn read_exactly(c: &mut TcpStream, n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    tokio::time::timeout(Duration::from_secs(10), c.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8(buf).unwrap()
+}
+
+fn journal(s: &Server) -> Vec<JournalRecord> {
+    read_journal(&s.journal, 0).unwrap().records
+}
+
+#[actix_rt::test]
+async fn answers_are_exact_bytes_in_order() {
+    let s = server().await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(b"1,BUY,100,AAPL,10,a1*1,BUY,0,AAPL,10,a2*")
+        .await
+        .unwrap();
+    let want = "ACK,a1*REJ,a2,BAD_QUANTITY*";
+    assert_eq!(read_exactly(&mut c, want.len()).await, want);
+    let j = journal(&s);
+    assert_eq!(j.len(), 2, "both are journaled before they are answered");
+    assert_eq!(
+        (j[0].outcome, j[1].reason.as_deref()),
+        (Outcome::Accepted, Some("BAD_QUANTITY"))
+    );
+}
+
+#[actix_rt::test]
+async fn split_and_batched_orders_all_count_and_garbage_keeps_the_connection() {
+    let s = server().await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(b"1,SELL,5,MSFT,20,b1*1,BU").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    c.write_all(b"Y,5,MSFT,20,b2*garbage**\xff\xfe*1,BUY,5,MSFT,20,b3*")
+        .await
+        .unwrap();
+    let want = "ACK,b1*ACK,b2*ACK,b3*";
+    assert_eq!(read_exactly(&mut c, want.len()).await, want);
+    let counts = s.sink.send(GetSinkCounts).await.unwrap();
+    assert_eq!(
+        (counts.accepted, counts.malformed, counts.rejected),
+        (3, 2, 2)
+    );
+    let raws: Vec<_> = journal(&s).into_iter().filter_map(|r| r.raw).collect();
+    assert_eq!(raws, ["garbage", "\u{fffd}\u{fffd}"]);
+}
+
+#[actix_rt::test]
+async fn a_resent_id_is_answered_again_and_never_executed_twice() {
+    let s = server().await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(b"1,BUY,100,AAPL,10,d1*1,BUY,2000,AAPL,10,d2*")
+        .await
+        .unwrap();
+    let first = "ACK,d1*REJ,d2,MAX_QUANTITY*";
+    assert_eq!(read_exactly(&mut c, first.len()).await, first);
+    c.write_all(b"1,BUY,100,AAPL,10,d1*1,BUY,5,AAPL,10,d2*")
+        .await
+        .unwrap();
+    assert_eq!(
+        read_exactly(&mut c, first.len()).await,
+        first,
+        "the recorded answers, again"
+    );
+    let counts = s.sink.send(GetSinkCounts).await.unwrap();
+    assert_eq!((counts.accepted, counts.duplicates), (1, 2));
+    assert_eq!(journal(&s).len(), 2);
+}
+
+#[actix_rt::test]
+async fn a_client_without_ids_is_never_written_to() {
+    let s = server().await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(b"1795571018.5577044,BUY,100,AAPL,186.73*1,SELL,0,AAPL,1*1,SELL,1,ZZZ,1*")
+        .await
+        .unwrap();
+    for _ in 0..500 {
+        if journal(&s).len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reasons: Vec<_> = journal(&s).into_iter().map(|r| r.reason).collect();
+    assert_eq!(
+        reasons,
+        [
+            None,
+            Some("BAD_QUANTITY".into()),
+            Some("UNKNOWN_SYMBOL".into())
+        ]
+    );
+    let mut buf = [0u8; 16];
+    let got = tokio::time::timeout(Duration::from_millis(300), c.read(&mut buf)).await;
+    assert!(
+        got.is_err(),
+        "the server wrote {got:?} to a client that sends no ids"
+    );
+}
+
+#[actix_rt::test]
+async fn risk_rules_and_the_halt_switch() {
+    let s = server().await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(
+        b"1,BUY,1000,AAPL,10,r1*1,BUY,600,AAPL,10,r2*1,SELL,1001,AAPL,10,r3*1,BUY,1,NOPE,1,r4*",
+    )
+    .await
+    .unwrap();
+    let want = "ACK,r1*REJ,r2,MAX_POSITION*REJ,r3,MAX_QUANTITY*REJ,r4,UNKNOWN_SYMBOL*";
+    assert_eq!(read_exactly(&mut c, want.len()).await, want);
+    s.sink.send(SetHalted(true)).await.unwrap();
+    c.write_all(b"1,SELL,1,AAPL,10,r5*").await.unwrap();
+    assert_eq!(
+        read_exactly(&mut c, "REJ,r5,HALTED*".len()).await,
+        "REJ,r5,HALTED*"
+    );
+    s.sink.send(SetHalted(false)).await.unwrap();
+    c.write_all(b"1,SELL,1,AAPL,10,r6*").await.unwrap();
+    assert_eq!(read_exactly(&mut c, "ACK,r6*".len()).await, "ACK,r6*");
+}
+
+#[actix_rt::test]
+async fn the_rate_limit_is_per_client() {
+    let mut st = settings(Durability::Every, 0);
+    st.max_orders_per_sec = 2;
+    let s = server_with(st).await;
+    let mut a = TcpStream::connect(s.addr).await.unwrap();
+    a.write_all(b"1,BUY,1,AAPL,10,q1*1,BUY,1,AAPL,10,q2*1,BUY,1,AAPL,10,q3*")
+        .await
+        .unwrap();
+    let want = "ACK,q1*ACK,q2*REJ,q3,RATE_LIMIT*";
+    assert_eq!(read_exactly(&mut a, want.len()).await, want);
+    let mut b = TcpStream::connect(s.addr).await.unwrap();
+    b.write_all(b"1,BUY,1,AAPL,10,q4*").await.unwrap();
+    assert_eq!(read_exactly(&mut b, "ACK,q4*".len()).await, "ACK,q4*");
+}
+
+#[actix_rt::test]
+async fn an_oversized_frame_closes_only_that_connection() {
+    let s = server().await;
+    let mut bad = TcpStream::connect(s.addr).await.unwrap();
+    bad.write_all(&[b'x'; 200]).await.unwrap();
+    let mut buf = [0u8; 8];
+    let n = tokio::time::timeout(Duration::from_secs(10), bad.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "closed");
+    let mut good = TcpStream::connect(s.addr).await.unwrap();
+    good.write_all(b"1,BUY,1,AAPL,10,g1*").await.unwrap();
+    assert_eq!(read_exactly(&mut good, 7).await, "ACK,g1*");
+}
+
+#[actix_rt::test]
+async fn a_restart_recovers_positions_and_answers_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = server_in(settings(Durability::Every, 0), dir.path()).await;
+    let mut c = TcpStream::connect(first.addr).await.unwrap();
+    c.write_all(b"1,BUY,100,AAPL,10,p1*1,SELL,40,AAPL,12,p2*1,BUY,0,AAPL,1,p3*")
+        .await
+        .unwrap();
+    let want = "ACK,p1*ACK,p2*REJ,p3,BAD_QUANTITY*";
+    assert_eq!(read_exactly(&mut c, want.len()).await, want);
+    first.sink.send(StopSink).await.unwrap();
+
+    let (_, scan) = OrderJournal::open(&first.journal).unwrap();
+    let r = recover(&scan.records);
+    assert_eq!((r.accepted, r.rejected, r.seen.len()), (2, 1, 3));
+    assert_eq!(r.book.net("AAPL"), 60);
+    assert_eq!(
+        r.book.by_symbol["AAPL"].realized().to_string(),
+        "80",
+        "40 shares sold 2 above cost"
+    );
+
+    let second = server_in(settings(Durability::Every, 0), dir.path()).await;
+    let mut c = TcpStream::connect(second.addr).await.unwrap();
+    c.write_all(b"1,BUY,100,AAPL,10,p1*1,BUY,0,AAPL,1,p3*1,SELL,60,AAPL,10,p4*")
+        .await
+        .unwrap();
+    let want = "ACK,p1*REJ,p3,BAD_QUANTITY*ACK,p4*";
+    assert_eq!(read_exactly(&mut c, want.len()).await, want);
+    let counts = second.sink.send(GetSinkCounts).await.unwrap();
+    assert_eq!(
+        (counts.accepted, counts.duplicates),
+        (1, 2),
+        "recorded ids are not executed again"
+    );
+}
