@@ -1,1 +1,113 @@
-//! Integration tests (being built).
+//! The gateway (and the orderbook behind it) as real processes.
+
+mod common;
+
+use std::io::Read;
+
+use common::*;
+use trading::shm::PriceTableReader;
+
+/// A CSV of `n` rows over AAPL and MSFT and the exact frames it must become.
+fn csv(n: usize) -> (String, String) {
+    let mut text = String::from("timestamp,symbol,price\n");
+    let mut frames = String::with_capacity(n * 40);
+    for i in 0..n {
+        let sym = if i % 2 == 0 { "AAPL" } else { "MSFT" };
+        let ts = format!(
+            "2024-01-02 {:02}:{:02}:{:02}",
+            9 + i / 3600 % 10,
+            i / 60 % 60,
+            i % 60
+        );
+        let price = format!("{}.{:02}", 100 + i % 50, i % 97);
+        text.push_str(&format!("{ts},{sym},{price}\n"));
+        let p: trading::price::Price = price.parse().unwrap();
+        frames.push_str(&format!("{sym},{p},{ts}*"));
+    }
+    (text, frames)
+}
+
+#[test]
+fn a_subscriber_that_never_reads_does_not_slow_the_one_that_does() {
+    let dir = TestDir::new();
+    let shm = ShmName::new("gwslow");
+    let (text, want) = csv(300_000);
+    let data = dir.write("md.csv", &text);
+    let config = dir.config(&shm, "");
+    let mut env = TestDir::ports_env();
+    env.extend([
+        ("TRADING__SYMBOLS", "AAPL,MSFT".to_string()),
+        ("TRADING__GATEWAY__DATA_PATH", data.display().to_string()),
+        ("TRADING__GATEWAY__LOOP", "false".into()),
+        ("TRADING__GATEWAY__RATE", "0".into()),
+        ("TRADING__GATEWAY__SEND_TIME", "false".into()),
+        ("TRADING__GATEWAY__SUBSCRIBER_QUEUE", "8".into()),
+        ("TRADING__GATEWAY__MAX_STALL_MS", "300".into()),
+    ]);
+    let mut gw = spawn_role(&dir, "gateway", &config, &env);
+    let md = Proc::endpoint(&gw.ready(), "md");
+    // The first subscriber connects and never reads a byte.
+    let stalled = std::net::TcpStream::connect(md).unwrap();
+    let mut reader = std::net::TcpStream::connect(md).unwrap();
+    reader.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut got = Vec::with_capacity(want.len());
+    reader.read_to_end(&mut got).unwrap();
+    assert_eq!(got.len(), want.len());
+    assert!(
+        got == want.as_bytes(),
+        "the reader got every tick, in order"
+    );
+    assert!(
+        gw.wait().success(),
+        "the gateway exits 0 after a finite replay"
+    );
+    let log = dir.read("logs/gateway.log");
+    assert!(
+        log.contains("subscriber dropped: it stopped reading"),
+        "{log}"
+    );
+    assert!(
+        log.contains("replay delivered") && log.contains("dropped_subscribers: 1"),
+        "{log}"
+    );
+    drop(stalled);
+}
+
+#[test]
+fn gateway_and_orderbook_leave_the_last_prices_in_the_table() {
+    let dir = TestDir::new();
+    let shm = ShmName::new("gwob");
+    let (text, _) = csv(1_000);
+    let data = dir.write("md.csv", &text);
+    let config = dir.config(&shm, "");
+    let mut env = TestDir::ports_env();
+    env.extend([
+        ("TRADING__SYMBOLS", "AAPL,MSFT".to_string()),
+        ("TRADING__GATEWAY__DATA_PATH", data.display().to_string()),
+        ("TRADING__GATEWAY__LOOP", "false".into()),
+        ("TRADING__GATEWAY__RATE", "50000".into()),
+    ]);
+    let mut gw = spawn_role(&dir, "gateway", &config, &env);
+    let md = Proc::endpoint(&gw.ready(), "md");
+    env.push(("TRADING__ORDERBOOK__MD_PORT", md.port().to_string()));
+    let mut ob = spawn_role(&dir, "orderbook", &config, &env);
+    assert!(
+        ob.wait().success(),
+        "the orderbook exits 0 when a finite feed ends"
+    );
+    assert!(gw.wait().success());
+    let table = PriceTableReader::attach(&shm.0).unwrap();
+    assert!(table.feed_ended());
+    assert_eq!(table.ticks_written(), 1_000);
+    // Last rows: i = 998 (AAPL) and 999 (MSFT).
+    let price = |i: usize| {
+        format!("{}.{:02}", 100 + i % 50, i % 97)
+            .parse::<trading::price::Price>()
+            .unwrap()
+            .units()
+    };
+    assert_eq!(table.read(0).price_units, price(998));
+    assert_eq!(table.read(1).price_units, price(999));
+    assert_eq!((table.read(0).updates, table.read(1).updates), (500, 500));
+    assert!(table.read(0).send_ns > 0, "SEND_NS travelled into the slot");
+}

@@ -1,1 +1,171 @@
-//! Integration tests (being built).
+//! The whole system as real processes under `--all`.
+
+mod common;
+
+use common::*;
+use trading::price::Price;
+use trading::protocol::Side;
+use trading::signals::{SignalEngine, SignalParams};
+
+const SYMBOLS: [&str; 2] = ["AAA", "BBB"];
+
+/// 300 rows, two symbols, slow waves with a little noise: plenty of crossovers.
+fn wavy_csv() -> (String, Vec<(usize, Price)>) {
+    let mut text = String::from("timestamp,symbol,price\n");
+    let mut rows = Vec::new();
+    for i in 0..300usize {
+        let s = i % 2;
+        let t = (i / 2) as f64;
+        let cents = (10_000.0 + 400.0 * (t / (6.0 + s as f64)).sin() + ((i * 37) % 11) as f64 * 7.0)
+            .round() as i64;
+        let price = Price::from_units(cents * 1_000_000);
+        text.push_str(&format!(
+            "2024-01-02 10:{:02}:{:02}.{:03},{},{}\n",
+            i / 600,
+            (i / 10) % 60,
+            (i % 10) * 100,
+            SYMBOLS[s],
+            price
+        ));
+        rows.push((s, price));
+    }
+    (text, rows)
+}
+
+/// What a crossover computation over the rows says the orders must be.
+fn predicted(rows: &[(usize, Price)], short: usize, long: usize) -> Vec<(String, Side, Price)> {
+    let params = SignalParams {
+        short_window: short,
+        long_window: long,
+        bullish_threshold: 70,
+        bearish_threshold: 30,
+        use_news: false,
+    };
+    let mut engine = SignalEngine::new(SYMBOLS.len(), &params).unwrap();
+    rows.iter()
+        .enumerate()
+        .filter_map(|(seq, &(s, p))| {
+            engine
+                .on_tick(s, p.units(), seq as u64)
+                .map(|i| (SYMBOLS[i.symbol].to_string(), i.side, p))
+        })
+        .collect()
+}
+
+fn finite_env(csv: &std::path::Path) -> Vec<(&'static str, String)> {
+    let mut env = TestDir::ports_env();
+    env.extend([
+        ("TRADING__SYMBOLS", SYMBOLS.join(",")),
+        ("TRADING__GATEWAY__DATA_PATH", csv.display().to_string()),
+        ("TRADING__GATEWAY__LOOP", "false".into()),
+        ("TRADING__GATEWAY__RATE", "0".into()),
+        ("TRADING__STRATEGY__USE_NEWS", "false".into()),
+        ("TRADING__STRATEGY__SHORT_WINDOW", "3".into()),
+        ("TRADING__STRATEGY__LONG_WINDOW", "8".into()),
+    ]);
+    env
+}
+
+#[test]
+fn a_finite_run_records_exactly_the_predicted_orders_and_ends_clean() {
+    let dir = TestDir::new();
+    let shm = ShmName::new("sys");
+    let (csv, rows) = wavy_csv();
+    let csv_path = dir.write("wavy.csv", &csv);
+    let config = dir.config(&shm, "");
+    let want = predicted(&rows, 3, 8);
+    assert!(
+        want.len() >= 10,
+        "the data should cross often: {}",
+        want.len()
+    );
+
+    let mut run = spawn(
+        &dir,
+        &["--all", "--config", config.to_str().unwrap()],
+        &finite_env(&csv_path),
+    );
+    let status = run.wait();
+    assert!(status.success(), "exit status {status}");
+    let stdout: Vec<String> = run.stdout.try_iter().collect();
+    assert!(
+        stdout.iter().any(|l| l.contains("run summary")),
+        "no summary in {stdout:?}"
+    );
+    assert!(
+        stdout.iter().any(|l| l.trim() == "ticks           300"),
+        "{stdout:?}"
+    );
+
+    let journal = dir.journal();
+    let got: Vec<_> = journal
+        .iter()
+        .map(|r| (r.symbol.clone().unwrap(), r.side.unwrap(), r.price.unwrap()))
+        .collect();
+    assert_eq!(
+        got, want,
+        "the ordermanager recorded exactly the predicted orders, in order"
+    );
+    assert!(journal
+        .iter()
+        .all(|r| r.outcome == trading::ordermanager::Outcome::Accepted));
+
+    let executed: Vec<String> = dir
+        .read("logs/order_manager.log")
+        .lines()
+        .filter(|l| l.contains("Executed order:"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(executed.len(), want.len());
+    for (line, (sym, side, price)) in executed.iter().zip(&want) {
+        assert!(
+            line.contains(&format!("] {} 100 {sym} @ {price},", side.as_str())),
+            "{line}"
+        );
+    }
+    assert!(!shm.exists(), "the segment is removed");
+    let main_log = dir.read("logs/main.log");
+    for role in ["gateway", "orderbook", "strategy", "ordermanager"] {
+        for pid in child_pids(&main_log, role) {
+            assert!(!alive(pid), "{role} (pid {pid}) is still running");
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_stops_a_looping_run_cleanly() {
+    let dir = TestDir::new();
+    let shm = ShmName::new("sigint");
+    let config = dir.config(&shm, "");
+    let mut env = TestDir::ports_env();
+    env.extend([
+        ("TRADING__GATEWAY__SOURCE", "random_walk".to_string()),
+        ("TRADING__GATEWAY__RATE", "5000".into()),
+        ("TRADING__STRATEGY__USE_NEWS", "false".into()),
+    ]);
+    let mut run = spawn(&dir, &["--all", "--config", config.to_str().unwrap()], &env);
+    wait_until("orders in the journal", || dir.journal().len() >= 5);
+    assert!(shm.exists());
+    run.signal(Signal::SIGINT);
+    let status = run.wait();
+    assert!(status.success(), "exit status {status}");
+    assert!(!shm.exists(), "the segment is removed");
+    let main_log = dir.read("logs/main.log");
+    let pids: Vec<u32> = ["gateway", "orderbook", "strategy", "ordermanager"]
+        .iter()
+        .flat_map(|r| child_pids(&main_log, r))
+        .collect();
+    assert_eq!(pids.len(), 4, "{main_log}");
+    assert!(
+        pids.iter().all(|&p| !alive(p)),
+        "children left running: {pids:?}"
+    );
+    // A clean stop answers every order the strategy sent.
+    let strategy_log = dir.read("logs/strategy.log");
+    assert!(strategy_log.contains("final counts"), "{strategy_log}");
+    assert!(
+        strategy_log.contains("unanswered: 0,"),
+        "{}",
+        strategy_log.lines().last().unwrap_or("")
+    );
+}

@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub use nix::sys::signal::Signal;
+
 /// Upper bound for anything a test waits for; tests fail instead of hanging.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -81,11 +83,28 @@ impl TestDir {
         let text = format!(
             "[logs]\ndir = \"{d}/logs\"\nlevel = \"debug\"\n\
              [orderbook]\nshared_memory_name = \"{shm}\"\n\
+             [strategy]\nshared_memory_name = \"{shm}\"\n\
              [ordermanager]\njournal_path = \"{d}/data/orders.journal\"\nshared_memory_name = \"{shm}\"\n\
              {extra}\n",
             shm = shm.0
         );
         self.write("config.toml", &text)
+    }
+
+    /// Environment for a self-contained run: every listener on port 0.
+    pub fn ports_env() -> Vec<(&'static str, String)> {
+        vec![
+            ("TRADING__GATEWAY__MD_PORT", "0".into()),
+            ("TRADING__GATEWAY__NEWS_PORT", "0".into()),
+            ("TRADING__ORDERMANAGER__PORT", "0".into()),
+        ]
+    }
+
+    /// The journal's records.
+    pub fn journal(&self) -> Vec<trading::ordermanager::JournalRecord> {
+        trading::ordermanager::read_journal(&self.path().join("data/orders.journal"), 0)
+            .expect("journal")
+            .records
     }
 
     /// Reads a file of the run (a log or the journal), empty if absent.
@@ -131,11 +150,11 @@ impl Proc {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
-        signal(self.child.id(), libc::SIGTERM);
+        signal(self.child.id(), Signal::SIGTERM);
     }
 
     /// Sends `sig` to the process.
-    pub fn signal(&self, sig: i32) {
+    pub fn signal(&self, sig: Signal) {
         signal(self.child.id(), sig);
     }
 
@@ -146,7 +165,10 @@ impl Proc {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "process did not exit within {TIMEOUT:?}");
+            assert!(
+                Instant::now() < deadline,
+                "process did not exit within {TIMEOUT:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -161,11 +183,19 @@ impl Drop for Proc {
     }
 }
 
-fn signal(pid: u32, sig: i32) {
-    // Test code may use libc directly; the library keeps unsafe in shm only.
-    unsafe {
-        libc::kill(pid as i32, sig);
-    }
+fn signal(pid: u32, sig: Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+}
+
+/// Whether process `pid` still exists (and is not a zombie we could reap).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.split(") ")
+                .nth(1)
+                .is_some_and(|rest| rest.starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
 
 /// Starts the binary with `args` in `dir`, with extra environment variables.
@@ -214,6 +244,27 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Sends `sig` to any process by pid (children of the supervisor, say).
+pub fn signal_pid(pid: u32, sig: Signal) {
+    signal(pid, sig);
+}
+
+/// Pids of the children the supervisor logged as started, by role, in order.
+pub fn child_pids(main_log: &str, role: &str) -> Vec<u32> {
+    main_log
+        .lines()
+        .filter(|l| l.contains("child started") && l.contains(&format!("child: {role},")))
+        .filter_map(|l| {
+            l.split("pid: ")
+                .nth(1)?
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
 }
 
 /// Writes all of `bytes` to a new loopback connection to `addr` and returns it.

@@ -116,7 +116,8 @@ async fn slow_subscriber_case(rate: u64) {
 
 #[actix_rt::test]
 async fn with_a_rate_a_full_queue_drops_only_the_subscriber_that_stopped_reading() {
-    slow_subscriber_case(2_000_000).await;
+    // Slow enough that an in-process reader of a debug build keeps up.
+    slow_subscriber_case(200_000).await;
 }
 
 #[actix_rt::test]

@@ -97,6 +97,8 @@ pub struct SignalActor {
     done: Option<oneshot::Sender<()>>,
     /// The segment name, to notice a re-created table.
     shm_name: String,
+    /// Set by a stop request: no new orders; wait for answers until then.
+    draining_until: Option<Instant>,
 }
 
 impl SignalActor {
@@ -128,6 +130,7 @@ impl SignalActor {
             bad_log: LogLimiter::new(10, Duration::from_secs(1)),
             log,
             done: Some(done),
+            draining_until: None,
         }
     }
 
@@ -355,6 +358,13 @@ impl Actor for SignalActor {
             for id in act.tracker.newly_in_doubt(Instant::now(), act.settings.order_timeout) {
                 slog::warn!(act.log, "order in doubt: no answer yet; it is resent on reconnect"; "id" => id);
             }
+            if let Some(deadline) = act.draining_until {
+                if Instant::now() >= deadline {
+                    slog::warn!(act.log, "stopping with unanswered orders (in doubt)"; "unanswered" => act.tracker.unanswered());
+                    act.stop_with_counts(ctx);
+                }
+                return;
+            }
             act.follow_table(ctx);
             if act.finished() {
                 act.stop_with_counts(ctx);
@@ -367,7 +377,7 @@ impl Handler<RingWake> for SignalActor {
     type Result = ();
 
     fn handle(&mut self, wake: RingWake, ctx: &mut Context<Self>) {
-        if wake.generation != self.reader.generation() {
+        if wake.generation != self.reader.generation() || self.draining_until.is_some() {
             return;
         }
         let drained = self.drain_ring();
@@ -419,7 +429,8 @@ impl Handler<ReplyBytes> for SignalActor {
 
     fn handle(&mut self, msg: ReplyBytes, ctx: &mut Context<Self>) {
         self.handle_replies(&msg.0);
-        if self.finished() {
+        let drained = self.draining_until.is_some() && self.tracker.unanswered() == 0;
+        if drained || self.finished() {
             self.stop_with_counts(ctx);
         }
     }
@@ -429,8 +440,10 @@ impl Handler<NewsBytes> for SignalActor {
     type Result = ();
 
     fn handle(&mut self, msg: NewsBytes, _: &mut Context<Self>) {
-        self.handle_news(&msg.0);
-        self.flush();
+        if self.draining_until.is_none() {
+            self.handle_news(&msg.0);
+            self.flush();
+        }
     }
 }
 
@@ -445,8 +458,16 @@ impl Handler<NewsLinkUp> for SignalActor {
 impl Handler<StopStrategy> for SignalActor {
     type Result = ();
 
+    /// Stops taking new signals, then waits (at most `order_timeout`) for the
+    /// answers to orders already sent: upstream roles stop first, the
+    /// ordermanager last, so a clean stop leaves nothing in doubt.
     fn handle(&mut self, _: StopStrategy, ctx: &mut Context<Self>) {
-        self.stop_with_counts(ctx);
+        if self.tracker.unanswered() == 0 || self.link.is_none() {
+            self.stop_with_counts(ctx);
+            return;
+        }
+        slog::info!(self.log, "stopping: waiting for the answers to sent orders"; "unanswered" => self.tracker.unanswered());
+        self.draining_until = Some(Instant::now() + self.settings.order_timeout);
     }
 }
 

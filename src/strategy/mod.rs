@@ -65,7 +65,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         max_frame: cfg.protocol.max_frame,
         symbols: cfg.symbols.clone(),
     };
-    let (done_tx, done_rx) = oneshot::channel();
+    let (done_tx, mut done_rx) = oneshot::channel();
     let addr = SignalActor::new(settings, reader, engine, log.clone(), done_tx).start();
     let orders = tokio::spawn(links::order_link(
         s.order_manager_host.clone(),
@@ -89,9 +89,10 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     tokio::select! {
         reason = shutdown.requested() => {
             slog::info!(log, "stopping"; "reason" => format!("{reason:?}"));
-            let _ = addr.send(StopStrategy).await;
+            addr.do_send(StopStrategy);
+            let _ = done_rx.await;
         }
-        _ = done_rx => slog::info!(log, "finite run complete: feed ended, ring drained, every order answered"),
+        _ = &mut done_rx => slog::info!(log, "finite run complete: feed ended, ring drained, every order answered"),
     }
     orders.abort();
     if let Some(n) = news {
