@@ -28,6 +28,9 @@ fn a_killed_ordermanager_loses_and_doubles_nothing() {
         ("TRADING__STRATEGY__SHORT_WINDOW", "2".into()),
         ("TRADING__STRATEGY__LONG_WINDOW", "5".into()),
         ("TRADING__ORDERMANAGER__DURABILITY", "every".into()),
+        // Generous bounds: on a loaded machine the answers may take a while.
+        ("TRADING__STRATEGY__ORDER_TIMEOUT_MS", "20000".into()),
+        ("TRADING__SUPERVISOR__STOP_TIMEOUT_MS", "30000".into()),
     ]);
     let mut run = spawn(&dir, &["--all", "--config", config.to_str().unwrap()], &env);
     wait_until("a steady order stream", || dir.journal().len() >= 200);

@@ -142,6 +142,9 @@ fn ctrl_c_stops_a_looping_run_cleanly() {
         ("TRADING__GATEWAY__SOURCE", "random_walk".to_string()),
         ("TRADING__GATEWAY__RATE", "5000".into()),
         ("TRADING__STRATEGY__USE_NEWS", "false".into()),
+        // Generous bounds: on a loaded machine the answers may take a while.
+        ("TRADING__STRATEGY__ORDER_TIMEOUT_MS", "20000".into()),
+        ("TRADING__SUPERVISOR__STOP_TIMEOUT_MS", "30000".into()),
     ]);
     let mut run = spawn(&dir, &["--all", "--config", config.to_str().unwrap()], &env);
     wait_until("orders in the journal", || dir.journal().len() >= 5);

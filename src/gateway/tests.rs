@@ -47,10 +47,17 @@ async fn subscribe<A>(listener: &TcpListener, feed: &actix::Addr<A>) -> TcpStrea
 where
     A: Actor<Context = actix::Context<A>> + actix::Handler<Subscribe>,
 {
-    let client = TcpStream::connect(listener.local_addr().unwrap())
+    // Small kernel buffers on both ends: a subscriber that stops reading
+    // fills them (and then its queue) after a few kilobytes, not megabytes.
+    // The receive buffer must be set before connecting to bound the window.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let client = socket
+        .connect(listener.local_addr().unwrap())
         .await
         .unwrap();
     let (stream, peer) = listener.accept().await.unwrap();
+    nix::sys::socket::setsockopt(&stream, nix::sys::socket::sockopt::SndBuf, &4096).unwrap();
     feed.send(Subscribe { stream, peer }).await.unwrap();
     client
 }
@@ -95,11 +102,16 @@ async fn nothing_is_sent_before_the_first_subscriber() {
 }
 
 /// A subscriber that never reads is dropped; the reader still gets everything.
-async fn slow_subscriber_case(rate: u64) {
-    let (text, want) = csv(200_000);
+///
+/// With a rate, batches are small (a millisecond's worth) and the queues
+/// deep, so the reader, which shares this test's thread, never falls a whole
+/// queue behind however loaded the machine; at full speed the reader holds
+/// the stream back instead, and only a stall of `max_stall` drops it.
+async fn slow_subscriber_case(rate: u64, frames: usize, queue_len: usize) {
+    let (text, want) = csv(frames);
     let (replay, _) = Replay::from_reader(text.as_bytes(), "t", &symbols(), false, false).unwrap();
     let (end_tx, end_rx) = oneshot::channel();
-    let feed = FeedActor::new(replay, settings(rate, 4), end_tx, quiet()).start();
+    let feed = FeedActor::new(replay, settings(rate, queue_len), end_tx, quiet()).start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let stalled = subscribe(&listener, &feed).await;
     let reader = subscribe(&listener, &feed).await;
@@ -110,19 +122,18 @@ async fn slow_subscriber_case(rate: u64) {
         "the reading subscriber lost or reordered frames"
     );
     let end = end_rx.await.unwrap();
-    assert_eq!((end.frames, end.dropped), (200_000, 1));
+    assert_eq!((end.frames, end.dropped), (frames as u64, 1));
     drop(stalled);
 }
 
 #[actix_rt::test]
 async fn with_a_rate_a_full_queue_drops_only_the_subscriber_that_stopped_reading() {
-    // Slow enough that an in-process reader of a debug build keeps up.
-    slow_subscriber_case(200_000).await;
+    slow_subscriber_case(50_000, 15_000, 16).await;
 }
 
 #[actix_rt::test]
 async fn at_full_speed_a_stalled_subscriber_is_dropped_after_max_stall() {
-    slow_subscriber_case(0).await;
+    slow_subscriber_case(0, 20_000, 2).await;
 }
 
 #[actix_rt::test]
