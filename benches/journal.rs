@@ -9,7 +9,11 @@ fn record(i: u64) -> JournalRecord {
         recv_ns: 1_732_512_345_123_456_789 + i as i64,
         client_order_id: Some(format!("strat1-1a2b3c4d-{i:x}")),
         client: "127.0.0.1:50412".into(),
-        side: Some(if i.is_multiple_of(2) { Side::Buy } else { Side::Sell }),
+        side: Some(if i.is_multiple_of(2) {
+            Side::Buy
+        } else {
+            Side::Sell
+        }),
         quantity: Some(100),
         symbol: Some("AAPL".into()),
         price: Some(Price::from_units(18_673_000_000)),
