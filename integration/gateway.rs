@@ -27,6 +27,19 @@ fn csv(n: usize) -> (String, String) {
     (text, frames)
 }
 
+/// A finite replay of `data` over AAPL and MSFT on ephemeral ports, plus `extra`.
+fn replay_env(
+    data: &std::path::Path,
+    extra: &[(&'static str, &str)],
+) -> Vec<(&'static str, String)> {
+    let mut env = TestDir::ports_env();
+    env.push(("TRADING__SYMBOLS", "AAPL,MSFT".to_string()));
+    env.push(("TRADING__GATEWAY__DATA_PATH", data.display().to_string()));
+    env.push(("TRADING__GATEWAY__LOOP", "false".into()));
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    env
+}
+
 #[test]
 fn a_subscriber_that_never_reads_does_not_slow_the_one_that_does() {
     let dir = TestDir::new();
@@ -34,16 +47,15 @@ fn a_subscriber_that_never_reads_does_not_slow_the_one_that_does() {
     let (text, want) = csv(300_000);
     let data = dir.write("md.csv", &text);
     let config = dir.config(&shm, "");
-    let mut env = TestDir::ports_env();
-    env.extend([
-        ("TRADING__SYMBOLS", "AAPL,MSFT".to_string()),
-        ("TRADING__GATEWAY__DATA_PATH", data.display().to_string()),
-        ("TRADING__GATEWAY__LOOP", "false".into()),
-        ("TRADING__GATEWAY__RATE", "0".into()),
-        ("TRADING__GATEWAY__SEND_TIME", "false".into()),
-        ("TRADING__GATEWAY__SUBSCRIBER_QUEUE", "8".into()),
-        ("TRADING__GATEWAY__MAX_STALL_MS", "300".into()),
-    ]);
+    let env = replay_env(
+        &data,
+        &[
+            ("TRADING__GATEWAY__RATE", "0"),
+            ("TRADING__GATEWAY__SEND_TIME", "false"),
+            ("TRADING__GATEWAY__SUBSCRIBER_QUEUE", "8"),
+            ("TRADING__GATEWAY__MAX_STALL_MS", "1000"),
+        ],
+    );
     let mut gw = spawn_role(&dir, "gateway", &config, &env);
     let md = Proc::endpoint(&gw.ready(), "md");
     // The first subscriber connects and never reads a byte.
@@ -80,13 +92,7 @@ fn gateway_and_orderbook_leave_the_last_prices_in_the_table() {
     let (text, _) = csv(1_000);
     let data = dir.write("md.csv", &text);
     let config = dir.config(&shm, "");
-    let mut env = TestDir::ports_env();
-    env.extend([
-        ("TRADING__SYMBOLS", "AAPL,MSFT".to_string()),
-        ("TRADING__GATEWAY__DATA_PATH", data.display().to_string()),
-        ("TRADING__GATEWAY__LOOP", "false".into()),
-        ("TRADING__GATEWAY__RATE", "50000".into()),
-    ]);
+    let mut env = replay_env(&data, &[("TRADING__GATEWAY__RATE", "50000")]);
     let mut gw = spawn_role(&dir, "gateway", &config, &env);
     let md = Proc::endpoint(&gw.ready(), "md");
     env.push(("TRADING__ORDERBOOK__MD_PORT", md.port().to_string()));

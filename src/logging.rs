@@ -68,6 +68,11 @@ pub fn init(
     Ok((log, LogGuard { _async: guard }))
 }
 
+/// A logger that drops everything, for tests and benchmarks.
+pub fn discard() -> Logger {
+    Logger::root(slog::Discard, o!())
+}
+
 /// Rate limit for log lines about bad input: a peer sending garbage must not
 /// be able to flood the log (or slow the hot path with formatting).
 ///

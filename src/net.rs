@@ -7,7 +7,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bytes::Bytes;
+use slog::Logger;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::lifecycle::Shutdown;
 
@@ -93,6 +99,38 @@ pub async fn connect_with_backoff(
             }
         }
     }
+}
+
+/// [`connect_with_backoff`] that logs each failed attempt at debug level,
+/// naming the peer (`"gateway"`, `"ordermanager"`, …).
+pub async fn connect_logged(
+    host: &str,
+    port: u16,
+    backoff: &mut Backoff,
+    shutdown: &Shutdown,
+    log: &Logger,
+    peer: &'static str,
+) -> Option<TcpStream> {
+    connect_with_backoff(host, port, backoff, shutdown, |e, delay| {
+        slog::debug!(log, "peer not reachable, retrying"; "peer" => peer, "error" => %e,
+            "delay_ms" => delay.as_millis() as u64);
+    })
+    .await
+}
+
+/// Spawns a task that writes every buffer sent to the returned queue into
+/// `wr`, in order, until the queue closes (then it flushes what is queued)
+/// or a write fails. Lets an actor answer without ever awaiting a socket.
+pub fn spawn_writer(mut wr: OwnedWriteHalf) -> (mpsc::UnboundedSender<Bytes>, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    let task = tokio::spawn(async move {
+        while let Some(b) = rx.recv().await {
+            if wr.write_all(&b).await.is_err() {
+                break;
+            }
+        }
+    });
+    (tx, task)
 }
 
 #[cfg(test)]

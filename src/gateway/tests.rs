@@ -8,10 +8,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
 use super::*;
-
-fn quiet() -> slog::Logger {
-    slog::Logger::root(slog::Discard, slog::o!())
-}
+use crate::logging::discard;
 
 fn symbols() -> Vec<String> {
     vec!["AAPL".into(), "MSFT".into()]
@@ -76,7 +73,7 @@ async fn a_finite_replay_delivers_every_frame_in_order_then_eof() {
     let (text, want) = csv(500);
     let (replay, _) = Replay::from_reader(text.as_bytes(), "t", &symbols(), false, false).unwrap();
     let (end_tx, end_rx) = oneshot::channel();
-    let feed = FeedActor::new(replay, settings(50_000, 64), end_tx, quiet()).start();
+    let feed = FeedActor::new(replay, settings(50_000, 64), end_tx, discard()).start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let client = subscribe(&listener, &feed).await;
     let got = read_to_end(client).await;
@@ -90,7 +87,7 @@ async fn nothing_is_sent_before_the_first_subscriber() {
     let (text, want) = csv(20);
     let (replay, _) = Replay::from_reader(text.as_bytes(), "t", &symbols(), false, false).unwrap();
     let (end_tx, _end_rx) = oneshot::channel();
-    let feed = FeedActor::new(replay, settings(100_000, 64), end_tx, quiet()).start();
+    let feed = FeedActor::new(replay, settings(100_000, 64), end_tx, discard()).start();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let client = subscribe(&listener, &feed).await;
@@ -111,7 +108,7 @@ async fn slow_subscriber_case(rate: u64, frames: usize, queue_len: usize) {
     let (text, want) = csv(frames);
     let (replay, _) = Replay::from_reader(text.as_bytes(), "t", &symbols(), false, false).unwrap();
     let (end_tx, end_rx) = oneshot::channel();
-    let feed = FeedActor::new(replay, settings(rate, queue_len), end_tx, quiet()).start();
+    let feed = FeedActor::new(replay, settings(rate, queue_len), end_tx, discard()).start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let stalled = subscribe(&listener, &feed).await;
     let reader = subscribe(&listener, &feed).await;
@@ -147,7 +144,7 @@ async fn a_paced_stream_keeps_its_rate_exactly_in_frames_due() {
             ..settings(1000, 64)
         },
         end_tx,
-        quiet(),
+        discard(),
     )
     .start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -11,7 +11,7 @@ use tokio::io::AsyncReadExt;
 
 use super::MarketBytes;
 use crate::lifecycle::Shutdown;
-use crate::net::{connect_with_backoff, Backoff};
+use crate::net::{connect_logged, Backoff};
 use crate::protocol::frame::READ_CHUNK;
 
 /// What happened to the market data connection, for the writer.
@@ -120,11 +120,7 @@ async fn read_loop(
     let mut backoff = Backoff::client_default();
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
-        let retry_log = log.clone();
-        let connected = connect_with_backoff(&host, port, &mut backoff, &shutdown, |e, delay| {
-            slog::debug!(retry_log, "gateway not reachable, retrying"; "error" => %e, "delay_ms" => delay.as_millis() as u64);
-        })
-        .await;
+        let connected = connect_logged(&host, port, &mut backoff, &shutdown, &log, "gateway").await;
         let Some(mut stream) = connected else { return };
         if let Ok(peer) = stream.peer_addr() {
             events.do_send(FeedEvent::Connected(peer));

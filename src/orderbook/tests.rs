@@ -9,26 +9,9 @@ use tokio::sync::oneshot;
 
 use super::*;
 use crate::lifecycle::Shutdown;
-use crate::shm::{unlink_segment, PriceTable, PriceTableReader, RingRead};
-
-fn quiet() -> slog::Logger {
-    slog::Logger::root(slog::Discard, slog::o!())
-}
-
-/// A segment name unique to this test process, removed on drop.
-struct Segment(String);
-impl Segment {
-    fn new(tag: &str) -> Segment {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Segment(format!("ut_ob_{tag}_{}_{n}", std::process::id()))
-    }
-}
-impl Drop for Segment {
-    fn drop(&mut self) {
-        let _ = unlink_segment(&self.0);
-    }
-}
+use crate::logging::discard;
+use crate::shm::testutil::Seg;
+use crate::shm::{PriceTable, PriceTableReader, RingRead};
 
 fn symbols() -> Vec<String> {
     vec!["AAPL".into(), "MSFT".into()]
@@ -36,10 +19,11 @@ fn symbols() -> Vec<String> {
 
 #[actix_rt::test]
 async fn the_writer_publishes_frames_split_across_reads_and_counts_bad_ones() {
-    let seg = Segment::new("split");
+    let seg = Seg::new();
     let table = PriceTable::create(&seg.0, &symbols(), 64).unwrap();
     let (done, _done_rx) = oneshot::channel();
-    let writer = BookWriterActor::new(table, 64, Duration::from_secs(3600), quiet(), done).start();
+    let writer =
+        BookWriterActor::new(table, 64, Duration::from_secs(3600), discard(), done).start();
     let reads: [&[u8]; 4] = [
         b"AAPL,186.73,2024-01-02 09:30:00,17000*MSFT,3",
         b"25.5,2024-01-02 09:30:01*ZZZZ,1*AAPL,abc*\xff\xfe*",
@@ -88,10 +72,11 @@ async fn the_writer_publishes_frames_split_across_reads_and_counts_bad_ones() {
 
 #[actix_rt::test]
 async fn an_oversized_frame_is_an_error_and_a_new_connection_starts_clean() {
-    let seg = Segment::new("big");
+    let seg = Seg::new();
     let table = PriceTable::create(&seg.0, &symbols(), 64).unwrap();
     let (done, _rx) = oneshot::channel();
-    let writer = BookWriterActor::new(table, 16, Duration::from_secs(3600), quiet(), done).start();
+    let writer =
+        BookWriterActor::new(table, 16, Duration::from_secs(3600), discard(), done).start();
     let r = writer
         .send(MarketBytes(bytes::Bytes::from_static(
             b"AAPL,1*AAPL,2222222222222222222",
@@ -114,10 +99,11 @@ async fn an_oversized_frame_is_an_error_and_a_new_connection_starts_clean() {
 
 #[actix_rt::test]
 async fn a_finite_feed_end_marks_the_table_and_stops_the_writer() {
-    let seg = Segment::new("end");
+    let seg = Seg::new();
     let table = PriceTable::create(&seg.0, &symbols(), 64).unwrap();
     let (done, done_rx) = oneshot::channel();
-    let writer = BookWriterActor::new(table, 64, Duration::from_secs(3600), quiet(), done).start();
+    let writer =
+        BookWriterActor::new(table, 64, Duration::from_secs(3600), discard(), done).start();
     writer.send(FeedEvent::Ended).await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), done_rx)
         .await
@@ -173,7 +159,7 @@ async fn the_feed_reconnects_after_the_gateway_drops_it() {
     let rec = Recorder::default();
     let addr = rec.clone().start();
     let (shutdown, trigger) = Shutdown::manual();
-    let _feed = FeedActor::new("127.0.0.1".into(), port, false, addr, shutdown, quiet()).start();
+    let _feed = FeedActor::new("127.0.0.1".into(), port, false, addr, shutdown, discard()).start();
     let (mut first, _) = listener.accept().await.unwrap();
     first.write_all(b"AAPL,1*").await.unwrap();
     wait_for(&rec, 2).await;
@@ -201,7 +187,7 @@ async fn a_finite_feed_reports_its_end_instead_of_reconnecting() {
     let rec = Recorder::default();
     let addr = rec.clone().start();
     let (shutdown, _trigger) = Shutdown::manual();
-    let _feed = FeedActor::new("127.0.0.1".into(), port, true, addr, shutdown, quiet()).start();
+    let _feed = FeedActor::new("127.0.0.1".into(), port, true, addr, shutdown, discard()).start();
     let (mut s, _) = listener.accept().await.unwrap();
     s.write_all(b"AAPL,1*").await.unwrap();
     drop(s);

@@ -38,9 +38,8 @@ use actix::{Actor, Addr};
 use anyhow::Context as _;
 use bytes::Bytes;
 use slog::Logger;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 
 use crate::lifecycle::{announce_ready, RoleContext, Shutdown};
 use crate::protocol::{FrameSplitter, RejectReason};
@@ -213,15 +212,8 @@ async fn session(
     log: Logger,
 ) {
     let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-    let writer = tokio::spawn(async move {
-        while let Some(b) = rx.recv().await {
-            if wr.write_all(&b).await.is_err() {
-                break;
-            }
-        }
-    });
+    let (mut rd, wr) = stream.into_split();
+    let (tx, writer) = crate::net::spawn_writer(wr);
     sink.do_send(ClientConnected {
         id,
         peer: peer.clone(),

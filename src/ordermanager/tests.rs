@@ -9,10 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
 use crate::config::Durability;
-
-fn quiet() -> slog::Logger {
-    slog::Logger::root(slog::Discard, slog::o!())
-}
+use crate::logging::discard;
 
 struct Server {
     sink: Addr<OrderSinkActor>,
@@ -41,10 +38,10 @@ async fn server_in(settings: SinkSettings, dir: &std::path::Path) -> Server {
     let path = dir.join("orders.journal");
     let (journal, scan) = OrderJournal::open(&path).unwrap();
     let r = recover(&scan.records);
-    let sink = OrderSinkActor::new(settings, journal, r.book, r.seen, quiet()).start();
+    let sink = OrderSinkActor::new(settings, journal, r.book, r.seen, discard()).start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(accept(listener, sink.clone(), 64, quiet()));
+    tokio::spawn(accept(listener, sink.clone(), 64, discard()));
     Server {
         sink,
         addr,

@@ -136,7 +136,7 @@ mod tests;
 #[cfg(test)]
 mod tests_ring;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 use std::io;
 use std::path::PathBuf;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use super::{segment_path, unlink_segment};
 
 /// A unique segment name (pid + counter) that is unlinked on drop.
-pub(super) struct Seg(pub String);
+pub(crate) struct Seg(pub String);
 
 impl Seg {
     pub fn new() -> Seg {
@@ -26,7 +26,7 @@ impl Drop for Seg {
 }
 
 /// Owned symbol list from literals.
-pub(super) fn syms(list: &[&str]) -> Vec<String> {
+pub(crate) fn syms(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 

@@ -9,11 +9,11 @@ use std::time::Duration;
 use actix::{Message, Recipient};
 use bytes::{Bytes, BytesMut};
 use slog::Logger;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use crate::lifecycle::Shutdown;
-use crate::net::{connect_with_backoff, Backoff};
+use crate::net::{connect_logged, spawn_writer, Backoff};
 use crate::protocol::frame::READ_CHUNK;
 use crate::shm::{PriceTableReader, RingCursor};
 
@@ -125,23 +125,13 @@ pub async fn order_link(
 ) {
     let mut backoff = Backoff::client_default();
     loop {
-        let retry_log = log.clone();
-        let Some(stream) = connect_with_backoff(&host, port, &mut backoff, &shutdown, |e, d| {
-            slog::debug!(retry_log, "ordermanager not reachable, retrying"; "error" => %e, "delay_ms" => d.as_millis() as u64);
-        })
-        .await
+        let Some(stream) =
+            connect_logged(&host, port, &mut backoff, &shutdown, &log, "ordermanager").await
         else {
             return;
         };
-        let (mut rd, mut wr) = stream.into_split();
-        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-        let writer = tokio::spawn(async move {
-            while let Some(b) = rx.recv().await {
-                if wr.write_all(&b).await.is_err() {
-                    break;
-                }
-            }
-        });
+        let (mut rd, wr) = stream.into_split();
+        let (tx, writer) = spawn_writer(wr);
         up.do_send(OrderLinkUp(tx));
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let reason = loop {
@@ -181,11 +171,8 @@ pub async fn news_link(
 ) {
     let mut backoff = Backoff::client_default();
     loop {
-        let retry_log = log.clone();
-        let Some(mut stream) = connect_with_backoff(&host, port, &mut backoff, &shutdown, |e, d| {
-            slog::debug!(retry_log, "news not reachable, retrying"; "error" => %e, "delay_ms" => d.as_millis() as u64);
-        })
-        .await
+        let Some(mut stream) =
+            connect_logged(&host, port, &mut backoff, &shutdown, &log, "news").await
         else {
             return;
         };

@@ -11,27 +11,11 @@ use tokio::sync::oneshot;
 use super::links::{order_link, NewsBytes};
 use super::*;
 use crate::lifecycle::Shutdown;
+use crate::logging::discard;
 use crate::protocol::{parse_order, FrameSplitter};
-use crate::shm::{unlink_segment, PriceTable};
+use crate::shm::testutil::Seg;
+use crate::shm::PriceTable;
 use crate::signals::SignalParams;
-
-fn quiet() -> slog::Logger {
-    slog::Logger::root(slog::Discard, slog::o!())
-}
-
-struct Segment(String);
-impl Segment {
-    fn new(tag: &str) -> Segment {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Segment(format!("ut_st_{tag}_{}_{n}", std::process::id()))
-    }
-}
-impl Drop for Segment {
-    fn drop(&mut self) {
-        let _ = unlink_segment(&self.0);
-    }
-}
 
 fn symbols() -> Vec<String> {
     vec!["AAPL".into(), "MSFT".into()]
@@ -51,7 +35,7 @@ fn params(use_news: bool) -> SignalParams {
 const PRICES: [i64; 6] = [3, 2, 1, 4, 4, 1];
 
 struct Harness {
-    seg: Segment,
+    seg: Seg,
     table: PriceTable,
     addr: actix::Addr<SignalActor>,
     done: oneshot::Receiver<()>,
@@ -59,8 +43,8 @@ struct Harness {
     _trigger: crate::lifecycle::ShutdownTrigger,
 }
 
-async fn start(tag: &str, use_news: bool) -> Harness {
-    let seg = Segment::new(tag);
+async fn start(use_news: bool) -> Harness {
+    let seg = Seg::new();
     let table = PriceTable::create(&seg.0, &symbols(), 64).unwrap();
     let reader = crate::shm::PriceTableReader::attach_expecting(&seg.0, &symbols()).unwrap();
     let settings = StrategySettings {
@@ -72,7 +56,7 @@ async fn start(tag: &str, use_news: bool) -> Harness {
     };
     let engine = SignalEngine::new(2, &params(use_news)).unwrap();
     let (done_tx, done) = oneshot::channel();
-    let addr = SignalActor::new(settings, reader, engine, quiet(), done_tx).start();
+    let addr = SignalActor::new(settings, reader, engine, discard(), done_tx).start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (shutdown, trigger) = Shutdown::manual();
@@ -83,7 +67,7 @@ async fn start(tag: &str, use_news: bool) -> Harness {
         addr.clone().recipient(),
         addr.clone().recipient(),
         shutdown,
-        quiet(),
+        discard(),
     ));
     Harness {
         seg,
@@ -128,7 +112,7 @@ async fn read_orders(conn: &mut TcpStream, n: usize) -> Vec<(String, String, Str
 
 #[actix_rt::test]
 async fn crossovers_become_orders_with_ids_from_the_tick_and_a_finite_run_ends() {
-    let mut h = start("x", false).await;
+    let mut h = start(false).await;
     let gen = format!("{:08x}", h.table.generation() as u32);
     publish(&mut h.table, 0, &PRICES);
     let (mut conn, _) = h.listener.accept().await.unwrap();
@@ -154,7 +138,7 @@ async fn crossovers_become_orders_with_ids_from_the_tick_and_a_finite_run_ends()
 
 #[actix_rt::test]
 async fn unanswered_orders_are_resent_with_the_same_ids_after_a_reconnect() {
-    let mut h = start("re", false).await;
+    let mut h = start(false).await;
     publish(&mut h.table, 0, &PRICES);
     publish(&mut h.table, 1, &PRICES);
     let (mut first, _) = h.listener.accept().await.unwrap();
@@ -190,7 +174,7 @@ async fn unanswered_orders_are_resent_with_the_same_ids_after_a_reconnect() {
 
 #[actix_rt::test]
 async fn agreeing_news_after_a_crossover_yields_exactly_one_order() {
-    let mut h = start("news", true).await;
+    let mut h = start(true).await;
     publish(&mut h.table, 0, &PRICES[..4]); // BUY crossover at index 3, news still HOLD
     let (mut conn, _) = h.listener.accept().await.unwrap();
     for _ in 0..500 {

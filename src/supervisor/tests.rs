@@ -4,10 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-
-fn quiet() -> slog::Logger {
-    slog::Logger::root(slog::Discard, slog::o!())
-}
+use crate::logging::discard;
 
 /// A finite-run configuration whose files all live in `dir`.
 fn config(dir: &Path, extra: &[(&str, &str)]) -> Config {
@@ -59,7 +56,7 @@ fn ready(role: Role, endpoints: &str) -> ChildSpec {
 
 /// Runs the supervisor to its end on its own thread (it owns an actix system).
 fn supervise_in_thread(config: Config, specs: Vec<ChildSpec>) -> anyhow::Result<RunReport> {
-    std::thread::spawn(move || supervise(config, specs, quiet()))
+    std::thread::spawn(move || supervise(config, specs, discard()))
         .join()
         .unwrap()
 }
@@ -142,7 +139,9 @@ fn a_live_writer_of_the_table_is_refused_before_anything_starts() {
     let name = cfg.orderbook.shared_memory_name.clone();
     let table = crate::shm::PriceTable::create(&name, &cfg.symbols, 2).unwrap();
     table.heartbeat(crate::clock::unix_now_ns());
-    let err = supervise(cfg, Vec::new(), quiet()).unwrap_err().to_string();
+    let err = supervise(cfg, Vec::new(), discard())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("written by a live orderbook"), "{err}");
     table.unlink().unwrap();
 }
