@@ -29,8 +29,9 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("journal");
     g.sample_size(20);
     g.throughput(Throughput::Elements(1));
+    // Formatting and buffering only: the records go to /dev/null.
     g.bench_function("append_format_only", |b| {
-        let (j, _) = OrderJournal::open(&dir.path().join("fmt")).unwrap();
+        let (j, _) = OrderJournal::open(std::path::Path::new("/dev/null")).unwrap();
         let mut j = j.without_sync();
         b.iter(|| {
             j.append(&rec).unwrap();

@@ -159,6 +159,8 @@ pub struct StrategyConfig {
     pub quantity: u64,
     /// Prefix of client order ids, unique per strategy.
     pub client_name: String,
+    /// Send ids and track answers; false speaks the original five-field protocol.
+    pub order_ids: bool,
     /// When an unanswered order is reported as in doubt.
     pub order_timeout_ms: u64,
 }

@@ -16,7 +16,7 @@ use super::orders::{order_id, Answer, OrderTracker};
 use crate::clock::unix_now_ns;
 use crate::logging::LogLimiter;
 use crate::price::Price;
-use crate::protocol::{parse_news, parse_reply, FrameSplitter, Reply};
+use crate::protocol::{parse_news, parse_reply, write_order, FrameSplitter, Order, Reply};
 use crate::shm::{PriceTableReader, RingCursor, RingRead};
 use crate::signals::{OrderIntent, SignalEngine};
 
@@ -30,6 +30,8 @@ const HOUSEKEEPING: Duration = Duration::from_millis(250);
 pub struct StrategySettings {
     /// Prefix of client order ids.
     pub client_name: String,
+    /// false: original five-field orders, untracked (no answers come).
+    pub order_ids: bool,
     /// Shares per order.
     pub quantity: u64,
     /// When an unanswered order is reported in doubt.
@@ -175,6 +177,22 @@ impl SignalActor {
 
     /// Turns an intent into a tracked order and queues its frame.
     fn place(&mut self, intent: OrderIntent, price: Price) {
+        if !self.settings.order_ids {
+            let symbol = &self.settings.symbols[intent.symbol];
+            let order = Order {
+                timestamp: unix_now_ns() as f64 / 1e9,
+                side: intent.side,
+                quantity: self.settings.quantity,
+                symbol,
+                price,
+                client_order_id: None,
+            };
+            write_order(&mut self.out, &order);
+            self.tracker.sent += 1;
+            slog::info!(self.log, "order sent"; "id" => "-", "side" => order.side.as_str(),
+                "qty" => order.quantity, "symbol" => symbol, "price" => %price);
+            return;
+        }
         let id = order_id(
             &self.settings.client_name,
             self.reader.generation(),
@@ -198,17 +216,23 @@ impl SignalActor {
         }
     }
 
-    /// Writes this turn's new order frames if connected (else they wait in the tracker).
+    /// Writes this turn's new order frames if connected. Otherwise tracked
+    /// orders wait in the tracker (resent on connect) and untracked ones in
+    /// `out` (sent on connect).
     fn flush(&mut self) {
         if self.out.is_empty() {
             return;
         }
         if let Some(link) = &self.link {
-            if link.send(Bytes::copy_from_slice(&self.out)).is_err() {
-                self.link = None;
+            if link.send(Bytes::copy_from_slice(&self.out)).is_ok() {
+                self.out.clear();
+                return;
             }
+            self.link = None;
         }
-        self.out.clear();
+        if self.settings.order_ids {
+            self.out.clear();
+        }
     }
 
     fn handle_replies(&mut self, bytes: &[u8]) {
@@ -316,7 +340,8 @@ impl SignalActor {
     /// A finite run is complete once the feed ended, the ring is drained
     /// and every order is answered.
     fn finished(&self) -> bool {
-        self.reader.feed_ended()
+        self.out.is_empty()
+            && self.reader.feed_ended()
             && self.cursor.next_seq() >= self.reader.ticks_written()
             && self.tracker.unanswered() == 0
     }
@@ -404,8 +429,9 @@ impl Handler<OrderLinkUp> for SignalActor {
         self.replies = FrameSplitter::new(self.settings.max_frame);
         let mut frames = Vec::new();
         let n = self.tracker.resend_all(&mut frames, Instant::now());
-        // Orders created while disconnected are in the tracker, so `out` holds nothing new.
-        self.out.clear();
+        // Tracked orders created while disconnected are in the tracker;
+        // untracked ones (no ids) waited in `out`.
+        frames.append(&mut self.out);
         if !frames.is_empty() {
             let _ = msg.0.send(Bytes::from(frames));
         }

@@ -112,8 +112,17 @@ impl Drop for RingWaiter {
     }
 }
 
+/// The writer task of the current order connection, so the process can let
+/// it deliver the last orders before exiting.
+pub type WriterSlot = Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>;
+
 /// Keeps a connection to the ordermanager: reports it up, forwards replies,
-/// reports it down, reconnects with backoff until shutdown.
+/// reports it down, reconnects with backoff.
+///
+/// A stop request only ends the *connecting*: an established connection
+/// keeps delivering answers, because a stopping strategy still waits for
+/// the answers to what it sent. The link ends when the actor is gone.
+#[allow(clippy::too_many_arguments)]
 pub async fn order_link(
     host: String,
     port: u16,
@@ -122,6 +131,7 @@ pub async fn order_link(
     down: Recipient<OrderLinkDown>,
     shutdown: Shutdown,
     log: Logger,
+    writer_slot: WriterSlot,
 ) {
     let mut backoff = Backoff::client_default();
     loop {
@@ -132,15 +142,16 @@ pub async fn order_link(
         };
         let (mut rd, wr) = stream.into_split();
         let (tx, writer) = spawn_writer(wr);
+        if let Ok(mut slot) = writer_slot.lock() {
+            if let Some(old) = slot.replace(writer) {
+                old.abort();
+            }
+        }
         up.do_send(OrderLinkUp(tx));
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let reason = loop {
             buf.reserve(READ_CHUNK);
-            let read = tokio::select! {
-                r = rd.read_buf(&mut buf) => r,
-                _ = shutdown.requested() => { writer.abort(); return; }
-            };
-            match read {
+            match rd.read_buf(&mut buf).await {
                 Ok(0) => break "the ordermanager closed the connection".to_string(),
                 Ok(_) => {
                     if replies
@@ -148,14 +159,15 @@ pub async fn order_link(
                         .await
                         .is_err()
                     {
-                        writer.abort();
-                        return;
+                        return; // the actor is gone
                     }
                 }
                 Err(e) => break e.to_string(),
             }
         };
-        writer.abort();
+        if let Some(w) = writer_slot.lock().ok().and_then(|mut s| s.take()) {
+            w.abort();
+        }
         down.do_send(OrderLinkDown(reason));
     }
 }

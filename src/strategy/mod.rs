@@ -60,6 +60,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     let engine = SignalEngine::new(cfg.symbols.len(), &cfg.signal_params())?;
     let settings = StrategySettings {
         client_name: s.client_name.clone(),
+        order_ids: s.order_ids,
         quantity: s.quantity,
         order_timeout: Duration::from_millis(s.order_timeout_ms),
         max_frame: cfg.protocol.max_frame,
@@ -67,6 +68,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     };
     let (done_tx, mut done_rx) = oneshot::channel();
     let addr = SignalActor::new(settings, reader, engine, log.clone(), done_tx).start();
+    let writer_slot = links::WriterSlot::default();
     let orders = tokio::spawn(links::order_link(
         s.order_manager_host.clone(),
         s.order_manager_port,
@@ -75,6 +77,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         addr.clone().recipient(),
         shutdown.clone(),
         log.clone(),
+        writer_slot.clone(),
     ));
     let news = s.use_news.then(|| {
         tokio::spawn(links::news_link(
@@ -97,6 +100,12 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     orders.abort();
     if let Some(n) = news {
         n.abort();
+    }
+    // The actor is gone and with it the order queue's sender: the writer
+    // sends what is queued and ends. Let it, within reason.
+    let writer = writer_slot.lock().ok().and_then(|mut s| s.take());
+    if let Some(w) = writer {
+        let _ = tokio::time::timeout(Duration::from_secs(2), w).await;
     }
     Ok(())
 }

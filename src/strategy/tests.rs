@@ -49,6 +49,7 @@ async fn start(use_news: bool) -> Harness {
     let reader = crate::shm::PriceTableReader::attach_expecting(&seg.0, &symbols()).unwrap();
     let settings = StrategySettings {
         client_name: "t".into(),
+        order_ids: true,
         quantity: 10,
         order_timeout: Duration::from_secs(60),
         max_frame: 1024,
@@ -68,6 +69,7 @@ async fn start(use_news: bool) -> Harness {
         addr.clone().recipient(),
         shutdown,
         discard(),
+        Default::default(),
     ));
     Harness {
         seg,
@@ -208,4 +210,63 @@ async fn agreeing_news_after_a_crossover_yields_exactly_one_order() {
         (1, 4),
         "one order per price signal: {c:?}"
     );
+}
+
+#[actix_rt::test]
+async fn without_ids_orders_use_the_original_five_fields_and_need_no_answer() {
+    let seg = Seg::new();
+    let mut table = PriceTable::create(&seg.0, &symbols(), 64).unwrap();
+    let reader = crate::shm::PriceTableReader::attach_expecting(&seg.0, &symbols()).unwrap();
+    let settings = StrategySettings {
+        client_name: "t".into(),
+        order_ids: false,
+        quantity: 10,
+        order_timeout: Duration::from_secs(60),
+        max_frame: 1024,
+        symbols: symbols(),
+    };
+    let engine = SignalEngine::new(2, &params(false)).unwrap();
+    let (done_tx, done) = oneshot::channel();
+    let addr = SignalActor::new(settings, reader, engine, discard(), done_tx).start();
+    // Orders made before the ordermanager is reachable wait, then go out on connect.
+    publish(&mut table, 0, &PRICES);
+    table.mark_feed_ended();
+    table.notify_readers();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (shutdown, _trigger) = Shutdown::manual();
+    tokio::spawn(order_link(
+        "127.0.0.1".into(),
+        listener.local_addr().unwrap().port(),
+        addr.clone().recipient(),
+        addr.clone().recipient(),
+        addr.clone().recipient(),
+        shutdown,
+        discard(),
+        Default::default(),
+    ));
+    let (mut conn, _) = listener.accept().await.unwrap();
+    let mut text = String::new();
+    let mut buf = [0u8; 1024];
+    while text.matches('*').count() < 2 {
+        let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0);
+        text.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+    }
+    let orders: Vec<Vec<&str>> = text
+        .split('*')
+        .filter(|f| !f.is_empty())
+        .map(|f| f.split(',').collect())
+        .collect();
+    assert_eq!(orders.len(), 2);
+    assert!(orders.iter().all(|o| o.len() == 5), "{text}");
+    assert_eq!((orders[0][1], orders[0][4]), ("BUY", "4"));
+    assert_eq!((orders[1][1], orders[1][4]), ("SELL", "1"));
+    // Nothing to wait for: the finite run ends without any answer.
+    tokio::time::timeout(Duration::from_secs(10), done)
+        .await
+        .unwrap()
+        .unwrap();
 }
