@@ -289,8 +289,10 @@ impl Handler<ChildEvent> for SupervisorActor {
                 }
             }
             ChildEvent::Failed(role, why) => {
-                slog::crit!(self.log, "giving up"; "role" => role.name(), "why" => &why);
-                self.stop_all(Err(why), ctx);
+                slog::error!(self.log, "stopping the run after a failure"; "role" => role.name());
+                // The child's own account of why is in its log file.
+                let log_file = self.config.logs.dir.join(role.log_file());
+                self.stop_all(Err(format!("{why}; see {}", log_file.display())), ctx);
             }
         }
     }

@@ -204,7 +204,10 @@ fn a_child_that_keeps_dying_stops_the_run_with_an_error_naming_it() {
         .to_string();
     assert_eq!(
         err,
-        "orderbook died more than 2 times within 60 s (last: exit status: 3)"
+        format!(
+            "orderbook died more than 2 times within 60 s (last: exit status: 3); see {}",
+            dir.path().join("orderbook.log").display()
+        )
     );
     // The strategy never started; the others were stopped in order.
     assert_eq!(
