@@ -295,7 +295,12 @@ mod fast {
             return None;
         }
         let rest = &rest[used + 1..];
-        let c3 = rest.iter().position(|&b| b == b',');
+        // A whole-second timestamp is exactly 19 bytes: look there first.
+        let c3 = match rest.get(19) {
+            Some(b',') => Some(19),
+            None if rest.len() == 19 => None,
+            _ => rest.iter().position(|&b| b == b','),
+        };
         let ts = &rest[..c3.unwrap_or(rest.len())];
         let event_time_ns = Some(event_time_bytes(ts)?);
         let send_ns = match c3 {
