@@ -1,5 +1,13 @@
 //! [`ChildActor`]: one supervised child process — start, readiness, restart
 //! with backoff within a budget, and an orderly stop.
+//!
+//! The actor owns everything about its process: the stdin it holds open
+//! (closing it tells a `--exit-with-parent` child that its parent is gone),
+//! the stdout it reads the READY line from and then drains, the restart
+//! budget, and the SIGTERM-then-SIGKILL stop. The [`SupervisorActor`] only
+//! hears what matters to the whole run as [`ChildEvent`]s.
+//!
+//! [`SupervisorActor`]: super::SupervisorActor
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -22,39 +30,56 @@ use tokio::sync::oneshot;
 use crate::config::SupervisorConfig;
 use crate::lifecycle::{parse_ready_line, Role};
 
+/// How long an exited child's stdout may stay open before its exit is
+/// reported anyway (a grandchild could hold it). Waiting for it at all is
+/// what guarantees a READY line is reported before the exit that follows it.
+const STDOUT_LINGER: Duration = Duration::from_millis(500);
+
 /// How to start a child: the program and its arguments. The supervisor uses
 /// its own executable with `--role NAME`; tests substitute `sh -c '…'`.
 #[derive(Debug, Clone)]
 pub struct ChildSpec {
-    /// Which role the child plays (names logs and summaries).
+    /// Which role the child plays: names it in logs, events and summaries.
     pub role: Role,
-    /// The program.
+    /// The program to run.
     pub program: PathBuf,
     /// Its arguments.
     pub args: Vec<String>,
 }
 
-/// Environment overrides every start of every child gets (resolved ports).
+/// Environment overrides every start of every child gets: the resolved
+/// ports, shared so that a restart sees ports announced after its first start.
 pub type SharedEnv = Arc<Mutex<Vec<(String, String)>>>;
 
 /// What a child reports to the supervisor.
 #[derive(Message, Debug, Clone, PartialEq, Eq)]
 #[rtype(result = "()")]
 pub enum ChildEvent {
-    /// It printed its READY line (endpoints by name).
+    /// It printed its READY line (endpoints by name): later starts may go.
     Ready(Role, Vec<(String, SocketAddr)>),
+    /// It died and is restarted after `delay`; `restarts` counts them all.
+    Restarting {
+        /// The child.
+        role: Role,
+        /// The backoff before the new start.
+        delay: Duration,
+        /// Restarts of this child so far, this one included.
+        restarts: u32,
+    },
     /// It exited 0: finished, not restarted.
     Finished(Role),
-    /// It died more often than the restart budget allows.
-    GaveUp(Role, String),
+    /// It cannot go on (restart budget spent, no READY in time, cannot be
+    /// started): the run must end with this error.
+    Failed(Role, String),
 }
 
-/// Start the child (first start; restarts are the actor's own business).
+/// Start the child (the first start; restarts are the actor's own business).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StartChild;
 
-/// Stop the child: SIGTERM, then SIGKILL after the grace period. Resolves once it exited.
+/// Stop the child: SIGTERM, then SIGKILL after the grace period. Resolves
+/// once it has exited; no restart follows.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StopChild;
@@ -64,6 +89,15 @@ pub struct StopChild;
 #[rtype(result = "u32")]
 pub struct GetRestarts;
 
+/// The READY line of start number `run`.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ReadySeen {
+    run: u64,
+    endpoints: Vec<(String, SocketAddr)>,
+}
+
+/// Start number `run` exited.
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Exited {
@@ -74,24 +108,31 @@ struct Exited {
 
 /// Supervises one child process.
 pub struct ChildActor {
+    /// What to run.
     spec: ChildSpec,
+    /// Overrides added to every start.
     env: SharedEnv,
+    /// Backoff, budget and grace period.
     limits: SupervisorConfig,
+    /// How long a start may take to print READY before the run fails.
+    ready_timeout: Duration,
+    /// The supervisor.
     parent: Recipient<ChildEvent>,
+    /// main.log.
     log: Logger,
     /// Pid of the running child.
     pid: Option<u32>,
     /// Held open: the child (`--exit-with-parent`) stops when it closes.
     stdin: Option<ChildStdin>,
-    /// Number of the current start, so a stale exit report is ignored.
+    /// Number of the current start, so that reports of an earlier one are ignored.
     run: u64,
-    /// Start times of recent restarts, for the budget window.
+    /// Whether the current start printed READY.
+    ready: bool,
+    /// Times of the restarts still inside the budget window.
     recent: VecDeque<Instant>,
     /// Restarts in total.
     restarts: u32,
-    /// Next restart delay.
-    delay: Duration,
-    /// No more restarts: stopping or finished.
+    /// No more restarts: stopping, finished or failed.
     stopping: bool,
     /// Told when the child has exited.
     exit_waiters: Vec<oneshot::Sender<()>>,
@@ -103,25 +144,32 @@ impl ChildActor {
         spec: ChildSpec,
         env: SharedEnv,
         limits: SupervisorConfig,
+        ready_timeout: Duration,
         parent: Recipient<ChildEvent>,
         log: Logger,
     ) -> ChildActor {
-        let delay = Duration::from_millis(limits.backoff_initial_ms);
         ChildActor {
             spec,
             env,
             limits,
+            ready_timeout,
             parent,
             log,
             pid: None,
             stdin: None,
             run: 0,
+            ready: false,
             recent: VecDeque::new(),
             restarts: 0,
-            delay,
             stopping: false,
             exit_waiters: Vec::new(),
         }
+    }
+
+    fn fail(&mut self, why: String) {
+        self.stopping = true;
+        slog::crit!(self.log, "child failed"; "role" => self.spec.role.name(), "why" => &why);
+        self.parent.do_send(ChildEvent::Failed(self.spec.role, why));
     }
 
     fn spawn(&mut self, ctx: &mut Context<Self>) {
@@ -131,6 +179,7 @@ impl ChildActor {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
+            // Its own process group: the terminal's Ctrl+C reaches only us.
             .process_group(0)
             .kill_on_drop(false);
         for (k, v) in self.env.lock().map(|e| e.clone()).unwrap_or_default() {
@@ -139,19 +188,22 @@ impl ChildActor {
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
-                slog::error!(self.log, "cannot start child"; "child" => role.name(), "error" => %e);
-                self.parent
-                    .do_send(ChildEvent::GaveUp(role, format!("cannot start: {e}")));
-                self.stopping = true;
-                return;
+                let program = self.spec.program.display();
+                return self.fail(format!(
+                    "{} cannot be started ({program}): {e}",
+                    role.name()
+                ));
             }
         };
         self.run += 1;
+        self.ready = false;
         self.pid = child.id();
         self.stdin = child.stdin.take();
-        slog::info!(self.log, "child started"; "child" => role.name(), "pid" => self.pid.unwrap_or(0));
-        if let Some(out) = child.stdout.take() {
-            let parent = self.parent.clone();
+        slog::info!(self.log, "child started"; "role" => role.name(), "pid" => self.pid.unwrap_or(0));
+        let me = ctx.address();
+        let run = self.run;
+        let reader = child.stdout.take().map(|out| {
+            let me = me.clone();
             tokio::spawn(async move {
                 let mut lines = BufReader::new(out).lines();
                 let mut ready = false;
@@ -159,29 +211,44 @@ impl ChildActor {
                     if !ready {
                         if let Some((_, endpoints)) = parse_ready_line(&line) {
                             ready = true;
-                            parent.do_send(ChildEvent::Ready(role, endpoints));
+                            me.do_send(ReadySeen { run, endpoints });
                         }
                     }
                 }
-            });
-        }
-        let me = ctx.address();
-        let run = self.run;
+            })
+        });
         tokio::spawn(async move {
             let (status, success) = match child.wait().await {
                 Ok(s) => (s.to_string(), s.success()),
-                Err(e) => (e.to_string(), false),
+                Err(e) => (format!("wait failed: {e}"), false),
             };
+            if let Some(reader) = reader {
+                let _ = tokio::time::timeout(STDOUT_LINGER, reader).await;
+            }
             me.do_send(Exited {
                 run,
                 status,
                 success,
             });
         });
+        ctx.run_later(self.ready_timeout, move |act, _| {
+            if act.run == run && act.pid.is_some() && !act.ready && !act.stopping {
+                let why = format!(
+                    "{} printed no READY line within {:.1} s",
+                    role.name(),
+                    act.ready_timeout.as_secs_f64()
+                );
+                act.fail(why);
+            }
+        });
     }
 
-    /// Whether one more restart fits the budget (and records it).
-    fn budget_allows(&mut self) -> bool {
+    /// Counts a restart against the budget: `Some(delay)` if it fits.
+    ///
+    /// The delay doubles with every restart still inside the window, from
+    /// `backoff_initial_ms` up to `backoff_max_ms`, so a child that has run
+    /// quietly for a whole window starts again from the short delay.
+    fn budget_allows(&mut self) -> Option<Duration> {
         let now = Instant::now();
         let window = Duration::from_secs(self.limits.restart_window_s);
         while self
@@ -191,11 +258,21 @@ impl ChildActor {
         {
             self.recent.pop_front();
         }
-        if self.recent.len() as u32 >= self.limits.max_restarts {
-            return false;
+        if self.recent.len() >= self.limits.max_restarts as usize {
+            return None;
         }
+        let doublings = self.recent.len().min(32) as u32;
         self.recent.push_back(now);
-        true
+        let ms = self
+            .limits
+            .backoff_initial_ms
+            .saturating_mul(1u64 << doublings)
+            .min(
+                self.limits
+                    .backoff_max_ms
+                    .max(self.limits.backoff_initial_ms),
+            );
+        Some(Duration::from_millis(ms))
     }
 }
 
@@ -213,6 +290,20 @@ impl Handler<StartChild> for ChildActor {
     }
 }
 
+impl Handler<ReadySeen> for ChildActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReadySeen, _: &mut Context<Self>) {
+        if msg.run == self.run && !self.ready {
+            self.ready = true;
+            // Reported even when stopping: a finite run's orderbook may have
+            // finished already, and the strategy still has to start.
+            self.parent
+                .do_send(ChildEvent::Ready(self.spec.role, msg.endpoints));
+        }
+    }
+}
+
 impl Handler<Exited> for ChildActor {
     type Result = ();
 
@@ -223,7 +314,7 @@ impl Handler<Exited> for ChildActor {
         let role = self.spec.role;
         self.pid = None;
         self.stdin = None;
-        slog::info!(self.log, "child exited"; "child" => role.name(), "status" => &msg.status);
+        slog::info!(self.log, "child exited"; "role" => role.name(), "status" => &msg.status);
         for w in self.exit_waiters.drain(..) {
             let _ = w.send(());
         }
@@ -235,23 +326,24 @@ impl Handler<Exited> for ChildActor {
             self.parent.do_send(ChildEvent::Finished(role));
             return;
         }
-        if !self.budget_allows() {
-            self.stopping = true;
+        let Some(delay) = self.budget_allows() else {
             let why = format!(
-                "{} died {} times within {} s (last: {})",
+                "{} died more than {} times within {} s (last: {})",
                 role.name(),
-                self.limits.max_restarts + 1,
+                self.limits.max_restarts,
                 self.limits.restart_window_s,
                 msg.status
             );
-            slog::crit!(self.log, "restart budget exhausted"; "child" => role.name(), "status" => &msg.status);
-            self.parent.do_send(ChildEvent::GaveUp(role, why));
-            return;
-        }
+            return self.fail(why);
+        };
         self.restarts += 1;
-        let delay = self.delay;
-        self.delay = (self.delay * 2).min(Duration::from_millis(self.limits.backoff_max_ms));
-        slog::warn!(self.log, "restarting"; "child" => role.name(), "delay_ms" => delay.as_millis() as u64, "restarts" => self.restarts);
+        slog::warn!(self.log, "restarting"; "role" => role.name(),
+            "delay_ms" => delay.as_millis() as u64, "restarts" => self.restarts);
+        self.parent.do_send(ChildEvent::Restarting {
+            role,
+            delay,
+            restarts: self.restarts,
+        });
         ctx.run_later(delay, |act, ctx| {
             if !act.stopping && act.pid.is_none() {
                 act.spawn(ctx);
@@ -275,7 +367,8 @@ impl Handler<StopChild> for ChildActor {
         let run = self.run;
         ctx.run_later(grace, move |act, _| {
             if act.run == run && act.pid == Some(pid) {
-                slog::warn!(act.log, "child ignored SIGTERM: killing it"; "child" => act.spec.role.name(), "pid" => pid);
+                slog::warn!(act.log, "child ignored SIGTERM: killing it";
+                    "role" => act.spec.role.name(), "pid" => pid);
                 let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
             }
         });

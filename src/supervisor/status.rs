@@ -1,8 +1,9 @@
 //! What the supervisor shows: the live status line and the final summary.
 //!
-//! Ticks come from the shm table's tick count (read-only mapping); orders
-//! from the ordermanager's journal, read incrementally from where it ended
-//! when the run started, so the numbers are this run's.
+//! Ticks come from the shm table's tick count (a read-only mapping, attached
+//! lazily once the orderbook has created the table); orders come from the
+//! ordermanager's journal, read incrementally from where it ended when the
+//! run started, so every number — positions included — is this run's.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,26 +11,31 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::lifecycle::Role;
-use crate::ordermanager::{read_journal, Outcome, PositionBook};
-use crate::protocol::Side;
+use crate::ordermanager::journal::{read_journal, JournalRecord, Outcome};
+use crate::ordermanager::positions::PositionBook;
 use crate::shm::PriceTableReader;
+
+/// Shortest interval the tick rate is computed over, so that two refreshes
+/// close together do not make the rate jump.
+const RATE_MIN_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Counters of the run, refreshed from the table and the journal.
 #[derive(Debug)]
 pub struct RunStats {
-    /// When the run started.
+    /// When the run started, for the duration and the status line.
     started: Instant,
     /// The ordermanager's journal.
     journal: PathBuf,
-    /// Journal offset read up to.
+    /// Journal offset read up to: the journal's end when the run started,
+    /// then just after the last complete record read.
     offset: u64,
     /// The table whose tick count is the run's tick count.
     shm_name: String,
     /// Read-only view of the table, attached once it exists.
     reader: Option<PriceTableReader>,
-    /// Ticks of earlier tables of this run (an orderbook restart re-creates it).
+    /// Ticks of earlier tables of this run (a restarted orderbook re-creates it).
     ticks_before: u64,
-    /// For the rate.
+    /// Tick count and time of the last rate computation.
     last: (u64, Instant),
     /// Ticks per second over the last refresh period.
     pub ticks_per_s: f64,
@@ -37,10 +43,14 @@ pub struct RunStats {
     pub accepted: u64,
     /// Orders rejected this run.
     pub rejected: u64,
-    /// Accepted orders and shares by symbol and side.
+    /// Accepted orders and shares by symbol and side ("BUY"/"SELL").
     pub by_symbol: BTreeMap<(String, &'static str), (u64, u64)>,
-    /// Rejects by reason code.
+    /// Rejects by reason code (e.g. `MAX_POSITION`).
     pub reject_reasons: BTreeMap<String, u64>,
+    /// Positions built from this run's accepted orders.
+    pub positions: PositionBook,
+    /// The last journal read error, shown instead of silently stale numbers.
+    pub journal_error: Option<String>,
 }
 
 impl RunStats {
@@ -60,6 +70,8 @@ impl RunStats {
             rejected: 0,
             by_symbol: BTreeMap::new(),
             reject_reasons: BTreeMap::new(),
+            positions: PositionBook::new(),
+            journal_error: None,
         }
     }
 
@@ -70,6 +82,11 @@ impl RunStats {
 
     /// Reads what is new in the table and the journal.
     pub fn refresh(&mut self) {
+        self.refresh_table();
+        self.refresh_journal();
+    }
+
+    fn refresh_table(&mut self) {
         if self.reader.as_ref().is_some_and(|r| !r.is_current()) {
             if let Some(old) = self.reader.take() {
                 self.ticks_before += old.ticks_written();
@@ -80,31 +97,45 @@ impl RunStats {
         }
         let now = Instant::now();
         let ticks = self.ticks();
-        let secs = now.duration_since(self.last.1).as_secs_f64();
-        if secs >= 0.2 {
-            self.ticks_per_s = ticks.saturating_sub(self.last.0) as f64 / secs;
+        let secs = now.duration_since(self.last.1);
+        if secs >= RATE_MIN_INTERVAL {
+            self.ticks_per_s = ticks.saturating_sub(self.last.0) as f64 / secs.as_secs_f64();
             self.last = (ticks, now);
         }
-        if let Ok(scan) = read_journal(&self.journal, self.offset) {
-            self.offset = scan.end_offset;
-            for r in scan.records {
-                match r.outcome {
-                    Outcome::Accepted => {
-                        self.accepted += 1;
-                        if let (Some(sym), Some(side), Some(q)) = (r.symbol, r.side, r.quantity) {
-                            let e = self.by_symbol.entry((sym, side_name(side))).or_default();
-                            e.0 += 1;
-                            e.1 += q;
-                        }
-                    }
-                    Outcome::Rejected => {
-                        self.rejected += 1;
-                        *self
-                            .reject_reasons
-                            .entry(r.reason.unwrap_or_default())
-                            .or_default() += 1;
-                    }
+    }
+
+    fn refresh_journal(&mut self) {
+        match read_journal(&self.journal, self.offset) {
+            Ok(scan) => {
+                self.offset = scan.end_offset;
+                self.journal_error = None;
+                for r in &scan.records {
+                    self.count(r);
                 }
+            }
+            Err(e) => self.journal_error = Some(e.to_string()),
+        }
+    }
+
+    /// Adds one journal record to the counters and the positions.
+    pub fn count(&mut self, r: &JournalRecord) {
+        match r.outcome {
+            Outcome::Accepted => {
+                self.accepted += 1;
+                if let (Some(sym), Some(side), Some(q)) = (&r.symbol, r.side, r.quantity) {
+                    let e = self
+                        .by_symbol
+                        .entry((sym.clone(), side.as_str()))
+                        .or_default();
+                    e.0 += 1;
+                    e.1 += q;
+                }
+                self.positions.apply(r);
+            }
+            Outcome::Rejected => {
+                self.rejected += 1;
+                let reason = r.reason.clone().unwrap_or_else(|| "(none)".into());
+                *self.reject_reasons.entry(reason).or_default() += 1;
             }
         }
     }
@@ -127,10 +158,11 @@ impl RunStats {
         )
     }
 
-    /// The end-of-run table.
+    /// The end-of-run table: duration, ticks, orders by symbol and side,
+    /// rejects by reason, restarts by role and this run's positions.
     pub fn summary(&self, restarts: &[(Role, u32)]) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "\n=== run summary ===");
+        let _ = writeln!(s, "=== run summary ===");
         let _ = writeln!(s, "duration        {:.1} s", self.elapsed().as_secs_f64());
         let _ = writeln!(s, "ticks           {}", self.ticks());
         let _ = writeln!(
@@ -138,13 +170,18 @@ impl RunStats {
             "orders          {} accepted, {} rejected",
             self.accepted, self.rejected
         );
-        let _ = writeln!(
-            s,
-            "\n{:<8} {:<5} {:>8} {:>10}",
-            "symbol", "side", "orders", "shares"
-        );
-        for ((sym, side), (orders, shares)) in &self.by_symbol {
-            let _ = writeln!(s, "{sym:<8} {side:<5} {orders:>8} {shares:>10}");
+        if let Some(e) = &self.journal_error {
+            let _ = writeln!(s, "journal         unreadable: {e}");
+        }
+        if !self.by_symbol.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n{:<8} {:<5} {:>8} {:>10}",
+                "symbol", "side", "orders", "shares"
+            );
+            for ((sym, side), (orders, shares)) in &self.by_symbol {
+                let _ = writeln!(s, "{sym:<8} {side:<5} {orders:>8} {shares:>10}");
+            }
         }
         if !self.reject_reasons.is_empty() {
             let _ = writeln!(s, "\nrejects by reason");
@@ -152,27 +189,113 @@ impl RunStats {
                 let _ = writeln!(s, "  {reason:<16} {n}");
             }
         }
-        let _ = writeln!(
-            s,
-            "\nrestarts        {}",
-            restarts
-                .iter()
-                .map(|(r, n)| format!("{}={n}", r.name()))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        if let Ok(scan) = read_journal(&self.journal, 0) {
-            let book = PositionBook::from_records(&scan.records);
-            let _ = writeln!(
-                s,
-                "\npositions (whole journal: {})\n{book}",
-                self.journal.display()
-            );
+        let restarts: Vec<String> = restarts
+            .iter()
+            .map(|(r, n)| format!("{}={n}", r.name()))
+            .collect();
+        let _ = writeln!(s, "\nrestarts        {}", restarts.join(" "));
+        if self.accepted > 0 {
+            let _ = write!(s, "\npositions (this run)\n{}", self.positions);
         }
         s
     }
 }
 
-fn side_name(side: Side) -> &'static str {
-    side.as_str()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::price::Price;
+    use crate::protocol::Side;
+
+    fn record(
+        sym: &str,
+        side: Side,
+        price: &str,
+        outcome: Outcome,
+        reason: Option<&str>,
+    ) -> String {
+        let r = JournalRecord {
+            recv_ns: 1,
+            client_order_id: Some("c-1".into()),
+            client: "127.0.0.1:1".into(),
+            side: Some(side),
+            quantity: Some(100),
+            symbol: Some(sym.into()),
+            price: Some(Price::parse(price).unwrap()),
+            outcome,
+            reason: reason.map(str::to_string),
+            raw: None,
+        };
+        serde_json::to_string(&r).unwrap() + "\n"
+    }
+
+    #[test]
+    fn only_records_written_after_the_start_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orders.journal");
+        let before = record("AAA", Side::Buy, "10", Outcome::Accepted, None);
+        std::fs::write(&path, &before).unwrap();
+        let mut stats = RunStats::new(path.clone(), "ut_status_no_such_table".into());
+        let run = [
+            record("AAA", Side::Buy, "10", Outcome::Accepted, None),
+            record("AAA", Side::Sell, "12", Outcome::Accepted, None),
+            record("BBB", Side::Sell, "5", Outcome::Accepted, None),
+            record(
+                "BBB",
+                Side::Buy,
+                "5",
+                Outcome::Rejected,
+                Some("MAX_POSITION"),
+            ),
+        ]
+        .concat();
+        std::fs::write(&path, before + &run).unwrap();
+        stats.refresh();
+        // A second refresh reads nothing new: nothing is counted twice.
+        stats.refresh();
+        assert_eq!((stats.accepted, stats.rejected), (3, 1));
+        assert_eq!(stats.by_symbol[&("AAA".to_string(), "BUY")], (1, 100));
+        assert_eq!(stats.by_symbol[&("AAA".to_string(), "SELL")], (1, 100));
+        assert_eq!(stats.by_symbol[&("BBB".to_string(), "SELL")], (1, 100));
+        assert_eq!(stats.reject_reasons["MAX_POSITION"], 1);
+        // The record from before the run is not in the positions: AAA is flat.
+        assert_eq!(stats.positions.net("AAA"), 0);
+        assert_eq!(stats.positions.net("BBB"), -100);
+        assert_eq!(stats.ticks(), 0);
+        let summary = stats.summary(&[(Role::Gateway, 2), (Role::Strategy, 0)]);
+        assert!(
+            summary.contains("orders          3 accepted, 1 rejected"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("BBB      SELL         1        100"),
+            "{summary}"
+        );
+        assert!(summary.contains("  MAX_POSITION     1"), "{summary}");
+        assert!(
+            summary.contains("restarts        gateway=2 strategy=0"),
+            "{summary}"
+        );
+        assert!(summary.contains("positions (this run)"), "{summary}");
+        let line = stats.status_line(2);
+        assert!(
+            line.ends_with("|          0 ticks |       3 orders |     1 rejects | 2 restarts"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_torn_tail_is_read_once_it_is_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orders.journal");
+        let mut stats = RunStats::new(path.clone(), "ut_status_no_such_table".into());
+        let line = record("AAA", Side::Buy, "10", Outcome::Accepted, None);
+        let (head, tail) = line.split_at(line.len() / 2);
+        std::fs::write(&path, head).unwrap();
+        stats.refresh();
+        assert_eq!(stats.accepted, 0);
+        std::fs::write(&path, format!("{head}{tail}")).unwrap();
+        stats.refresh();
+        assert_eq!(stats.accepted, 1);
+    }
 }

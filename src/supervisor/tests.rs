@@ -1,23 +1,29 @@
-//! Supervisor tests with fake children: shell scripts that print READY
-//! lines, exit with chosen codes, or ignore SIGTERM.
+//! The whole supervisor with fake children: shell scripts that print READY
+//! lines, record what they see, exit with chosen codes or ignore SIGTERM.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use super::*;
 use crate::logging::discard;
 
-/// A finite-run configuration whose files all live in `dir`.
-fn config(dir: &Path, extra: &[(&str, &str)]) -> Config {
+/// Bound on anything these tests wait for.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A shm name of its own for every test.
+fn shm_name() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("ut_sup_{}_{n}", std::process::id())
+}
+
+/// A configuration whose files all live in `dir`; `loop_replay` picks a
+/// finite run (ended by the strategy) or a looping one (ended by a stop).
+fn config(dir: &Path, loop_replay: bool, extra: &[(&str, &str)]) -> Config {
     let mut env: Vec<(String, String)> = vec![
-        ("TRADING__GATEWAY__LOOP".into(), "false".into()),
-        (
-            "TRADING__ORDERBOOK__SHARED_MEMORY_NAME".into(),
-            format!(
-                "ut_sup_{}_{}",
-                std::process::id(),
-                dir.display().to_string().len()
-            ),
-        ),
+        ("TRADING__GATEWAY__LOOP".into(), loop_replay.to_string()),
+        ("TRADING__ORDERBOOK__SHARED_MEMORY_NAME".into(), shm_name()),
         (
             "TRADING__ORDERMANAGER__JOURNAL_PATH".into(),
             dir.join("orders.journal").display().to_string(),
@@ -43,88 +49,190 @@ fn fake(role: Role, script: &str) -> ChildSpec {
     }
 }
 
-/// A child that announces itself and runs until SIGTERM (then exits 0).
-fn ready(role: Role, endpoints: &str) -> ChildSpec {
+/// A child that announces `endpoints` and runs until SIGTERM, then writes
+/// its name to `stops` and exits 0.
+fn ready(role: Role, endpoints: &str, stops: &Path) -> ChildSpec {
     fake(
         role,
         &format!(
-            "trap 'exit 0' TERM; echo 'READY {} {endpoints}'; while :; do sleep 0.05; done",
-            role.name()
+            "trap 'echo {r} >> {s}; exit 0' TERM; echo 'READY {r} {endpoints}'; \
+             while :; do sleep 0.05; done",
+            r = role.name(),
+            s = stops.display()
         ),
     )
 }
 
 /// Runs the supervisor to its end on its own thread (it owns an actix system).
-fn supervise_in_thread(config: Config, specs: Vec<ChildSpec>) -> anyhow::Result<RunReport> {
-    std::thread::spawn(move || supervise(config, specs, discard()))
+fn supervise_in_thread(
+    config: Config,
+    specs: Vec<ChildSpec>,
+    shutdown: Option<Shutdown>,
+) -> anyhow::Result<RunReport> {
+    let how = Supervision {
+        ready_timeout: WAIT,
+        shutdown: Some(shutdown.unwrap_or_else(|| Shutdown::manual().0)),
+        terminal: Some(false),
+    };
+    std::thread::spawn(move || supervise(config, specs, discard(), how))
         .join()
         .unwrap()
 }
 
+fn wait_for_file(path: &Path) {
+    let deadline = Instant::now() + WAIT;
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
-fn a_finite_run_ends_when_the_strategy_finishes_and_ports_reach_later_children() {
+fn a_finite_run_passes_ports_on_and_ends_in_order_when_the_strategy_finishes() {
     let dir = tempfile::tempdir().unwrap();
-    let seen = dir.path().join("seen");
-    let strategy = format!(
-        "echo \"$TRADING__STRATEGY__NEWS_PORT $TRADING__STRATEGY__ORDER_MANAGER_PORT $TRADING__ORDERBOOK__MD_PORT\" > {}; echo READY strategy; exit 0",
-        seen.display()
+    let (stops, seen, gw_ports) = (
+        dir.path().join("stops"),
+        dir.path().join("seen"),
+        dir.path().join("gw_ports"),
     );
+    // The gateway dies right after its first READY; its restart must get
+    // the port it announced. The strategy finishes once it saw that restart.
+    let gateway = format!(
+        "echo ${{TRADING__GATEWAY__MD_PORT:-none}} >> {g}; trap 'echo gateway >> {s}; exit 0' TERM; \
+         echo 'READY gateway md=127.0.0.1:4567 news=127.0.0.1:4568'; \
+         if [ $(wc -l < {g}) -eq 1 ]; then exit 1; fi; while :; do sleep 0.05; done",
+        g = gw_ports.display(),
+        s = stops.display()
+    );
+    let strategy = format!(
+        "echo \"$TRADING__STRATEGY__NEWS_PORT $TRADING__STRATEGY__ORDER_MANAGER_PORT \
+         $TRADING__ORDERBOOK__MD_PORT\" > {seen}; echo READY strategy; i=0; \
+         while [ $(wc -l < {g}) -lt 2 ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; exit 0",
+        seen = seen.display(),
+        g = gw_ports.display()
+    );
+    let cfg = config(dir.path(), false, &[]);
+    let shm = cfg.orderbook.shared_memory_name.clone();
+    let segment = Path::new("/dev/shm").join(&shm);
+    std::fs::write(&segment, b"left by the orderbook").unwrap();
     let specs = vec![
-        ready(Role::Gateway, "md=127.0.0.1:4567 news=127.0.0.1:4568"),
-        ready(Role::Orderbook, ""),
+        fake(Role::Gateway, &gateway),
+        ready(Role::Orderbook, "", &stops),
         fake(Role::Strategy, &strategy),
-        ready(Role::Ordermanager, "orders=127.0.0.1:4569"),
+        ready(Role::Ordermanager, "orders=127.0.0.1:4569", &stops),
     ];
-    supervise_in_thread(config(dir.path(), &[]), specs).unwrap();
+    let report = supervise_in_thread(cfg, specs, None).unwrap();
     assert_eq!(
         std::fs::read_to_string(seen).unwrap().trim(),
         "4568 4569 4567"
+    );
+    assert_eq!(std::fs::read_to_string(gw_ports).unwrap(), "none\n4567\n");
+    assert_eq!(
+        std::fs::read_to_string(stops).unwrap(),
+        "gateway\norderbook\nordermanager\n"
+    );
+    assert_eq!(
+        report.restarts,
+        [
+            (Role::Gateway, 1),
+            (Role::Orderbook, 0),
+            (Role::Strategy, 0),
+            (Role::Ordermanager, 0)
+        ]
+    );
+    assert!(!segment.exists(), "the segment is removed");
+    assert!(
+        report
+            .summary
+            .contains("restarts        gateway=1 orderbook=0"),
+        "{}",
+        report.summary
+    );
+}
+
+#[test]
+fn a_stop_request_stops_every_child_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let stops = dir.path().join("stops");
+    let strategy_up = dir.path().join("strategy_up");
+    let strategy = format!(
+        "trap 'echo strategy >> {s}; exit 0' TERM; touch {up}; echo READY strategy; \
+         while :; do sleep 0.05; done",
+        s = stops.display(),
+        up = strategy_up.display()
+    );
+    let specs = vec![
+        ready(Role::Gateway, "md=127.0.0.1:1 news=127.0.0.1:2", &stops),
+        ready(Role::Orderbook, "", &stops),
+        fake(Role::Strategy, &strategy),
+        ready(Role::Ordermanager, "orders=127.0.0.1:3", &stops),
+    ];
+    let (shutdown, trigger) = Shutdown::manual();
+    let cfg = config(dir.path(), true, &[]);
+    let run = std::thread::spawn(move || supervise_in_thread(cfg, specs, Some(shutdown)));
+    // The strategy starts last: once it runs, everything does.
+    wait_for_file(&strategy_up);
+    trigger.trigger();
+    run.join().unwrap().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(stops).unwrap(),
+        "gateway\norderbook\nstrategy\nordermanager\n"
     );
 }
 
 #[test]
 fn a_child_that_keeps_dying_stops_the_run_with_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
+    let stops = dir.path().join("stops");
     let specs = vec![
-        fake(Role::Gateway, "exit 3"),
-        ready(Role::Orderbook, ""),
-        ready(Role::Strategy, ""),
-        ready(Role::Ordermanager, "orders=127.0.0.1:1"),
+        ready(Role::Gateway, "md=127.0.0.1:1 news=127.0.0.1:2", &stops),
+        fake(Role::Orderbook, "exit 3"),
+        ready(Role::Strategy, "", &stops),
+        ready(Role::Ordermanager, "orders=127.0.0.1:3", &stops),
     ];
-    let cfg = config(dir.path(), &[("TRADING__SUPERVISOR__MAX_RESTARTS", "2")]);
-    let err = supervise_in_thread(cfg, specs).unwrap_err().to_string();
-    assert!(err.contains("gateway keeps failing"), "{err}");
-    assert!(err.contains("exit status: 3"), "{err}");
+    let cfg = config(
+        dir.path(),
+        true,
+        &[("TRADING__SUPERVISOR__MAX_RESTARTS", "2")],
+    );
+    let err = supervise_in_thread(cfg, specs, None)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "orderbook died more than 2 times within 60 s (last: exit status: 3); see {}",
+            dir.path().join("orderbook.log").display()
+        )
+    );
+    // The strategy never started; the others were stopped in order.
+    assert_eq!(
+        std::fs::read_to_string(stops).unwrap(),
+        "gateway\nordermanager\n"
+    );
 }
 
 #[test]
-fn a_dead_child_is_restarted_and_a_stubborn_one_is_killed() {
+fn a_child_ignoring_sigterm_does_not_hold_up_the_end() {
     let dir = tempfile::tempdir().unwrap();
-    let marker = dir.path().join("failed-once");
-    // The gateway fails on its first start only; the ordermanager ignores SIGTERM.
-    let gateway = format!(
-        "if [ -f {m} ]; then trap 'exit 0' TERM; echo 'READY gateway md=127.0.0.1:1 news=127.0.0.1:2'; while :; do sleep 0.05; done; else touch {m}; exit 1; fi",
-        m = marker.display()
-    );
+    let stops = dir.path().join("stops");
     let pid_file = dir.path().join("om.pid");
     let stubborn = format!(
-        "trap '' TERM; echo $$ > {}; echo 'READY ordermanager orders=127.0.0.1:3'; while :; do sleep 0.05; done",
+        "trap '' TERM; echo $$ > {}; echo 'READY ordermanager orders=127.0.0.1:3'; \
+         while :; do sleep 0.05; done",
         pid_file.display()
     );
     let specs = vec![
-        fake(Role::Gateway, &gateway),
-        ready(Role::Orderbook, ""),
+        ready(Role::Gateway, "md=127.0.0.1:1 news=127.0.0.1:2", &stops),
+        ready(Role::Orderbook, "", &stops),
         fake(Role::Strategy, "echo READY strategy; exit 0"),
         fake(Role::Ordermanager, &stubborn),
     ];
-    let report = supervise_in_thread(config(dir.path(), &[]), specs).unwrap();
-    assert!(marker.exists());
-    assert_eq!(report.restarts[0], (Role::Gateway, 1));
-    assert!(
-        report.restarts[1..].iter().all(|(_, n)| *n == 0),
-        "{:?}",
-        report.restarts
-    );
+    supervise_in_thread(config(dir.path(), false, &[]), specs, None).unwrap();
     let pid = std::fs::read_to_string(pid_file).unwrap();
     assert!(
         !Path::new(&format!("/proc/{}", pid.trim())).exists(),
@@ -135,13 +243,19 @@ fn a_dead_child_is_restarted_and_a_stubborn_one_is_killed() {
 #[test]
 fn a_live_writer_of_the_table_is_refused_before_anything_starts() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &[]);
+    let cfg = config(dir.path(), false, &[]);
     let name = cfg.orderbook.shared_memory_name.clone();
     let table = crate::shm::PriceTable::create(&name, &cfg.symbols, 2).unwrap();
     table.heartbeat(crate::clock::unix_now_ns());
-    let err = supervise(cfg, Vec::new(), discard())
+    let marker = dir.path().join("started");
+    let specs = vec![fake(Role::Gateway, &format!("touch {}", marker.display()))];
+    let err = supervise(cfg, specs, discard(), Supervision::default())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("written by a live orderbook"), "{err}");
+    assert!(
+        err.contains("is being written by a live orderbook (pid "),
+        "{err}"
+    );
+    assert!(!marker.exists(), "no child was started");
     table.unlink().unwrap();
 }

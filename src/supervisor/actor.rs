@@ -1,0 +1,308 @@
+//! [`SupervisorActor`]: the parent of every [`ChildActor`] — start order,
+//! port propagation, the run's end, the status line and the summary.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+use actix::{
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, WrapFuture,
+};
+use anyhow::anyhow;
+use slog::Logger;
+use tokio::sync::oneshot;
+
+use super::child::{
+    ChildActor, ChildEvent, ChildSpec, GetRestarts, SharedEnv, StartChild, StopChild,
+};
+use super::status::RunStats;
+use super::RunReport;
+use crate::config::Config;
+use crate::lifecycle::Role;
+use crate::shm::unlink_segment;
+
+/// How often the status line is redrawn on a terminal.
+const STATUS_EVERY: Duration = Duration::from_millis(250);
+/// How often the status goes to main.log when stderr is not a terminal.
+const STATUS_LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// Create one [`ChildActor`] per spec and start the first wave.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Launch(pub Vec<ChildSpec>);
+
+/// Stop everything in order, then summarize; the string says why (for the log).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopAll(pub String);
+
+/// The parent of every [`ChildActor`].
+pub struct SupervisorActor {
+    /// The run's configuration (shm name, journal, limits, loop flag).
+    config: Config,
+    /// main.log.
+    log: Logger,
+    /// How long each start may take to print READY.
+    ready_timeout: Duration,
+    /// One actor per role.
+    children: HashMap<Role, Addr<ChildActor>>,
+    /// Overrides every (re)start gets: the resolved ports.
+    env: SharedEnv,
+    /// Roles whose READY line arrived at least once.
+    ready: Vec<Role>,
+    /// Roles that exited 0.
+    finished: Vec<Role>,
+    /// Once set, no more starts; the value becomes the run's result.
+    stopping: Option<Result<(), String>>,
+    /// Ticks, orders, rejects and positions of this run.
+    stats: RunStats,
+    /// Restarts of every child, for the status line.
+    restarts: u32,
+    /// Whether stderr is a terminal: a redrawn line, else periodic log lines.
+    terminal: bool,
+    /// Where the run's result goes.
+    done: Option<oneshot::Sender<anyhow::Result<RunReport>>>,
+}
+
+impl SupervisorActor {
+    /// A supervisor that reports the run's end on `done`.
+    pub fn new(
+        config: Config,
+        log: Logger,
+        ready_timeout: Duration,
+        terminal: bool,
+        done: oneshot::Sender<anyhow::Result<RunReport>>,
+    ) -> SupervisorActor {
+        let stats = RunStats::new(
+            config.ordermanager.journal_path.clone(),
+            config.orderbook.shared_memory_name.clone(),
+        );
+        SupervisorActor {
+            config,
+            log,
+            ready_timeout,
+            children: HashMap::new(),
+            env: SharedEnv::default(),
+            ready: Vec::new(),
+            finished: Vec::new(),
+            stopping: None,
+            stats,
+            restarts: 0,
+            terminal,
+            done: Some(done),
+        }
+    }
+
+    fn start_child(&self, role: Role) {
+        if self.stopping.is_none() {
+            if let Some(c) = self.children.get(&role) {
+                c.do_send(StartChild);
+            }
+        }
+    }
+
+    fn set_env(&self, pairs: &[(&str, String)]) {
+        if let Ok(mut env) = self.env.lock() {
+            for (k, v) in pairs {
+                env.retain(|(key, _)| key != k);
+                env.push((k.to_string(), v.clone()));
+            }
+        }
+    }
+
+    /// Records the ports of a READY line as overrides for every later start
+    /// (the listener's own restarts included, so it binds the same port).
+    fn learn_ports(&self, role: Role, endpoints: &[(String, std::net::SocketAddr)]) {
+        let port = |name: &str| {
+            endpoints
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, a)| a.port().to_string())
+        };
+        match role {
+            Role::Gateway => {
+                if let Some(md) = port("md") {
+                    self.set_env(&[
+                        ("TRADING__GATEWAY__MD_PORT", md.clone()),
+                        ("TRADING__ORDERBOOK__MD_PORT", md),
+                    ]);
+                }
+                if let Some(news) = port("news") {
+                    self.set_env(&[
+                        ("TRADING__GATEWAY__NEWS_PORT", news.clone()),
+                        ("TRADING__STRATEGY__NEWS_PORT", news),
+                    ]);
+                }
+            }
+            Role::Ordermanager => {
+                if let Some(p) = port("orders") {
+                    self.set_env(&[
+                        ("TRADING__ORDERMANAGER__PORT", p.clone()),
+                        ("TRADING__STRATEGY__ORDER_MANAGER_PORT", p),
+                    ]);
+                }
+            }
+            Role::Orderbook | Role::Strategy => {}
+        }
+    }
+
+    /// Stops every child in order, then removes the segment and summarizes.
+    fn stop_all(&mut self, result: Result<(), String>, ctx: &mut Context<Self>) {
+        if self.stopping.is_some() {
+            return;
+        }
+        self.stopping = Some(result);
+        let order: Vec<(Role, Addr<ChildActor>)> = Role::ALL
+            .iter()
+            .filter_map(|r| self.children.get(r).map(|a| (*r, a.clone())))
+            .collect();
+        let fut = async move {
+            // One at a time: a producer is gone before its consumer stops,
+            // so the last orders still reach a running ordermanager.
+            for (_, child) in &order {
+                let _ = child.send(StopChild).await;
+            }
+            let mut restarts = Vec::new();
+            for (role, child) in order {
+                restarts.push((role, child.send(GetRestarts).await.unwrap_or(0)));
+            }
+            restarts
+        };
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(|restarts, act, ctx| act.finish(restarts, ctx)),
+        );
+    }
+
+    fn finish(&mut self, restarts: Vec<(Role, u32)>, ctx: &mut Context<Self>) {
+        // The final counts, read before the segment goes.
+        self.stats.refresh();
+        let shm = &self.config.orderbook.shared_memory_name;
+        match unlink_segment(shm) {
+            Ok(true) => slog::info!(self.log, "price table removed"; "name" => shm),
+            Ok(false) => {}
+            Err(e) => slog::warn!(self.log, "could not remove the price table"; "error" => %e),
+        }
+        if self.terminal {
+            // Leave the status line in place; the summary starts below it.
+            eprintln!();
+        }
+        let summary = self.stats.summary(&restarts);
+        println!("{summary}");
+        slog::info!(self.log, "run ended"; "summary" => &summary);
+        let result = match self.stopping.take().unwrap_or(Ok(())) {
+            Ok(()) => Ok(RunReport { restarts, summary }),
+            Err(e) => Err(anyhow!(e)),
+        };
+        if let Some(done) = self.done.take() {
+            let _ = done.send(result);
+        }
+        ctx.stop();
+    }
+
+    fn draw_status(&mut self) {
+        self.stats.refresh();
+        let line = self.stats.status_line(self.restarts);
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r{line}");
+        let _ = err.flush();
+    }
+}
+
+impl Actor for SupervisorActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.terminal {
+            ctx.run_interval(STATUS_EVERY, |act, _| {
+                if act.stopping.is_none() {
+                    act.draw_status();
+                }
+            });
+        } else {
+            ctx.run_interval(STATUS_LOG_EVERY, |act, _| {
+                if act.stopping.is_none() {
+                    act.stats.refresh();
+                    slog::info!(act.log, "status"; "line" => act.stats.status_line(act.restarts));
+                }
+            });
+        }
+    }
+}
+
+impl Handler<Launch> for SupervisorActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Launch, ctx: &mut Context<Self>) {
+        for spec in msg.0 {
+            let role = spec.role;
+            let child = ChildActor::new(
+                spec,
+                self.env.clone(),
+                self.config.supervisor.clone(),
+                self.ready_timeout,
+                ctx.address().recipient(),
+                self.log.clone(),
+            )
+            .start();
+            self.children.insert(role, child);
+        }
+        slog::info!(self.log, "starting"; "children" => self.children.len());
+        // The listeners first; the clients once the ports are known.
+        self.start_child(Role::Ordermanager);
+        self.start_child(Role::Gateway);
+    }
+}
+
+impl Handler<ChildEvent> for SupervisorActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildEvent, ctx: &mut Context<Self>) {
+        match msg {
+            ChildEvent::Ready(role, endpoints) => {
+                self.learn_ports(role, &endpoints);
+                if self.ready.contains(&role) {
+                    return;
+                }
+                self.ready.push(role);
+                slog::info!(self.log, "child ready"; "role" => role.name());
+                let up = |r| self.ready.contains(&r);
+                let listeners_up = up(Role::Gateway) && up(Role::Ordermanager);
+                match role {
+                    Role::Gateway | Role::Ordermanager if listeners_up => {
+                        self.start_child(Role::Orderbook)
+                    }
+                    Role::Orderbook => self.start_child(Role::Strategy),
+                    _ => {}
+                }
+            }
+            ChildEvent::Restarting { .. } => self.restarts += 1,
+            ChildEvent::Finished(role) => {
+                slog::info!(self.log, "child finished"; "role" => role.name());
+                self.finished.push(role);
+                if role == Role::Strategy && !self.config.gateway.loop_replay {
+                    slog::info!(self.log, "finite run complete: stopping the rest");
+                    self.stop_all(Ok(()), ctx);
+                } else if self.finished.len() == self.children.len() {
+                    slog::info!(self.log, "every child finished");
+                    self.stop_all(Ok(()), ctx);
+                }
+            }
+            ChildEvent::Failed(role, why) => {
+                slog::error!(self.log, "stopping the run after a failure"; "role" => role.name());
+                // The child's own account of why is in its log file.
+                let log_file = self.config.logs.dir.join(role.log_file());
+                self.stop_all(Err(format!("{why}; see {}", log_file.display())), ctx);
+            }
+        }
+    }
+}
+
+impl Handler<StopAll> for SupervisorActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: StopAll, ctx: &mut Context<Self>) {
+        slog::info!(self.log, "stopping every child"; "reason" => msg.0);
+        self.stop_all(Ok(()), ctx);
+    }
+}
