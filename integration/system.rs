@@ -181,4 +181,14 @@ fn ctrl_c_stops_a_looping_run_cleanly() {
         pids.iter().all(|&p| !alive(p)),
         "children left running: {pids:?}"
     );
+    // An ordered stop (strategy before ordermanager) answers every order sent.
+    let strategy_log = dir.read("logs/strategy.log");
+    let last = strategy_log
+        .lines()
+        .rev()
+        .find(|l| l.contains("final counts"));
+    assert!(
+        last.is_some_and(|l| l.contains(" unanswered: 0,")),
+        "{last:?}"
+    );
 }

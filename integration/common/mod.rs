@@ -255,7 +255,7 @@ pub fn signal_pid(pid: u32, sig: Signal) {
 pub fn child_pids(main_log: &str, role: &str) -> Vec<u32> {
     main_log
         .lines()
-        .filter(|l| l.contains("child started") && l.contains(&format!(" role: {role},")))
+        .filter(|l| l.contains("child started") && l.contains(&format!(" child: {role},")))
         .filter_map(|l| {
             l.split("pid: ")
                 .nth(1)?

@@ -265,7 +265,7 @@ impl Handler<ChildEvent> for SupervisorActor {
                     return;
                 }
                 self.ready.push(role);
-                slog::info!(self.log, "child ready"; "role" => role.name());
+                slog::info!(self.log, "child ready"; "child" => role.name());
                 let up = |r| self.ready.contains(&r);
                 let listeners_up = up(Role::Gateway) && up(Role::Ordermanager);
                 match role {
@@ -278,7 +278,7 @@ impl Handler<ChildEvent> for SupervisorActor {
             }
             ChildEvent::Restarting { .. } => self.restarts += 1,
             ChildEvent::Finished(role) => {
-                slog::info!(self.log, "child finished"; "role" => role.name());
+                slog::info!(self.log, "child finished"; "child" => role.name());
                 self.finished.push(role);
                 if role == Role::Strategy && !self.config.gateway.loop_replay {
                     slog::info!(self.log, "finite run complete: stopping the rest");
@@ -289,7 +289,7 @@ impl Handler<ChildEvent> for SupervisorActor {
                 }
             }
             ChildEvent::Failed(role, why) => {
-                slog::error!(self.log, "stopping the run after a failure"; "role" => role.name());
+                slog::error!(self.log, "stopping the run after a failure"; "child" => role.name());
                 // The child's own account of why is in its log file.
                 let log_file = self.config.logs.dir.join(role.log_file());
                 self.stop_all(Err(format!("{why}; see {}", log_file.display())), ctx);

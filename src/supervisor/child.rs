@@ -168,7 +168,7 @@ impl ChildActor {
 
     fn fail(&mut self, why: String) {
         self.stopping = true;
-        slog::crit!(self.log, "child failed"; "role" => self.spec.role.name(), "why" => &why);
+        slog::crit!(self.log, "child failed"; "child" => self.spec.role.name(), "why" => &why);
         self.parent.do_send(ChildEvent::Failed(self.spec.role, why));
     }
 
@@ -199,7 +199,7 @@ impl ChildActor {
         self.ready = false;
         self.pid = child.id();
         self.stdin = child.stdin.take();
-        slog::info!(self.log, "child started"; "role" => role.name(), "pid" => self.pid.unwrap_or(0));
+        slog::info!(self.log, "child started"; "child" => role.name(), "pid" => self.pid.unwrap_or(0));
         let me = ctx.address();
         let run = self.run;
         let reader = child.stdout.take().map(|out| {
@@ -314,7 +314,7 @@ impl Handler<Exited> for ChildActor {
         let role = self.spec.role;
         self.pid = None;
         self.stdin = None;
-        slog::info!(self.log, "child exited"; "role" => role.name(), "status" => &msg.status);
+        slog::info!(self.log, "child exited"; "child" => role.name(), "status" => &msg.status);
         for w in self.exit_waiters.drain(..) {
             let _ = w.send(());
         }
@@ -337,7 +337,7 @@ impl Handler<Exited> for ChildActor {
             return self.fail(why);
         };
         self.restarts += 1;
-        slog::warn!(self.log, "restarting"; "role" => role.name(),
+        slog::warn!(self.log, "restarting"; "child" => role.name(),
             "delay_ms" => delay.as_millis() as u64, "restarts" => self.restarts);
         self.parent.do_send(ChildEvent::Restarting {
             role,
@@ -368,7 +368,7 @@ impl Handler<StopChild> for ChildActor {
         ctx.run_later(grace, move |act, _| {
             if act.run == run && act.pid == Some(pid) {
                 slog::warn!(act.log, "child ignored SIGTERM: killing it";
-                    "role" => act.spec.role.name(), "pid" => pid);
+                    "child" => act.spec.role.name(), "pid" => pid);
                 let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
             }
         });
