@@ -20,7 +20,23 @@
 //!   process reads, validated before anything starts.
 //! * [`logging`] — slog set-up: a file per process plus terminal lines.
 //! * [`lifecycle`] — readiness announcements and shutdown requests.
-//! * [`net`] — TCP client plumbing: connecting with exponential backoff.
+//! * [`net`] — TCP client plumbing: connecting with exponential backoff and
+//!   the writer task that lets an actor answer without awaiting a socket.
+//!
+//! One module per process role, each an actix system with the actors of the
+//! design, started by `trading-stack --role NAME`:
+//!
+//! * [`gateway`] — FeedActors streaming market data (CSV replay or random
+//!   walk) and news to every subscriber, each with its own bounded queue.
+//! * [`orderbook`] — FeedActor (TCP client) → BookWriterActor, the only
+//!   writer of the shm table and tick ring.
+//! * [`strategy`] — SignalActor: every tick and news frame through the
+//!   signals, orders out with ids, answers tracked, resends after reconnects.
+//! * [`ordermanager`] — OrderSinkActor: validation, risk, execution, the
+//!   durable journal and recovery.
+//! * [`supervisor`] — `--all`: the four roles as supervised child processes.
+#![warn(missing_docs)]
+
 pub mod clock;
 pub mod config;
 pub mod gateway;

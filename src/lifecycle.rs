@@ -152,7 +152,7 @@ impl Shutdown {
         Ok(Shutdown { rx })
     }
 
-    /// A handle that only stops when [`Shutdown::trigger`] is called on its pair (tests).
+    /// A handle that only stops when [`ShutdownTrigger::trigger`] is called on its pair (tests).
     pub fn manual() -> (Shutdown, ShutdownTrigger) {
         let (tx, rx) = watch::channel(StopReason::Running);
         (Shutdown { rx }, ShutdownTrigger { tx })

@@ -46,8 +46,11 @@ pub struct PendingOrder {
 pub enum Answer {
     /// An ACK of a pending order: the position moved.
     Acked {
+        /// Symbol index whose position moved.
         symbol: usize,
+        /// Direction of the fill.
         side: Side,
+        /// Shares filled.
         quantity: u64,
     },
     /// A REJ of a pending order.
