@@ -43,13 +43,17 @@ struct Harness {
     _trigger: crate::lifecycle::ShutdownTrigger,
 }
 
-async fn start(use_news: bool) -> Harness {
-    let seg = Seg::new();
+/// A SignalActor on a fresh table, with ids (`order_ids`) or without.
+fn actor(
+    seg: &Seg,
+    use_news: bool,
+    order_ids: bool,
+) -> (PriceTable, actix::Addr<SignalActor>, oneshot::Receiver<()>) {
     let table = PriceTable::create(&seg.0, &symbols(), 64).unwrap();
     let reader = crate::shm::PriceTableReader::attach_expecting(&seg.0, &symbols()).unwrap();
     let settings = StrategySettings {
         client_name: "t".into(),
-        order_ids: true,
+        order_ids,
         quantity: 10,
         order_timeout: Duration::from_secs(60),
         max_frame: 1024,
@@ -58,12 +62,18 @@ async fn start(use_news: bool) -> Harness {
     let engine = SignalEngine::new(2, &params(use_news)).unwrap();
     let (done_tx, done) = oneshot::channel();
     let addr = SignalActor::new(settings, reader, engine, discard(), done_tx).start();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    (table, addr, done)
+}
+
+/// Links the actor's orders to `listener` (a mock ordermanager).
+fn link(
+    addr: &actix::Addr<SignalActor>,
+    listener: &TcpListener,
+) -> crate::lifecycle::ShutdownTrigger {
     let (shutdown, trigger) = Shutdown::manual();
     tokio::spawn(order_link(
         "127.0.0.1".into(),
-        port,
+        listener.local_addr().unwrap().port(),
         addr.clone().recipient(),
         addr.clone().recipient(),
         addr.clone().recipient(),
@@ -71,6 +81,14 @@ async fn start(use_news: bool) -> Harness {
         discard(),
         Default::default(),
     ));
+    trigger
+}
+
+async fn start(use_news: bool) -> Harness {
+    let seg = Seg::new();
+    let (table, addr, done) = actor(&seg, use_news, true);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let trigger = link(&addr, &listener);
     Harness {
         seg,
         table,
@@ -215,35 +233,14 @@ async fn agreeing_news_after_a_crossover_yields_exactly_one_order() {
 #[actix_rt::test]
 async fn without_ids_orders_use_the_original_five_fields_and_need_no_answer() {
     let seg = Seg::new();
-    let mut table = PriceTable::create(&seg.0, &symbols(), 64).unwrap();
-    let reader = crate::shm::PriceTableReader::attach_expecting(&seg.0, &symbols()).unwrap();
-    let settings = StrategySettings {
-        client_name: "t".into(),
-        order_ids: false,
-        quantity: 10,
-        order_timeout: Duration::from_secs(60),
-        max_frame: 1024,
-        symbols: symbols(),
-    };
-    let engine = SignalEngine::new(2, &params(false)).unwrap();
-    let (done_tx, done) = oneshot::channel();
-    let addr = SignalActor::new(settings, reader, engine, discard(), done_tx).start();
+    let (mut table, addr, done) = actor(&seg, false, false);
     // Orders made before the ordermanager is reachable wait, then go out on connect.
     publish(&mut table, 0, &PRICES);
     table.mark_feed_ended();
     table.notify_readers();
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (shutdown, _trigger) = Shutdown::manual();
-    tokio::spawn(order_link(
-        "127.0.0.1".into(),
-        listener.local_addr().unwrap().port(),
-        addr.clone().recipient(),
-        addr.clone().recipient(),
-        addr.clone().recipient(),
-        shutdown,
-        discard(),
-        Default::default(),
-    ));
+    let _trigger = link(&addr, &listener);
     let (mut conn, _) = listener.accept().await.unwrap();
     let mut text = String::new();
     let mut buf = [0u8; 1024];
