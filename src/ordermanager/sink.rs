@@ -351,7 +351,7 @@ impl OrderSinkActor {
                 "realized_pnl" => %p.realized(), "orders" => p.orders, "shares" => p.shares);
         }
         for ((client, symbol), p) in &self.book.by_client {
-            slog::debug!(self.log, "client position"; "client" => client, "symbol" => symbol, "net" => p.net,
+            slog::info!(self.log, "client position"; "client" => client, "symbol" => symbol, "net" => p.net,
                 "realized_pnl" => %p.realized(), "orders" => p.orders);
         }
     }
