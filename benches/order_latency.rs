@@ -40,6 +40,7 @@ fn start_server(
                 group_commit: Duration::from_millis(group_ms),
                 band_table: "bench-no-table".into(),
                 positions_every: Duration::ZERO,
+                max_reply_backlog: trading::ordermanager::MAX_REPLY_BACKLOG,
             };
             let log = slog::Logger::root(slog::Discard, slog::o!());
             let sink = OrderSinkActor::new(settings, journal, r.book, r.seen, log.clone()).start();

@@ -5,6 +5,8 @@
 //! start order never needs sleeps and a restarted peer is found again.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -118,19 +120,56 @@ pub async fn connect_logged(
     .await
 }
 
+/// The sending side of a [`spawn_writer`] task.
+///
+/// Cloneable; knows how many bytes are queued but not yet written, so an
+/// owner can notice a peer that stopped reading before it costs unbounded
+/// memory.
+#[derive(Debug, Clone)]
+pub struct WriterQueue {
+    /// Buffers for the writer task.
+    tx: mpsc::UnboundedSender<Bytes>,
+    /// Bytes sent to the queue and not yet written to the socket.
+    backlog: Arc<AtomicUsize>,
+}
+
+impl WriterQueue {
+    /// Queues `bytes`; returns the backlog including them, or `Err` when
+    /// the writer task has ended (the connection is gone).
+    pub fn send(&self, bytes: Bytes) -> Result<usize, Bytes> {
+        let n = bytes.len();
+        let before = self.backlog.fetch_add(n, Ordering::AcqRel);
+        match self.tx.send(bytes) {
+            Ok(()) => Ok(before + n),
+            Err(e) => {
+                self.backlog.fetch_sub(n, Ordering::AcqRel);
+                Err(e.0)
+            }
+        }
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn backlog(&self) -> usize {
+        self.backlog.load(Ordering::Acquire)
+    }
+}
+
 /// Spawns a task that writes every buffer sent to the returned queue into
 /// `wr`, in order, until the queue closes (then it flushes what is queued)
 /// or a write fails. Lets an actor answer without ever awaiting a socket.
-pub fn spawn_writer(mut wr: OwnedWriteHalf) -> (mpsc::UnboundedSender<Bytes>, JoinHandle<()>) {
+pub fn spawn_writer(mut wr: OwnedWriteHalf) -> (WriterQueue, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    let backlog = Arc::new(AtomicUsize::new(0));
+    let written = backlog.clone();
     let task = tokio::spawn(async move {
         while let Some(b) = rx.recv().await {
             if wr.write_all(&b).await.is_err() {
                 break;
             }
+            written.fetch_sub(b.len(), Ordering::AcqRel);
         }
     });
-    (tx, task)
+    (WriterQueue { tx, backlog }, task)
 }
 
 #[cfg(test)]

@@ -44,6 +44,10 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::lifecycle::{announce_ready, RoleContext, Shutdown};
 use crate::protocol::{FrameSplitter, RejectReason};
 
+/// Answer bytes a client may leave unread before it is disconnected: one
+/// connection must not be able to make the process grow without bound.
+pub const MAX_REPLY_BACKLOG: usize = 16 * 1024 * 1024;
+
 /// Runs the ordermanager until it is asked to stop.
 pub fn run(ctx: RoleContext) -> anyhow::Result<()> {
     actix_rt::System::new().block_on(serve(ctx))
@@ -125,6 +129,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         group_commit: Duration::from_millis(om.group_commit_ms),
         band_table: om.shared_memory_name.clone(),
         positions_every: Duration::from_millis(om.positions_interval_ms),
+        max_reply_backlog: MAX_REPLY_BACKLOG,
     };
     let listener = TcpListener::bind((om.host.as_str(), om.port))
         .await
@@ -214,15 +219,27 @@ async fn session(
     let _ = stream.set_nodelay(true);
     let (mut rd, wr) = stream.into_split();
     let (tx, writer) = crate::net::spawn_writer(wr);
+    let (close, mut closed) = tokio::sync::oneshot::channel();
     sink.do_send(ClientConnected {
         id,
         peer: peer.clone(),
         replies: tx,
+        close,
     });
     let mut splitter = FrameSplitter::new(max_frame);
     let mut batch = Vec::with_capacity(64 * 1024);
     loop {
-        match rd.read_buf(splitter.read_buf_mut()).await {
+        let read = tokio::select! {
+            r = rd.read_buf(splitter.read_buf_mut()) => r,
+            _ = &mut closed => {
+                // It stopped reading its answers: drop the connection now
+                // (the writer is stuck on a full socket, so abort it).
+                writer.abort();
+                sink.do_send(ClientGone { id });
+                return;
+            }
+        };
+        match read {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
 use bytes::Bytes;
 use slog::Logger;
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 
 use super::journal::{JournalRecord, OrderJournal, Outcome};
 use super::positions::PositionBook;
@@ -14,6 +14,7 @@ use super::risk::{RateLimiter, RiskLimits};
 use crate::clock::unix_now_ns;
 use crate::config::Durability;
 use crate::logging::LogLimiter;
+use crate::net::WriterQueue;
 use crate::price::Price;
 use crate::protocol::{parse_order, write_ack, write_rej, RejectReason};
 use crate::shm::PriceTableReader;
@@ -35,6 +36,8 @@ pub struct SinkSettings {
     pub band_table: String,
     /// Period of the positions log; zero = only at a stop.
     pub positions_every: Duration,
+    /// Answer bytes a client may leave unread before it is disconnected.
+    pub max_reply_backlog: usize,
 }
 
 /// A client connected; replies for it go into `replies`.
@@ -46,7 +49,9 @@ pub struct ClientConnected {
     /// Its address, recorded with every order.
     pub peer: String,
     /// Its writer task's queue.
-    pub replies: mpsc::UnboundedSender<Bytes>,
+    pub replies: WriterQueue,
+    /// Fired to close the connection (a client that does not read its answers).
+    pub close: oneshot::Sender<()>,
 }
 
 /// Complete frames from one socket read, each ended by `*`.
@@ -88,6 +93,8 @@ pub struct SinkCounts {
     pub malformed: u64,
     /// Resends of recorded ids answered again without execution.
     pub duplicates: u64,
+    /// Clients disconnected for leaving too many answers unread.
+    pub slow_clients: u64,
 }
 
 /// Counter query.
@@ -97,7 +104,8 @@ pub struct GetSinkCounts;
 
 struct Client {
     peer: String,
-    replies: mpsc::UnboundedSender<Bytes>,
+    replies: WriterQueue,
+    close: Option<oneshot::Sender<()>>,
     limiter: RateLimiter,
     /// Answers waiting for the commit that makes their orders durable.
     pending: Vec<u8>,
@@ -326,11 +334,21 @@ impl OrderSinkActor {
         for line in self.executed.drain(..) {
             slog::info!(self.log, "{}", line);
         }
+        let limit = self.settings.max_reply_backlog;
         for client in self.clients.values_mut() {
-            if !client.pending.is_empty() {
-                let _ = client
-                    .replies
-                    .send(Bytes::from(std::mem::take(&mut client.pending)));
+            if client.pending.is_empty() {
+                continue;
+            }
+            let answers = Bytes::from(std::mem::take(&mut client.pending));
+            if let Ok(backlog) = client.replies.send(answers) {
+                if backlog > limit {
+                    if let Some(close) = client.close.take() {
+                        slog::warn!(self.log, "client does not read its answers: disconnecting it";
+                            "client" => &client.peer, "unread_bytes" => backlog);
+                        self.counts.slow_clients += 1;
+                        let _ = close.send(());
+                    }
+                }
             }
         }
     }
@@ -386,6 +404,7 @@ impl Handler<ClientConnected> for OrderSinkActor {
             Client {
                 peer: msg.peer,
                 replies: msg.replies,
+                close: Some(msg.close),
                 limiter,
                 pending: Vec::new(),
             },

@@ -31,6 +31,7 @@ fn settings(durability: Durability, group_ms: u64) -> SinkSettings {
         group_commit: Duration::from_millis(group_ms),
         band_table: format!("ut_om_none_{}", std::process::id()),
         positions_every: Duration::ZERO,
+        max_reply_backlog: MAX_REPLY_BACKLOG,
     }
 }
 
@@ -252,4 +253,31 @@ async fn a_restart_recovers_positions_and_answers_from_the_journal() {
         (1, 2),
         "recorded ids are not executed again"
     );
+}
+
+#[actix_rt::test]
+async fn a_client_that_never_reads_its_answers_is_disconnected() {
+    let mut st = settings(Durability::Group, 0);
+    st.max_reply_backlog = 4096;
+    let s = server_with(st).await;
+    // A tiny receive window, so the answers back up quickly.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut slow = socket.connect(s.addr).await.unwrap();
+    let orders: String = (0..20_000)
+        .map(|i| format!("1,BUY,1,AAPL,10,s{i}*"))
+        .collect();
+    // The server may close while we are still writing: that is the point.
+    let _ = slow.write_all(orders.as_bytes()).await;
+    for _ in 0..1000 {
+        if s.sink.send(GetSinkCounts).await.unwrap().slow_clients == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(s.sink.send(GetSinkCounts).await.unwrap().slow_clients, 1);
+    // Everything it sent before the cut was journaled once; others are unaffected.
+    let mut good = TcpStream::connect(s.addr).await.unwrap();
+    good.write_all(b"1,SELL,1,AAPL,10,ok1*").await.unwrap();
+    assert_eq!(read_exactly(&mut good, "ACK,ok1*".len()).await, "ACK,ok1*");
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
 use bytes::Bytes;
 use slog::Logger;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::links::{
     NewsBytes, NewsLinkUp, OrderLinkDown, OrderLinkUp, ReplyBytes, RingWaiter, RingWake,
@@ -15,6 +15,7 @@ use super::links::{
 use super::orders::{order_id, Answer, OrderTracker};
 use crate::clock::unix_now_ns;
 use crate::logging::LogLimiter;
+use crate::net::WriterQueue;
 use crate::price::Price;
 use crate::protocol::{parse_news, parse_reply, write_order, FrameSplitter, Order, Reply};
 use crate::shm::{PriceTableReader, RingCursor, RingRead};
@@ -87,7 +88,7 @@ pub struct SignalActor {
     last_price: Vec<Option<Price>>,
     tracker: OrderTracker,
     /// The order connection's writer, when connected.
-    link: Option<mpsc::UnboundedSender<Bytes>>,
+    link: Option<WriterQueue>,
     /// Order frames created this turn, written together.
     out: Vec<u8>,
     replies: FrameSplitter,

@@ -10,10 +10,9 @@ use actix::{Message, Recipient};
 use bytes::{Bytes, BytesMut};
 use slog::Logger;
 use tokio::io::AsyncReadExt;
-use tokio::sync::mpsc;
 
 use crate::lifecycle::Shutdown;
-use crate::net::{connect_logged, spawn_writer, Backoff};
+use crate::net::{connect_logged, spawn_writer, Backoff, WriterQueue};
 use crate::protocol::frame::READ_CHUNK;
 use crate::shm::{PriceTableReader, RingCursor};
 
@@ -28,7 +27,7 @@ pub struct RingWake {
 /// The order connection is up: write frames into this channel.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct OrderLinkUp(pub mpsc::UnboundedSender<Bytes>);
+pub struct OrderLinkUp(pub WriterQueue);
 
 /// The order connection broke; unanswered orders wait for the next one.
 #[derive(Message)]
