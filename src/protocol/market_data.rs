@@ -98,39 +98,16 @@ fn event_time_bytes(b: &[u8]) -> Option<i64> {
     if b[13] != b':' || b[16] != b':' {
         return None;
     }
-    // Fixed positions: check every digit once, then combine without branches.
-    const DIGITS: [usize; 14] = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
-    if !DIGITS.iter().all(|&i| b[i].is_ascii_digit()) {
+    const TIME_DIGITS: [usize; 6] = [11, 12, 14, 15, 17, 18];
+    if !TIME_DIGITS.iter().all(|&i| b[i].is_ascii_digit()) {
         return None;
     }
-    let d = |i: usize| (b[i] - b'0') as i64;
-    let two = |i: usize| d(i) * 10 + d(i + 1);
-    let (year, month, day) = (two(0) * 100 + two(2), two(5), two(8));
+    let two = |i: usize| (b[i] - b'0') as i64 * 10 + (b[i + 1] - b'0') as i64;
     let (hour, minute, second) = (two(11), two(14), two(17));
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > month_days[(month - 1) as usize]
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
+    if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
+    let days = date_days(&b[..10])?;
     let mut nanos = 0i64;
     if b.len() > 19 {
         let frac = &b[20..];
@@ -146,8 +123,53 @@ fn event_time_bytes(b: &[u8]) -> Option<i64> {
         }
         nanos = n * 10i64.pow(9 - frac.len() as u32);
     }
-    let days = days_from_civil(year, month, day);
     Some(((days * 24 + hour) * 60 + minute) * 60_000_000_000 + second * 1_000_000_000 + nanos)
+}
+
+/// Days since the epoch of a validated `YYYY-MM-DD` (the first 10 bytes of a
+/// timestamp whose separators were already checked).
+///
+/// The last date seen is remembered per thread: a stream's timestamps share
+/// their date, so the calendar arithmetic runs once a day instead of once a
+/// frame. A pure function's memo, so it cannot change any result.
+fn date_days(b: &[u8]) -> Option<i64> {
+    use std::cell::Cell;
+    thread_local! {
+        static LAST: Cell<(u64, u16, i64)> = const { Cell::new((0, 0, 0)) };
+    }
+    let head = u64::from_le_bytes(b.get(..8)?.try_into().ok()?);
+    let tail = u16::from_le_bytes(b.get(8..10)?.try_into().ok()?);
+    let (last_head, last_tail, last_days) = LAST.get();
+    if (head, tail) == (last_head, last_tail) {
+        return Some(last_days);
+    }
+    const DATE_DIGITS: [usize; 8] = [0, 1, 2, 3, 5, 6, 8, 9];
+    if !DATE_DIGITS.iter().all(|&i| b[i].is_ascii_digit()) {
+        return None;
+    }
+    let two = |i: usize| (b[i] - b'0') as i64 * 10 + (b[i + 1] - b'0') as i64;
+    let (year, month, day) = (two(0) * 100 + two(2), two(5), two(8));
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&month) || day < 1 || day > month_days[(month - 1) as usize] {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    LAST.set((head, tail, days));
+    Some(days)
 }
 
 /// Appends `ns` (since the epoch, naive UTC) as `YYYY-MM-DD HH:MM:SS[.fraction]`,
@@ -615,6 +637,26 @@ mod tests {
                 prop_assert_eq!(Ok(fast), parse_market_data_general(frame.as_bytes()));
             }
         }
+    }
+
+    #[test]
+    fn the_date_memo_never_changes_an_answer() {
+        assert_eq!(parse_event_time("2024-01-02 09:30:00"), Some(T0));
+        assert_eq!(
+            parse_event_time("2024-01-02 09:30:01"),
+            Some(T0 + 1_000_000_000)
+        );
+        assert_eq!(parse_event_time("2024-02-30 09:30:00"), None);
+        assert_eq!(
+            parse_event_time("2024-01-02 24:00:00"),
+            None,
+            "a remembered date, a bad time"
+        );
+        assert_eq!(
+            parse_event_time("2024-01-03 09:30:00"),
+            Some(T0 + 86_400_000_000_000)
+        );
+        assert_eq!(parse_event_time("2024-01-02 09:30:00"), Some(T0));
     }
 
     #[test]
