@@ -191,6 +191,55 @@ impl ShutdownTrigger {
     }
 }
 
+/// Asks a role's main actor to finish: flush what it owes (answers, journal
+/// records, final counts in the log), then stop. One message type for every
+/// role, so "stop" means the same thing wherever it is sent.
+#[derive(actix::Message, Debug, Clone, Copy, Default)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+/// Asks an actor for a snapshot of its counters of type `C` (tests, the
+/// final log line, status). Generic so every role's query reads the same:
+/// `addr.send(GetCounts::<SinkCounts>::new())`.
+pub struct GetCounts<C>(std::marker::PhantomData<fn() -> C>);
+
+impl<C> GetCounts<C> {
+    /// The query.
+    pub fn new() -> Self {
+        GetCounts(std::marker::PhantomData)
+    }
+}
+
+impl<C> Default for GetCounts<C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: 'static> actix::Message for GetCounts<C> {
+    type Result = C;
+}
+
+/// Polls `cond` every few milliseconds until it holds; panics naming `what`
+/// after `limit`. Tests use it instead of fixed sleeps, so a slow machine
+/// only makes them slower, and a condition that never comes fails loudly
+/// instead of letting the test go on with a timed-out wait.
+#[cfg(test)]
+pub(crate) async fn wait_until<F, Fut>(what: &str, limit: std::time::Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting until {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,13 +22,13 @@ mod feed;
 mod writer;
 
 pub use feed::{FeedActor, FeedEvent};
-pub use writer::{BookStats, BookWriterActor, GetStats, MarketBytes, StopBook};
+pub use writer::{BookCounts, BookWriterActor, MarketBytes};
 
 use actix::Actor;
 use anyhow::Context;
 use tokio::sync::oneshot;
 
-use crate::lifecycle::{announce_ready, RoleContext, Shutdown};
+use crate::lifecycle::{announce_ready, RoleContext, Shutdown, Stop};
 use crate::shm::PriceTable;
 
 /// Runs the orderbook until it is asked to stop or a finite feed ends.
@@ -73,7 +73,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
             slog::info!(ctx.log, "stopping"; "reason" => format!("{reason:?}"));
             // The writer logs totals and removes the segment; a failure to
             // deliver means it already stopped.
-            let _ = writer.send(StopBook).await;
+            let _ = writer.send(Stop).await;
         }
         _ = done_rx => {}
     }

@@ -8,7 +8,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 
 use super::*;
-use crate::lifecycle::Shutdown;
+use crate::lifecycle::{GetCounts, Shutdown};
 use crate::logging::discard;
 use crate::shm::testutil::Seg;
 use crate::shm::{PriceTable, PriceTableReader, RingRead};
@@ -37,7 +37,7 @@ async fn the_writer_publishes_frames_split_across_reads_and_counts_bad_ones() {
             .unwrap()
             .unwrap();
     }
-    let stats = writer.send(GetStats).await.unwrap();
+    let stats = writer.send(GetCounts::<BookCounts>::new()).await.unwrap();
     assert_eq!(
         (
             stats.ticks,
@@ -93,7 +93,7 @@ async fn an_oversized_frame_is_an_error_and_a_new_connection_starts_clean() {
         .await
         .unwrap()
         .unwrap();
-    let s = writer.send(GetStats).await.unwrap();
+    let s = writer.send(GetCounts::<BookCounts>::new()).await.unwrap();
     assert_eq!((s.ticks, s.oversized, s.malformed), (2, 1, 0));
 }
 

@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 
 use super::FeedEvent;
 use crate::clock::unix_now_ns;
+use crate::lifecycle::{GetCounts, Stop};
 use crate::logging::LogLimiter;
 use crate::protocol::{parse_market_data, FrameError, FrameSplitter};
 use crate::shm::PriceTable;
@@ -26,14 +27,9 @@ const LOG_FIRST_BAD: u64 = 10;
 #[rtype(result = "Result<(), FrameError>")]
 pub struct MarketBytes(pub Bytes);
 
-/// Log the totals, remove the segment and stop (a requested shutdown).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StopBook;
-
 /// Counters of everything the writer saw, for the logs and for tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, actix::MessageResponse)]
-pub struct BookStats {
+pub struct BookCounts {
     /// Ticks published into the table.
     pub ticks: u64,
     /// Well-formed frames for symbols the table does not have.
@@ -46,11 +42,6 @@ pub struct BookStats {
     pub reads: u64,
 }
 
-/// Statistics query for tests and the final log line.
-#[derive(Message)]
-#[rtype(result = "BookStats")]
-pub struct GetStats;
-
 /// The only writer of the shm table.
 pub struct BookWriterActor {
     /// The table and ring this process owns.
@@ -60,9 +51,9 @@ pub struct BookWriterActor {
     /// Longest frame accepted, to build a fresh splitter per connection.
     max_frame: usize,
     /// Totals since start.
-    stats: BookStats,
+    stats: BookCounts,
     /// Totals at the last stats line, for rates.
-    last_stats: (BookStats, Instant),
+    last_stats: (BookCounts, Instant),
     /// Period of the stats line.
     stats_every: Duration,
     /// Keeps bad-input log lines few.
@@ -86,8 +77,8 @@ impl BookWriterActor {
             table: Some(table),
             splitter: FrameSplitter::new(max_frame),
             max_frame,
-            stats: BookStats::default(),
-            last_stats: (BookStats::default(), Instant::now()),
+            stats: BookCounts::default(),
+            last_stats: (BookCounts::default(), Instant::now()),
             stats_every,
             bad_log: LogLimiter::new(LOG_FIRST_BAD, Duration::from_secs(1)),
             log,
@@ -226,10 +217,10 @@ impl Handler<FeedEvent> for BookWriterActor {
     }
 }
 
-impl Handler<StopBook> for BookWriterActor {
+impl Handler<Stop> for BookWriterActor {
     type Result = ();
 
-    fn handle(&mut self, _: StopBook, ctx: &mut Context<Self>) {
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
         if let Some(table) = self.table.take() {
             let name = table.name().to_string();
             match table.unlink() {
@@ -241,10 +232,10 @@ impl Handler<StopBook> for BookWriterActor {
     }
 }
 
-impl Handler<GetStats> for BookWriterActor {
-    type Result = BookStats;
+impl Handler<GetCounts<BookCounts>> for BookWriterActor {
+    type Result = BookCounts;
 
-    fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> BookStats {
+    fn handle(&mut self, _: GetCounts<BookCounts>, _: &mut Context<Self>) -> BookCounts {
         self.stats
     }
 }

@@ -9,6 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
 use crate::config::Durability;
+use crate::lifecycle::wait_until;
 use crate::logging::discard;
 
 struct Server {
@@ -141,12 +142,15 @@ async fn a_client_without_ids_is_never_written_to() {
     c.write_all(b"1795571018.5577044,BUY,100,AAPL,186.73*1,SELL,0,AAPL,1*1,SELL,1,ZZZ,1*")
         .await
         .unwrap();
-    for _ in 0..500 {
-        if journal(&s).len() == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until(
+        "three records are journaled",
+        Duration::from_secs(5),
+        || {
+            let n = journal(&s).len();
+            async move { n == 3 }
+        },
+    )
+    .await;
     let reasons: Vec<_> = journal(&s).into_iter().map(|r| r.reason).collect();
     assert_eq!(
         reasons,
