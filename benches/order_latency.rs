@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use actix::Actor;
 use hdrhistogram::Histogram;
 use trading::config::Durability;
+use trading::net::{serve_sessions, ReadLimits, SessionLimits};
 use trading::ordermanager::{
-    accept, recover, risk::RiskLimits, OrderJournal, OrderSinkActor, SinkSettings,
+    recover, risk::RiskLimits, OrderJournal, OrderSinkActor, SinkSettings,
 };
 
 fn start_server(
@@ -46,7 +47,11 @@ fn start_server(
             let sink = OrderSinkActor::new(settings, journal, r.book, r.seen, log.clone()).start();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
-            accept(listener, sink, 1024, log).await;
+            let limits = SessionLimits {
+                max_connections: 64,
+                read: ReadLimits::frames_only(1024),
+            };
+            serve_sessions(listener, limits, sink.recipient(), "orders", log).await;
         })
     });
     rx.recv().unwrap()

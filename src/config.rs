@@ -102,6 +102,9 @@ pub struct GatewayConfig {
     pub subscriber_queue: usize,
     /// With rate 0, how long a stalled subscriber may hold the feed back.
     pub max_stall_ms: u64,
+    /// Subscribers held at once per stream; the excess is refused, so
+    /// idle connections cannot exhaust the gateway's file descriptors.
+    pub max_subscribers: usize,
 }
 
 impl TryFrom<String> for MarketSource {
@@ -214,6 +217,15 @@ pub struct OrderManagerConfig {
     pub shared_memory_name: String,
     /// Period of the positions log; 0 = only on shutdown.
     pub positions_interval_ms: u64,
+    /// Client connections held at once; the excess is refused, so one
+    /// client cannot exhaust the process's file descriptors.
+    pub max_connections: usize,
+    /// A client silent this long is disconnected (0 = never); it may
+    /// reconnect, and its unanswered orders are resent.
+    pub idle_timeout_ms: u64,
+    /// A frame left incomplete this long closes the connection (0 = never):
+    /// a slow-loris client must not hold a place for ever.
+    pub partial_frame_timeout_ms: u64,
 }
 
 /// `[supervisor]`.
@@ -294,6 +306,20 @@ impl Config {
         }
     }
 
+    /// What the ordermanager's client sessions enforce.
+    pub fn order_session_limits(&self) -> crate::net::SessionLimits {
+        let om = &self.ordermanager;
+        let ms = |v: u64| (v > 0).then(|| std::time::Duration::from_millis(v));
+        crate::net::SessionLimits {
+            max_connections: om.max_connections,
+            read: crate::net::ReadLimits {
+                max_frame: self.protocol.max_frame,
+                idle: ms(om.idle_timeout_ms),
+                partial: ms(om.partial_frame_timeout_ms),
+            },
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, problem: String| Err(ConfigError::Invalid { key, problem });
         if self.symbols.is_empty() {
@@ -337,6 +363,12 @@ impl Config {
         }
         if self.gateway.subscriber_queue == 0 {
             return invalid("gateway.subscriber_queue", "must be at least 1".into());
+        }
+        if self.gateway.max_subscribers == 0 {
+            return invalid("gateway.max_subscribers", "must be at least 1".into());
+        }
+        if self.ordermanager.max_connections == 0 {
+            return invalid("ordermanager.max_connections", "must be at least 1".into());
         }
         if self.protocol.max_frame < 16 {
             return invalid("protocol.max_frame", "must be at least 16 bytes".into());

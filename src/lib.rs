@@ -20,8 +20,10 @@
 //!   process reads, validated before anything starts.
 //! * [`logging`] — slog set-up: a file per process plus terminal lines.
 //! * [`lifecycle`] — readiness announcements and shutdown requests.
-//! * [`net`] — TCP client plumbing: connecting with exponential backoff and
-//!   the writer task that lets an actor answer without awaiting a socket.
+//! * [`net`] — the one way every role talks over a socket: a reconnecting
+//!   framed client ([`net::ClientLink`]), an accept loop with a connection
+//!   cap and framed sessions, each reporting `Up`/`Frames`/`Down` to the
+//!   actor that owns the connection; framing happens there and only there.
 //!
 //! One module per process role, each an actix system with the actors of the
 //! design, started by `trading-stack --role NAME`:

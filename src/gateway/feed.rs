@@ -24,7 +24,7 @@ use bytes::Bytes;
 use slog::Logger;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use tokio::task::JoinHandle;
 
 use super::source::FrameSource;
@@ -44,6 +44,9 @@ pub struct Subscribe {
     pub stream: TcpStream,
     /// Its address, for the log.
     pub peer: SocketAddr,
+    /// Its place under the listener's connection cap, given back when its
+    /// writer ends (`None`: not counted).
+    pub slot: Option<OwnedSemaphorePermit>,
 }
 
 /// How a finite stream ended, sent once when its source is exhausted.
@@ -232,7 +235,12 @@ impl<S: FrameSource + Unpin + 'static> Handler<Subscribe> for FeedActor<S> {
     fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
         let (tx, rx) = mpsc::channel(self.settings.queue_len);
         let _ = msg.stream.set_nodelay(true);
-        let writer = tokio::spawn(write_queue(rx, msg.stream));
+        let slot = msg.slot;
+        let stream = msg.stream;
+        let writer = tokio::spawn(async move {
+            write_queue(rx, stream).await;
+            drop(slot);
+        });
         slog::info!(self.log, "subscriber joined"; "stream" => self.settings.name, "peer" => %msg.peer);
         self.subscribers.push(Subscriber {
             peer: msg.peer,

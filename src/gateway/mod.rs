@@ -33,6 +33,7 @@ use tokio::sync::oneshot;
 
 use crate::config::{Config, MarketSource};
 use crate::lifecycle::{announce_ready, RoleContext, Shutdown};
+use crate::net::accept_loop;
 
 /// How long a finished replay waits for subscribers to take their last bytes.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -110,8 +111,9 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         log.clone(),
     )
     .start();
-    let md_accept = tokio::spawn(accept(md_listener, md, log.clone()));
-    let news_accept = tokio::spawn(accept(news_listener, news, log.clone()));
+    let cap = g.max_subscribers;
+    let md_accept = tokio::spawn(accept(md_listener, md, cap, "md", log.clone()));
+    let news_accept = tokio::spawn(accept(news_listener, news, cap, "news", log.clone()));
 
     tokio::select! {
         reason = shutdown.requested() => {
@@ -137,21 +139,24 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Hands every accepted connection to `feed`.
-async fn accept<A>(listener: TcpListener, feed: Addr<A>, log: slog::Logger)
-where
+/// Hands every accepted connection to `feed`, at most `cap` at once.
+async fn accept<A>(
+    listener: TcpListener,
+    feed: Addr<A>,
+    cap: usize,
+    what: &'static str,
+    log: slog::Logger,
+) where
     A: Actor<Context = actix::Context<A>> + Handler<Subscribe>,
 {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => feed.do_send(Subscribe { stream, peer }),
-            Err(e) => {
-                // Out of file descriptors and the like: back off briefly.
-                slog::warn!(log, "accept failed"; "error" => %e);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
+    accept_loop(listener, cap, what, log, |a| {
+        feed.do_send(Subscribe {
+            stream: a.stream,
+            peer: a.peer,
+            slot: Some(a.slot),
+        })
+    })
+    .await
 }
 
 /// Writes a random-walk market data CSV (`--generate-csv PATH --ticks N`).

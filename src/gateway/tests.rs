@@ -55,7 +55,13 @@ where
         .unwrap();
     let (stream, peer) = listener.accept().await.unwrap();
     nix::sys::socket::setsockopt(&stream, nix::sys::socket::sockopt::SndBuf, &4096).unwrap();
-    feed.send(Subscribe { stream, peer }).await.unwrap();
+    feed.send(Subscribe {
+        stream,
+        peer,
+        slot: None,
+    })
+    .await
+    .unwrap();
     client
 }
 

@@ -2,13 +2,14 @@
 //!
 //! Two actors:
 //!
-//! * [`FeedActor`] — TCP client of the gateway's market data stream. It
-//!   connects with backoff, reads up to 64 KiB at a time and hands each read
-//!   to the writer as one message, so the per-tick cost is parsing, not actor
-//!   messaging. It waits for each read to be handled before reading again:
-//!   a slow writer pushes back on the socket instead of growing a mailbox.
+//! * [`FeedActor`] — TCP client of the gateway's market data stream (the
+//!   shared [`ClientLink`](crate::net::ClientLink)). It connects with
+//!   backoff and hands the frames of each read (up to 64 KiB) to the writer
+//!   as one message, so the per-tick cost is parsing, not actor messaging.
+//!   It waits for each batch to be handled before reading again: a slow
+//!   writer pushes back on the socket instead of growing a mailbox.
 //! * [`BookWriterActor`] — the only writer of the price table and tick ring.
-//!   It frames and parses every read, publishes known symbols, counts unknown
+//!   It parses every frame of a read, publishes known symbols, counts unknown
 //!   symbols and malformed frames, wakes readers once per read, refreshes the
 //!   heartbeat and logs throughput.
 //!
@@ -21,8 +22,8 @@
 mod feed;
 mod writer;
 
-pub use feed::{FeedActor, FeedEvent};
-pub use writer::{BookCounts, BookWriterActor, MarketBytes};
+pub use feed::{feed_settings, FeedActor, MarketData};
+pub use writer::{BookCounts, BookWriterActor};
 
 use actix::Actor;
 use anyhow::Context;
@@ -53,17 +54,15 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     let (done_tx, done_rx) = oneshot::channel();
     let writer = BookWriterActor::new(
         table,
-        cfg.protocol.max_frame,
+        !cfg.gateway.loop_replay,
         std::time::Duration::from_millis(cfg.orderbook.stats_interval_ms.max(1)),
         ctx.log.clone(),
         done_tx,
     )
     .start();
     let _feed = FeedActor::new(
-        cfg.orderbook.md_host.clone(),
-        cfg.orderbook.md_port,
-        !cfg.gateway.loop_replay,
-        writer.clone(),
+        feed_settings(cfg),
+        writer.clone().recipient(),
         shutdown.clone(),
         ctx.log.clone(),
     )

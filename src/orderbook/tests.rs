@@ -1,15 +1,16 @@
 //! Actor tests: each actor driven alone, its peer mocked.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix::{Actor, Context, Handler};
+use actix::{Actor, Addr};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 
 use super::*;
-use crate::lifecycle::{GetCounts, Shutdown};
+use crate::lifecycle::{wait_until, GetCounts, Shutdown};
 use crate::logging::discard;
+use crate::net::{ConnId, LinkDown, LinkEvent, NetEvent};
+use crate::protocol::{FrameBatch, FrameError};
 use crate::shm::testutil::Seg;
 use crate::shm::{PriceTable, PriceTableReader, RingRead};
 
@@ -17,25 +18,34 @@ fn symbols() -> Vec<String> {
     vec!["AAPL".into(), "MSFT".into()]
 }
 
-#[actix_rt::test]
-async fn the_writer_publishes_frames_split_across_reads_and_counts_bad_ones() {
-    let seg = Seg::new();
+/// The writer's stream kind, addressed as the feed would.
+fn ev(event: LinkEvent) -> NetEvent<MarketData> {
+    NetEvent::new(ConnId(1), event)
+}
+
+/// The frames of raw bytes as the link would batch one read.
+fn frames(read: &[u8]) -> NetEvent<MarketData> {
+    ev(LinkEvent::Frames(FrameBatch::split(read, 64).unwrap()))
+}
+
+fn writer_over(seg: &Seg, finite: bool) -> (Addr<BookWriterActor>, oneshot::Receiver<()>) {
     let table = PriceTable::create(&seg.0, &symbols(), 64).unwrap();
-    let (done, _done_rx) = oneshot::channel();
-    let writer =
-        BookWriterActor::new(table, 64, Duration::from_secs(3600), discard(), done).start();
-    let reads: [&[u8]; 4] = [
-        b"AAPL,186.73,2024-01-02 09:30:00,17000*MSFT,3",
-        b"25.5,2024-01-02 09:30:01*ZZZZ,1*AAPL,abc*\xff\xfe*",
-        b"**AAPL,187,2024-01-02 09:30:02*",
+    let (done, done_rx) = oneshot::channel();
+    let w = BookWriterActor::new(table, finite, Duration::from_secs(3600), discard(), done);
+    (w.start(), done_rx)
+}
+
+#[actix_rt::test]
+async fn the_writer_publishes_every_frame_of_a_read_and_counts_bad_ones() {
+    let seg = Seg::new();
+    let (writer, _done_rx) = writer_over(&seg, false);
+    let reads: [&[u8]; 3] = [
+        b"AAPL,186.73,2024-01-02 09:30:00,17000*MSFT,325.5,2024-01-02 09:30:01*",
+        b"ZZZZ,1*AAPL,abc*\xff\xfe*AAPL,187,2024-01-02 09:30:02*",
         b"MSFT,326*",
     ];
     for r in reads {
-        writer
-            .send(MarketBytes(bytes::Bytes::copy_from_slice(r)))
-            .await
-            .unwrap()
-            .unwrap();
+        writer.send(frames(r)).await.unwrap();
     }
     let stats = writer.send(GetCounts::<BookCounts>::new()).await.unwrap();
     assert_eq!(
@@ -45,7 +55,7 @@ async fn the_writer_publishes_frames_split_across_reads_and_counts_bad_ones() {
             stats.malformed,
             stats.reads
         ),
-        (4, 1, 2, 4)
+        (4, 1, 2, 3)
     );
 
     let reader = PriceTableReader::attach_expecting(&seg.0, &symbols()).unwrap();
@@ -71,40 +81,30 @@ async fn the_writer_publishes_frames_split_across_reads_and_counts_bad_ones() {
 }
 
 #[actix_rt::test]
-async fn an_oversized_frame_is_an_error_and_a_new_connection_starts_clean() {
+async fn an_unframeable_stream_is_counted_and_a_finite_feed_goes_on() {
     let seg = Seg::new();
-    let table = PriceTable::create(&seg.0, &symbols(), 64).unwrap();
-    let (done, _rx) = oneshot::channel();
-    let writer =
-        BookWriterActor::new(table, 16, Duration::from_secs(3600), discard(), done).start();
-    let r = writer
-        .send(MarketBytes(bytes::Bytes::from_static(
-            b"AAPL,1*AAPL,2222222222222222222",
-        )))
-        .await
-        .unwrap();
-    assert!(r.is_err());
+    let (writer, _done_rx) = writer_over(&seg, true);
+    writer.send(frames(b"AAPL,1*")).await.unwrap();
+    let too_long = FrameError::TooLong { limit: 64 };
     writer
-        .send(FeedEvent::Connected("127.0.0.1:1".parse().unwrap()))
+        .send(ev(LinkEvent::Down(LinkDown::Unframeable(too_long))))
         .await
         .unwrap();
-    writer
-        .send(MarketBytes(bytes::Bytes::from_static(b"MSFT,5*")))
-        .await
-        .unwrap()
-        .unwrap();
+    writer.send(frames(b"MSFT,5*")).await.unwrap();
     let s = writer.send(GetCounts::<BookCounts>::new()).await.unwrap();
     assert_eq!((s.ticks, s.oversized, s.malformed), (2, 1, 0));
+    let reader = PriceTableReader::attach(&seg.0).unwrap();
+    assert!(!reader.feed_ended(), "only the end of stream ends the feed");
 }
 
 #[actix_rt::test]
 async fn a_finite_feed_end_marks_the_table_and_stops_the_writer() {
     let seg = Seg::new();
-    let table = PriceTable::create(&seg.0, &symbols(), 64).unwrap();
-    let (done, done_rx) = oneshot::channel();
-    let writer =
-        BookWriterActor::new(table, 64, Duration::from_secs(3600), discard(), done).start();
-    writer.send(FeedEvent::Ended).await.unwrap();
+    let (writer, done_rx) = writer_over(&seg, true);
+    writer
+        .send(ev(LinkEvent::Down(LinkDown::Closed)))
+        .await
+        .unwrap();
     tokio::time::timeout(Duration::from_secs(10), done_rx)
         .await
         .unwrap()
@@ -113,84 +113,43 @@ async fn a_finite_feed_end_marks_the_table_and_stops_the_writer() {
     assert!(reader.feed_ended());
 }
 
-/// Records everything the feed sends, standing in for the writer.
-#[derive(Default, Clone)]
-struct Recorder(Arc<Mutex<Vec<String>>>);
-impl Actor for Recorder {
-    type Context = Context<Self>;
-}
-impl Handler<MarketBytes> for Recorder {
-    type Result = Result<(), crate::protocol::FrameError>;
-    fn handle(&mut self, m: MarketBytes, _: &mut Context<Self>) -> Self::Result {
-        self.0
-            .lock()
-            .unwrap()
-            .push(format!("bytes {}", String::from_utf8_lossy(&m.0)));
-        Ok(())
-    }
-}
-impl Handler<FeedEvent> for Recorder {
-    type Result = ();
-    fn handle(&mut self, m: FeedEvent, _: &mut Context<Self>) {
-        let line = match m {
-            FeedEvent::Connected(_) => "connected".to_string(),
-            FeedEvent::Disconnected(_) => "disconnected".to_string(),
-            FeedEvent::Ended => "ended".to_string(),
-        };
-        self.0.lock().unwrap().push(line);
-    }
-}
-
-async fn wait_for(rec: &Recorder, n: usize) -> Vec<String> {
-    for _ in 0..1000 {
-        let got = rec.0.lock().unwrap().clone();
-        if got.len() >= n {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("recorder saw only {:?}", rec.0.lock().unwrap());
+/// Waits until the writer's counters satisfy `cond`.
+async fn counts_until(writer: &Addr<BookWriterActor>, what: &str, cond: fn(&BookCounts) -> bool) {
+    wait_until(what, Duration::from_secs(10), || {
+        let w = writer.clone();
+        async move { cond(&w.send(GetCounts::<BookCounts>::new()).await.unwrap()) }
+    })
+    .await;
 }
 
 #[actix_rt::test]
-async fn the_feed_reconnects_after_the_gateway_drops_it() {
+async fn the_feed_and_the_writer_over_a_socket_survive_a_gateway_drop() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let rec = Recorder::default();
-    let addr = rec.clone().start();
+    let seg = Seg::new();
+    let (writer, _done_rx) = writer_over(&seg, false);
+    let mut cfg = crate::config::Config::load_with_env(None, Some(Default::default())).unwrap();
+    cfg.orderbook.md_port = listener.local_addr().unwrap().port();
     let (shutdown, trigger) = Shutdown::manual();
-    let _feed = FeedActor::new("127.0.0.1".into(), port, false, addr, shutdown, discard()).start();
+    let feed = FeedActor::new(
+        feed_settings(&cfg),
+        writer.clone().recipient(),
+        shutdown,
+        discard(),
+    );
+    let _feed = feed.start();
     let (mut first, _) = listener.accept().await.unwrap();
-    first.write_all(b"AAPL,1*").await.unwrap();
-    wait_for(&rec, 2).await;
+    // The partial "MS" of the broken connection must not glue onto "FT,…".
+    first.write_all(b"AAPL,1*MS").await.unwrap();
+    counts_until(&writer, "the first tick is published", |c| c.ticks == 1).await;
     drop(first);
     let (mut second, _) = listener.accept().await.unwrap();
-    second.write_all(b"MSFT,2*").await.unwrap();
-    let got = wait_for(&rec, 5).await;
+    second.write_all(b"FT,3*MSFT,2*").await.unwrap();
+    counts_until(&writer, "the second read is handled", |c| c.reads == 2).await;
+    let s = writer.send(GetCounts::<BookCounts>::new()).await.unwrap();
     assert_eq!(
-        got,
-        [
-            "connected",
-            "bytes AAPL,1*",
-            "disconnected",
-            "connected",
-            "bytes MSFT,2*"
-        ]
+        (s.ticks, s.unknown_symbols, s.malformed),
+        (2, 1, 0),
+        "FT,3 is a frame of its own (an unknown symbol), never MSFT,3"
     );
     trigger.trigger();
-}
-
-#[actix_rt::test]
-async fn a_finite_feed_reports_its_end_instead_of_reconnecting() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let rec = Recorder::default();
-    let addr = rec.clone().start();
-    let (shutdown, _trigger) = Shutdown::manual();
-    let _feed = FeedActor::new("127.0.0.1".into(), port, true, addr, shutdown, discard()).start();
-    let (mut s, _) = listener.accept().await.unwrap();
-    s.write_all(b"AAPL,1*").await.unwrap();
-    drop(s);
-    let got = wait_for(&rec, 3).await;
-    assert_eq!(got, ["connected", "bytes AAPL,1*", "ended"]);
 }

@@ -2,30 +2,22 @@
 
 use std::time::{Duration, Instant};
 
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
-use bytes::Bytes;
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler};
 use slog::Logger;
 use tokio::sync::oneshot;
 
-use super::FeedEvent;
+use super::MarketData;
 use crate::clock::unix_now_ns;
 use crate::lifecycle::{GetCounts, Stop};
 use crate::logging::LogLimiter;
-use crate::protocol::{parse_market_data, FrameError, FrameSplitter};
+use crate::net::{LinkDown, LinkEvent, NetEvent};
+use crate::protocol::{parse_market_data, FrameBatch};
 use crate::shm::PriceTable;
 
 /// How often the heartbeat in the table header is refreshed.
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
 /// Malformed frames logged in full before the log is rate-limited.
 const LOG_FIRST_BAD: u64 = 10;
-
-/// One socket read of market data, handled in one actor turn.
-///
-/// The reply is an error when the stream can no longer be framed (a frame
-/// over the limit): the feed must drop that connection.
-#[derive(Message)]
-#[rtype(result = "Result<(), FrameError>")]
-pub struct MarketBytes(pub Bytes);
 
 /// Counters of everything the writer saw, for the logs and for tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, actix::MessageResponse)]
@@ -46,10 +38,9 @@ pub struct BookCounts {
 pub struct BookWriterActor {
     /// The table and ring this process owns.
     table: Option<PriceTable>,
-    /// Frames across reads of the current connection.
-    splitter: FrameSplitter,
-    /// Longest frame accepted, to build a fresh splitter per connection.
-    max_frame: usize,
+    /// `gateway.loop = false`: the feed's end of stream is the end of the
+    /// data, to be marked in the table, not a failure.
+    finite: bool,
     /// Totals since start.
     stats: BookCounts,
     /// Totals at the last stats line, for rates.
@@ -68,15 +59,14 @@ impl BookWriterActor {
     /// A writer owning `table`; `done` fires when it stops.
     pub fn new(
         table: PriceTable,
-        max_frame: usize,
+        finite: bool,
         stats_every: Duration,
         log: Logger,
         done: oneshot::Sender<()>,
     ) -> BookWriterActor {
         BookWriterActor {
             table: Some(table),
-            splitter: FrameSplitter::new(max_frame),
-            max_frame,
+            finite,
             stats: BookCounts::default(),
             last_stats: (BookCounts::default(), Instant::now()),
             stats_every,
@@ -86,28 +76,22 @@ impl BookWriterActor {
         }
     }
 
-    fn publish_read(&mut self, bytes: &[u8]) -> Result<(), FrameError> {
+    /// Publishes the frames of one read; readers are woken once per read.
+    fn publish_batch(&mut self, frames: &FrameBatch) {
         let BookWriterActor {
             table,
-            splitter,
             stats,
             bad_log,
             log,
             ..
         } = self;
         let Some(table) = table.as_mut() else {
-            return Ok(());
+            return;
         };
         stats.reads += 1;
-        splitter.push(bytes);
         let now = unix_now_ns();
         let before = stats.ticks;
-        let result = loop {
-            let frame = match splitter.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(e),
-            };
+        for frame in frames.iter() {
             match parse_market_data(frame) {
                 Ok(md) => match table.symbol_index(md.symbol) {
                     Some(idx) => {
@@ -131,14 +115,23 @@ impl BookWriterActor {
                     }
                 }
             }
-        };
+        }
         if stats.ticks != before {
             table.notify_readers();
         }
-        if result.is_err() {
-            stats.oversized += 1;
+    }
+
+    /// The finite feed is over: mark the table so readers can finish.
+    fn feed_ended(&mut self, ctx: &mut Context<Self>) {
+        if let Some(t) = &self.table {
+            t.mark_feed_ended();
+            t.notify_readers();
         }
-        result
+        slog::info!(
+            self.log,
+            "market data feed ended; table marked so readers can finish"
+        );
+        self.finish(ctx);
     }
 
     fn log_stats(&mut self, final_line: bool) {
@@ -176,42 +169,21 @@ impl Actor for BookWriterActor {
     }
 }
 
-impl Handler<MarketBytes> for BookWriterActor {
-    type Result = Result<(), FrameError>;
-
-    fn handle(&mut self, msg: MarketBytes, _: &mut Context<Self>) -> Self::Result {
-        let r = self.publish_read(&msg.0);
-        if let Err(e) = &r {
-            slog::error!(self.log, "dropping the market data connection"; "reason" => %e);
-        }
-        r
-    }
-}
-
-impl Handler<FeedEvent> for BookWriterActor {
+impl Handler<NetEvent<MarketData>> for BookWriterActor {
     type Result = ();
 
-    fn handle(&mut self, msg: FeedEvent, ctx: &mut Context<Self>) {
-        match msg {
-            FeedEvent::Connected(peer) => {
-                // A partial frame of the previous connection must not be
-                // glued to the first bytes of the next one.
-                self.splitter = FrameSplitter::new(self.max_frame);
+    fn handle(&mut self, msg: NetEvent<MarketData>, ctx: &mut Context<Self>) {
+        match msg.event {
+            LinkEvent::Up { peer, .. } => {
                 slog::info!(self.log, "market data connected"; "peer" => %peer);
             }
-            FeedEvent::Disconnected(reason) => {
-                slog::warn!(self.log, "market data disconnected"; "reason" => reason);
-            }
-            FeedEvent::Ended => {
-                if let Some(t) = &self.table {
-                    t.mark_feed_ended();
-                    t.notify_readers();
+            LinkEvent::Frames(frames) => self.publish_batch(&frames),
+            LinkEvent::Down(LinkDown::Closed) if self.finite => self.feed_ended(ctx),
+            LinkEvent::Down(reason) => {
+                if let LinkDown::Unframeable(_) = reason {
+                    self.stats.oversized += 1;
                 }
-                slog::info!(
-                    self.log,
-                    "market data feed ended; table marked so readers can finish"
-                );
-                self.finish(ctx);
+                slog::warn!(self.log, "market data disconnected"; "reason" => %reason);
             }
         }
     }

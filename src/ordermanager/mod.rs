@@ -4,11 +4,13 @@
 //! * [`OrderSinkActor`] owns the journal and the positions. Each decision is
 //!   appended to the [`journal`] and answered (`ACK,ID*` / `REJ,ID,REASON*`,
 //!   only to orders that carry an id) after the commit that makes it durable.
-//! * Each client connection has a session task: it frames what the client
-//!   sends (a frame over `protocol.max_frame` without `*` closes that
-//!   connection) and hands each socket read's frames to the actor as one
-//!   message; a writer task sends the answers. A client whose orders carry
-//!   no id (the original Python client, which never reads) is never written to.
+//! * Each client connection is a session of [`serve_sessions`]: it frames
+//!   what the client sends (a frame over `protocol.max_frame` without `*`
+//!   closes that connection) and hands each socket read's frames to the actor
+//!   as one message; a writer task sends the answers. Connections beyond
+//!   `ordermanager.max_connections` are refused; idle and slow-loris clients
+//!   are cut. A client whose orders carry no id (the original Python client,
+//!   which never reads) is never written to.
 //! * On start the journal is replayed ([`OrderJournal::open`]): positions,
 //!   realised P&L, counts and every seen id come back, and a resent id is
 //!   answered again without a second execution. A torn last record is
@@ -24,25 +26,23 @@ mod sink;
 
 pub use journal::{read_journal, JournalRecord, JournalScan, OrderJournal, Outcome};
 pub use positions::{Position, PositionBook};
-pub use sink::{
-    ClientConnected, ClientGone, GetSinkCounts, OrderFrames, OrderSinkActor, SetHalted, SinkCounts,
-    SinkSettings, StopSink,
-};
+pub use sink::{GetSinkCounts, OrderSinkActor, SetHalted, SinkCounts, SinkSettings, StopSink};
+
+/// Order clients' connections, as a link kind: the sink handles
+/// `NetEvent<OrderClients>` for every client session.
+pub enum OrderClients {}
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix::{Actor, Addr};
 use anyhow::Context as _;
-use bytes::Bytes;
-use slog::Logger;
-use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use crate::lifecycle::{announce_ready, RoleContext, Shutdown};
-use crate::protocol::{FrameSplitter, RejectReason};
+use crate::net::serve_sessions;
+use crate::protocol::RejectReason;
 
 /// Answer bytes a client may leave unread before it is disconnected: one
 /// connection must not be able to make the process grow without bound.
@@ -150,10 +150,11 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     )
     .start();
     announce_ready("ordermanager", &[("orders", addr)]);
-    let acceptor = tokio::spawn(accept(
+    let acceptor = tokio::spawn(serve_sessions(
         listener,
-        sink.clone(),
-        cfg.protocol.max_frame,
+        cfg.order_session_limits(),
+        sink.clone().recipient(),
+        "orders",
         log.clone(),
     ));
     let halts = tokio::spawn(halt_signals(sink.clone()));
@@ -176,107 +177,6 @@ async fn halt_signals(sink: Addr<OrderSinkActor>) -> std::io::Result<()> {
             _ = resume.recv() => sink.do_send(SetHalted(false)),
         }
     }
-}
-
-/// Accepts clients and starts a session for each.
-pub async fn accept(
-    listener: TcpListener,
-    sink: Addr<OrderSinkActor>,
-    max_frame: usize,
-    log: Logger,
-) {
-    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(session(
-                    id,
-                    stream,
-                    peer.to_string(),
-                    sink.clone(),
-                    max_frame,
-                    log.clone(),
-                ));
-            }
-            Err(e) => {
-                slog::warn!(log, "accept failed"; "error" => %e);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-/// Frames one client's orders into the actor and writes its answers back.
-async fn session(
-    id: u64,
-    stream: TcpStream,
-    peer: String,
-    sink: Addr<OrderSinkActor>,
-    max_frame: usize,
-    log: Logger,
-) {
-    let _ = stream.set_nodelay(true);
-    let (mut rd, wr) = stream.into_split();
-    let (tx, writer) = crate::net::spawn_writer(wr);
-    let (close, mut closed) = tokio::sync::oneshot::channel();
-    sink.do_send(ClientConnected {
-        id,
-        peer: peer.clone(),
-        replies: tx,
-        close,
-    });
-    let mut splitter = FrameSplitter::new(max_frame);
-    let mut batch = Vec::with_capacity(64 * 1024);
-    loop {
-        let read = tokio::select! {
-            r = rd.read_buf(splitter.read_buf_mut()) => r,
-            _ = &mut closed => {
-                // It stopped reading its answers: drop the connection now
-                // (the writer is stuck on a full socket, so abort it).
-                writer.abort();
-                sink.do_send(ClientGone { id });
-                return;
-            }
-        };
-        match read {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-        batch.clear();
-        let mut broken = None;
-        loop {
-            match splitter.next_frame() {
-                Ok(Some(f)) => {
-                    batch.extend_from_slice(f);
-                    batch.push(b'*');
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    broken = Some(e);
-                    break;
-                }
-            }
-        }
-        if !batch.is_empty()
-            && sink
-                .send(OrderFrames {
-                    id,
-                    frames: Bytes::copy_from_slice(&batch),
-                })
-                .await
-                .is_err()
-        {
-            break;
-        }
-        if let Some(e) = broken {
-            slog::warn!(log, "closing a client connection"; "client" => &peer, "reason" => %e);
-            break;
-        }
-    }
-    sink.do_send(ClientGone { id });
-    // The writer ends once the actor drops the queue (after the last answers).
-    let _ = writer.await;
 }
 
 #[cfg(test)]

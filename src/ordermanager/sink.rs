@@ -3,20 +3,22 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use std::net::SocketAddr;
+
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
 use bytes::Bytes;
 use slog::Logger;
-use tokio::sync::oneshot;
 
 use super::journal::{JournalRecord, OrderJournal, Outcome};
 use super::positions::PositionBook;
 use super::risk::{RateLimiter, RiskLimits};
+use super::OrderClients;
 use crate::clock::unix_now_ns;
 use crate::config::Durability;
 use crate::logging::LogLimiter;
-use crate::net::WriterQueue;
+use crate::net::{ConnId, LinkDown, LinkEvent, LinkWriter, NetEvent};
 use crate::price::Price;
-use crate::protocol::{parse_order, write_ack, write_rej, RejectReason};
+use crate::protocol::{parse_order, write_ack, write_rej, FrameBatch, RejectReason};
 use crate::shm::PriceTableReader;
 
 /// Everything the sink needs that is not state.
@@ -38,38 +40,6 @@ pub struct SinkSettings {
     pub positions_every: Duration,
     /// Answer bytes a client may leave unread before it is disconnected.
     pub max_reply_backlog: usize,
-}
-
-/// A client connected; replies for it go into `replies`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ClientConnected {
-    /// Connection number.
-    pub id: u64,
-    /// Its address, recorded with every order.
-    pub peer: String,
-    /// Its writer task's queue.
-    pub replies: WriterQueue,
-    /// Fired to close the connection (a client that does not read its answers).
-    pub close: oneshot::Sender<()>,
-}
-
-/// Complete frames from one socket read, each ended by `*`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct OrderFrames {
-    /// Connection number.
-    pub id: u64,
-    /// The frames.
-    pub frames: Bytes,
-}
-
-/// A client went away (EOF, error, or an oversized frame).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ClientGone {
-    /// Connection number.
-    pub id: u64,
 }
 
 /// Enter (`true`, SIGUSR1) or leave (`false`, SIGUSR2) the halted state.
@@ -104,8 +74,9 @@ pub struct GetSinkCounts;
 
 struct Client {
     peer: String,
-    replies: WriterQueue,
-    close: Option<oneshot::Sender<()>>,
+    replies: LinkWriter,
+    /// Set once the client was cut for not reading its answers.
+    cut: bool,
     limiter: RateLimiter,
     /// Answers waiting for the commit that makes their orders durable.
     pending: Vec<u8>,
@@ -150,7 +121,7 @@ pub struct OrderSinkActor {
     /// Every recorded client order id and its answer (None = ACK).
     seen: HashMap<String, Option<RejectReason>>,
     book: PositionBook,
-    clients: HashMap<u64, Client>,
+    clients: HashMap<ConnId, Client>,
     halted: bool,
     band: PriceBand,
     /// `Executed order` lines waiting for their commit.
@@ -193,7 +164,7 @@ impl OrderSinkActor {
     }
 
     /// Decides one frame, journals it (buffered) and queues its answer.
-    fn handle_frame(&mut self, client_id: u64, frame: &[u8], now: Instant) {
+    fn handle_frame(&mut self, client_id: ConnId, frame: &[u8], now: Instant) {
         let Some(client) = self.clients.get_mut(&client_id) else {
             return;
         };
@@ -341,13 +312,12 @@ impl OrderSinkActor {
             }
             let answers = Bytes::from(std::mem::take(&mut client.pending));
             if let Ok(backlog) = client.replies.send(answers) {
-                if backlog > limit {
-                    if let Some(close) = client.close.take() {
-                        slog::warn!(self.log, "client does not read its answers: disconnecting it";
-                            "client" => &client.peer, "unread_bytes" => backlog);
-                        self.counts.slow_clients += 1;
-                        let _ = close.send(());
-                    }
+                if backlog > limit && !client.cut {
+                    slog::warn!(self.log, "client does not read its answers: disconnecting it";
+                        "client" => &client.peer, "unread_bytes" => backlog);
+                    self.counts.slow_clients += 1;
+                    client.cut = true;
+                    client.replies.disconnect();
                 }
             }
         }
@@ -360,6 +330,54 @@ impl OrderSinkActor {
                 slog::crit!(self.log, "journal write failed: stopping without answering"; "error" => %e);
                 false
             }
+        }
+    }
+
+    fn client_connected(&mut self, conn: ConnId, peer: SocketAddr, replies: LinkWriter) {
+        slog::info!(self.log, "client connected"; "client" => %peer, "conn" => %conn);
+        let limiter = RateLimiter::new(self.settings.max_orders_per_sec, Instant::now());
+        let client = Client {
+            peer: peer.to_string(),
+            replies,
+            cut: false,
+            limiter,
+            pending: Vec::new(),
+        };
+        self.clients.insert(conn, client);
+    }
+
+    /// Decides every order of one socket read, then commits them together
+    /// (or schedules the group commit).
+    fn handle_frames(&mut self, conn: ConnId, frames: &FrameBatch, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        for frame in frames.iter() {
+            self.handle_frame(conn, frame, now);
+        }
+        let waiting = self.journal.uncommitted() > 0
+            || !self.executed.is_empty()
+            || self.clients.values().any(|c| !c.pending.is_empty());
+        if !waiting {
+            return;
+        }
+        if self.settings.group_commit.is_zero() || self.settings.durability == Durability::Every {
+            self.commit(ctx);
+        } else if !self.commit_scheduled {
+            self.commit_scheduled = true;
+            ctx.run_later(self.settings.group_commit, |act, ctx| act.commit(ctx));
+        }
+    }
+
+    fn client_gone(&mut self, conn: ConnId, reason: &LinkDown, ctx: &mut Context<Self>) {
+        // Its last answers must go out before its writer closes.
+        if self
+            .clients
+            .get(&conn)
+            .is_some_and(|c| !c.pending.is_empty())
+        {
+            self.commit(ctx);
+        }
+        if let Some(c) = self.clients.remove(&conn) {
+            slog::info!(self.log, "client disconnected"; "client" => c.peer, "reason" => %reason);
         }
     }
 
@@ -393,62 +411,14 @@ impl Actor for OrderSinkActor {
     }
 }
 
-impl Handler<ClientConnected> for OrderSinkActor {
+impl Handler<NetEvent<OrderClients>> for OrderSinkActor {
     type Result = ();
 
-    fn handle(&mut self, msg: ClientConnected, _: &mut Context<Self>) {
-        slog::info!(self.log, "client connected"; "client" => &msg.peer);
-        let limiter = RateLimiter::new(self.settings.max_orders_per_sec, Instant::now());
-        self.clients.insert(
-            msg.id,
-            Client {
-                peer: msg.peer,
-                replies: msg.replies,
-                close: Some(msg.close),
-                limiter,
-                pending: Vec::new(),
-            },
-        );
-    }
-}
-
-impl Handler<OrderFrames> for OrderSinkActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: OrderFrames, ctx: &mut Context<Self>) {
-        let now = Instant::now();
-        for frame in msg.frames.split(|&b| b == b'*').filter(|f| !f.is_empty()) {
-            self.handle_frame(msg.id, frame, now);
-        }
-        let waiting = self.journal.uncommitted() > 0
-            || !self.executed.is_empty()
-            || self.clients.values().any(|c| !c.pending.is_empty());
-        if !waiting {
-            return;
-        }
-        if self.settings.group_commit.is_zero() || self.settings.durability == Durability::Every {
-            self.commit(ctx);
-        } else if !self.commit_scheduled {
-            self.commit_scheduled = true;
-            ctx.run_later(self.settings.group_commit, |act, ctx| act.commit(ctx));
-        }
-    }
-}
-
-impl Handler<ClientGone> for OrderSinkActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: ClientGone, ctx: &mut Context<Self>) {
-        // Its last answers must go out before its queue closes.
-        if self
-            .clients
-            .get(&msg.id)
-            .is_some_and(|c| !c.pending.is_empty())
-        {
-            self.commit(ctx);
-        }
-        if let Some(c) = self.clients.remove(&msg.id) {
-            slog::info!(self.log, "client disconnected"; "client" => c.peer);
+    fn handle(&mut self, msg: NetEvent<OrderClients>, ctx: &mut Context<Self>) {
+        match msg.event {
+            LinkEvent::Up { peer, writer } => self.client_connected(msg.conn, peer, writer),
+            LinkEvent::Frames(frames) => self.handle_frames(msg.conn, &frames, ctx),
+            LinkEvent::Down(reason) => self.client_gone(msg.conn, &reason, ctx),
         }
     }
 }

@@ -43,7 +43,12 @@ async fn server_in(settings: SinkSettings, dir: &std::path::Path) -> Server {
     let sink = OrderSinkActor::new(settings, journal, r.book, r.seen, discard()).start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(accept(listener, sink.clone(), 64, discard()));
+    let limits = crate::net::SessionLimits {
+        max_connections: 64,
+        read: crate::net::ReadLimits::frames_only(64),
+    };
+    let to = sink.clone().recipient();
+    tokio::spawn(serve_sessions(listener, limits, to, "orders", discard()));
     Server {
         sink,
         addr,

@@ -1,5 +1,6 @@
 //! Splitting a TCP byte stream into `*`-terminated frames.
 
+use bytes::{Bytes, BytesMut};
 use thiserror::Error;
 
 /// Longest frame accepted by default (protocol.md: 1 KiB).
@@ -24,13 +25,17 @@ pub enum FrameError {
 /// Buffers bytes as they arrive and hands out complete frames.
 ///
 /// A frame split across reads waits in the buffer ("incomplete" is normal);
-/// many frames in one read come out one by one; empty frames (`**`) are
-/// skipped. Each byte is scanned once, however the frame is split, so a
-/// peer trickling a frame byte by byte costs O(n), not O(n²).
+/// many frames in one read come out one by one ([`next_frame`]) or together
+/// as one [`FrameBatch`] ([`take_batch`]); empty frames (`**`) are skipped.
+/// Each byte is scanned once, however the frame is split, so a peer
+/// trickling a frame byte by byte costs O(n), not O(n²).
+///
+/// [`next_frame`]: FrameSplitter::next_frame
+/// [`take_batch`]: FrameSplitter::take_batch
 #[derive(Debug)]
 pub struct FrameSplitter {
     /// Received bytes; `buf[pos..]` is not yet handed out.
-    buf: Vec<u8>,
+    buf: BytesMut,
     /// Start of the unconsumed bytes.
     pos: usize,
     /// Bytes after `pos` already scanned and known to hold no `*`.
@@ -43,7 +48,7 @@ impl FrameSplitter {
     /// A splitter that rejects frames longer than `max_frame` bytes.
     pub fn new(max_frame: usize) -> FrameSplitter {
         FrameSplitter {
-            buf: Vec::with_capacity(READ_CHUNK),
+            buf: BytesMut::with_capacity(READ_CHUNK),
             pos: 0,
             scanned: 0,
             max_frame,
@@ -59,7 +64,7 @@ impl FrameSplitter {
     /// The buffer to read into directly (e.g. `stream.read_buf(s.read_buf_mut())`),
     /// with at least [`READ_CHUNK`] bytes of spare capacity; bytes appended to
     /// it are framed like [`FrameSplitter::push`]ed ones.
-    pub fn read_buf_mut(&mut self) -> &mut Vec<u8> {
+    pub fn read_buf_mut(&mut self) -> &mut BytesMut {
         self.compact();
         self.buf.reserve(READ_CHUNK);
         &mut self.buf
@@ -73,9 +78,36 @@ impl FrameSplitter {
     /// The next complete, non-empty frame without its `*`, or `Ok(None)` when
     /// more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
+        Ok(self
+            .next_span()?
+            .map(|(start, len)| &self.buf[start..start + len]))
+    }
+
+    /// Every complete frame buffered now, as one batch that shares the
+    /// buffer's memory (no copy), plus the error that stopped the framing,
+    /// if any: frames before an oversized one are still delivered, and the
+    /// connection should then be closed.
+    pub fn take_batch(&mut self) -> (FrameBatch, Option<FrameError>) {
+        let base = self.pos;
+        let mut spans = Vec::new();
+        let error = loop {
+            match self.next_span() {
+                Ok(Some((start, len))) => spans.push(((start - base) as u32, len as u32)),
+                Ok(None) => break None,
+                Err(e) => break Some(e),
+            }
+        };
+        let _ = self.buf.split_to(base);
+        let bytes = self.buf.split_to(self.pos - base).freeze();
+        self.pos = 0;
+        (FrameBatch { bytes, spans }, error)
+    }
+
+    /// Start and length of the next complete, non-empty frame in `buf`.
+    fn next_span(&mut self) -> Result<Option<(usize, usize)>, FrameError> {
         loop {
             let rest = &self.buf[self.pos..];
-            let Some(i) = rest[self.scanned..].iter().position(|&b| b == b'*') else {
+            let Some(i) = memchr::memchr(b'*', &rest[self.scanned..]) else {
                 self.scanned = rest.len();
                 if self.scanned > self.max_frame {
                     return Err(FrameError::TooLong {
@@ -94,23 +126,61 @@ impl FrameSplitter {
                 });
             }
             if len > 0 {
-                return Ok(Some(&self.buf[start..start + len]));
+                return Ok(Some((start, len)));
             }
         }
     }
 
     /// Drops consumed bytes so the buffer does not grow with the stream.
     fn compact(&mut self) {
-        if self.pos == 0 {
-            return;
+        if self.pos > 0 {
+            let _ = self.buf.split_to(self.pos);
+            self.pos = 0;
         }
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-        } else {
-            self.buf.copy_within(self.pos.., 0);
-            self.buf.truncate(self.buf.len() - self.pos);
+    }
+}
+
+/// The complete frames of one socket read, framed once by the reader.
+///
+/// Consumers iterate the frames without scanning for `*` again; the bytes
+/// are shared with the read buffer, so handing a batch to an actor copies
+/// nothing. A batch is the unit of work per socket read end to end (one
+/// actor turn, one journal commit, one wake of the readers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FrameBatch {
+    /// The bytes the frames live in (terminators and empty frames included).
+    bytes: Bytes,
+    /// Start and length of each non-empty frame in `bytes`.
+    spans: Vec<(u32, u32)>,
+}
+
+impl FrameBatch {
+    /// Frames the whole of `bytes` at once; a trailing partial frame is
+    /// dropped. For tests and for callers that already hold complete frames.
+    pub fn split(bytes: &[u8], max_frame: usize) -> Result<FrameBatch, FrameError> {
+        let mut s = FrameSplitter::new(max_frame);
+        s.push(bytes);
+        match s.take_batch() {
+            (batch, None) => Ok(batch),
+            (_, Some(e)) => Err(e),
         }
-        self.pos = 0;
+    }
+
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether the batch holds no frame.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The frames, in arrival order, without their `*`.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.spans
+            .iter()
+            .map(|&(s, l)| &self.bytes[s as usize..(s + l) as usize])
     }
 }
 
@@ -199,6 +269,41 @@ mod tests {
         assert_eq!(drain(&mut s).unwrap(), ["A,1"]);
     }
 
+    #[test]
+    fn a_batch_holds_the_complete_frames_and_keeps_the_partial_one() {
+        let mut s = FrameSplitter::new(64);
+        s.push(b"**A,1*B,2**C,");
+        let (batch, err) = s.take_batch();
+        assert_eq!(err, None);
+        let frames: Vec<&[u8]> = batch.iter().collect();
+        assert_eq!(frames, [&b"A,1"[..], b"B,2"]);
+        assert_eq!(s.pending(), 2);
+        s.push(b"3*");
+        let (batch, _) = s.take_batch();
+        assert_eq!(batch.iter().collect::<Vec<_>>(), [&b"C,3"[..]]);
+        let (batch, _) = s.take_batch();
+        assert!(batch.is_empty());
+    }
+
+    #[test]
+    fn a_batch_delivers_the_frames_before_an_oversized_one() {
+        let mut s = FrameSplitter::new(4);
+        s.push(b"A,1*123456*B,2*");
+        let (batch, err) = s.take_batch();
+        assert_eq!(batch.iter().collect::<Vec<_>>(), [&b"A,1"[..]]);
+        assert_eq!(err, Some(FrameError::TooLong { limit: 4 }));
+    }
+
+    #[test]
+    fn splitting_a_whole_buffer() {
+        let b = FrameBatch::split(b"A,1*B,2*C", 64).unwrap();
+        assert_eq!(b.len(), 2);
+        assert_eq!(
+            FrameBatch::split(b"123456*", 4),
+            Err(FrameError::TooLong { limit: 4 })
+        );
+    }
+
     proptest! {
         #[test]
         fn any_split_of_a_stream_gives_the_same_frames(
@@ -212,12 +317,18 @@ mod tests {
             cuts.push(stream.len());
             cuts.sort_unstable();
             let mut s = FrameSplitter::new(64);
-            let mut got = Vec::new();
+            let mut batched = FrameSplitter::new(64);
+            let (mut got, mut got_batched) = (Vec::new(), Vec::new());
             for w in cuts.windows(2) {
                 s.push(&stream[w[0]..w[1]]);
                 got.extend(drain(&mut s).unwrap());
+                batched.push(&stream[w[0]..w[1]]);
+                let (batch, err) = batched.take_batch();
+                prop_assert_eq!(err, None);
+                got_batched.extend(batch.iter().map(|f| String::from_utf8_lossy(f).into_owned()));
             }
-            prop_assert_eq!(got, expected);
+            prop_assert_eq!(&got, &expected);
+            prop_assert_eq!(got_batched, expected);
         }
 
         #[test]

@@ -28,7 +28,7 @@ pub mod reply;
 
 pub use error::ParseError;
 pub use fields::validate_symbol;
-pub use frame::{FrameError, FrameSplitter, DEFAULT_MAX_FRAME};
+pub use frame::{FrameBatch, FrameError, FrameSplitter, DEFAULT_MAX_FRAME};
 pub use market_data::{
     finish_market_data, parse_event_time, parse_market_data, write_event_time, write_market_data,
     write_market_data_prefix, MarketData,

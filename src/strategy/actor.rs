@@ -9,15 +9,14 @@ use bytes::Bytes;
 use slog::Logger;
 use tokio::sync::oneshot;
 
-use super::links::{
-    NewsBytes, NewsLinkUp, OrderLinkDown, OrderLinkUp, ReplyBytes, RingWaiter, RingWake,
-};
+use super::links::{News, Orders, RingWaiter, RingWake};
 use super::orders::{order_id, Answer, OrderTracker};
 use crate::clock::unix_now_ns;
+use crate::lifecycle::Stop;
 use crate::logging::LogLimiter;
-use crate::net::WriterQueue;
+use crate::net::{LinkEvent, LinkWriter, NetEvent};
 use crate::price::Price;
-use crate::protocol::{parse_news, parse_reply, write_order, FrameSplitter, Order, Reply};
+use crate::protocol::{parse_news, parse_reply, write_order, FrameBatch, Order, Reply};
 use crate::shm::{PriceTableReader, RingCursor, RingRead};
 use crate::signals::{OrderIntent, SignalEngine};
 
@@ -37,16 +36,9 @@ pub struct StrategySettings {
     pub quantity: u64,
     /// When an unanswered order is reported in doubt.
     pub order_timeout: Duration,
-    /// Longest reply/news frame accepted.
-    pub max_frame: usize,
     /// Symbols in table order.
     pub symbols: Vec<String>,
 }
-
-/// Stop now: log the final counts.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StopStrategy;
 
 /// Counters for tests and the final log line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, actix::MessageResponse)]
@@ -88,11 +80,9 @@ pub struct SignalActor {
     last_price: Vec<Option<Price>>,
     tracker: OrderTracker,
     /// The order connection's writer, when connected.
-    link: Option<WriterQueue>,
+    link: Option<LinkWriter>,
     /// Order frames created this turn, written together.
     out: Vec<u8>,
-    replies: FrameSplitter,
-    news: FrameSplitter,
     counts: StrategyCounts,
     bad_log: LogLimiter,
     log: Logger,
@@ -114,7 +104,6 @@ impl SignalActor {
         done: oneshot::Sender<()>,
     ) -> SignalActor {
         let n = settings.symbols.len();
-        let max = settings.max_frame;
         let cursor = reader.cursor_from_oldest();
         SignalActor {
             shm_name: reader.name().to_string(),
@@ -127,8 +116,6 @@ impl SignalActor {
             tracker: OrderTracker::new(),
             link: None,
             out: Vec::with_capacity(4096),
-            replies: FrameSplitter::new(max),
-            news: FrameSplitter::new(max),
             counts: StrategyCounts::default(),
             bad_log: LogLimiter::new(10, Duration::from_secs(1)),
             log,
@@ -236,18 +223,8 @@ impl SignalActor {
         }
     }
 
-    fn handle_replies(&mut self, bytes: &[u8]) {
-        self.replies.push(bytes);
-        loop {
-            let frame = match self.replies.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => {
-                    slog::error!(self.log, "reply stream unframeable; discarding it"; "reason" => %e);
-                    self.replies = FrameSplitter::new(self.settings.max_frame);
-                    break;
-                }
-            };
+    fn handle_replies(&mut self, frames: &FrameBatch) {
+        for frame in frames.iter() {
             match parse_reply(frame) {
                 Ok(Reply::Ack {
                     client_order_id: id,
@@ -275,18 +252,8 @@ impl SignalActor {
         }
     }
 
-    fn handle_news(&mut self, bytes: &[u8]) {
-        self.news.push(bytes);
-        loop {
-            let frame = match self.news.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => {
-                    slog::error!(self.log, "news stream unframeable; discarding it"; "reason" => %e);
-                    self.news = FrameSplitter::new(self.settings.max_frame);
-                    break;
-                }
-            };
+    fn handle_news(&mut self, frames: &FrameBatch) {
+        for frame in frames.iter() {
             let parsed = parse_news(frame).map_err(|e| e.to_string()).and_then(|n| {
                 let idx = self
                     .reader
@@ -336,6 +303,21 @@ impl SignalActor {
         ctx.notify(RingWake {
             generation: self.reader.generation(),
         });
+    }
+
+    /// A new order connection: resend every unanswered order (same ids, in
+    /// order) and what waited untracked, then write new orders through it.
+    fn order_link_up(&mut self, writer: LinkWriter) {
+        let mut frames = Vec::new();
+        let n = self.tracker.resend_all(&mut frames, Instant::now());
+        // Tracked orders created while disconnected are in the tracker;
+        // untracked ones (no ids) waited in `out`.
+        frames.append(&mut self.out);
+        if !frames.is_empty() {
+            let _ = writer.send(Bytes::from(frames));
+        }
+        slog::info!(self.log, "ordermanager connected"; "resent_unanswered" => n);
+        self.link = Some(writer);
     }
 
     /// A finite run is complete once the feed ended, the ring is drained
@@ -423,72 +405,53 @@ impl Handler<RingWake> for SignalActor {
     }
 }
 
-impl Handler<OrderLinkUp> for SignalActor {
+impl Handler<NetEvent<Orders>> for SignalActor {
     type Result = ();
 
-    fn handle(&mut self, msg: OrderLinkUp, _: &mut Context<Self>) {
-        self.replies = FrameSplitter::new(self.settings.max_frame);
-        let mut frames = Vec::new();
-        let n = self.tracker.resend_all(&mut frames, Instant::now());
-        // Tracked orders created while disconnected are in the tracker;
-        // untracked ones (no ids) waited in `out`.
-        frames.append(&mut self.out);
-        if !frames.is_empty() {
-            let _ = msg.0.send(Bytes::from(frames));
-        }
-        slog::info!(self.log, "ordermanager connected"; "resent_unanswered" => n);
-        self.link = Some(msg.0);
-    }
-}
-
-impl Handler<OrderLinkDown> for SignalActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: OrderLinkDown, _: &mut Context<Self>) {
-        self.link = None;
-        slog::warn!(self.log, "ordermanager disconnected; unanswered orders will be resent";
-            "reason" => msg.0, "unanswered" => self.tracker.unanswered());
-    }
-}
-
-impl Handler<ReplyBytes> for SignalActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: ReplyBytes, ctx: &mut Context<Self>) {
-        self.handle_replies(&msg.0);
-        let drained = self.draining_until.is_some() && self.tracker.unanswered() == 0;
-        if drained || self.finished() {
-            self.stop_with_counts(ctx);
+    fn handle(&mut self, msg: NetEvent<Orders>, ctx: &mut Context<Self>) {
+        match msg.event {
+            LinkEvent::Up { writer, .. } => self.order_link_up(writer),
+            LinkEvent::Frames(frames) => {
+                self.handle_replies(&frames);
+                let drained = self.draining_until.is_some() && self.tracker.unanswered() == 0;
+                if drained || self.finished() {
+                    self.stop_with_counts(ctx);
+                }
+            }
+            LinkEvent::Down(reason) => {
+                self.link = None;
+                slog::warn!(self.log, "ordermanager disconnected; unanswered orders will be resent";
+                    "reason" => %reason, "unanswered" => self.tracker.unanswered());
+            }
         }
     }
 }
 
-impl Handler<NewsBytes> for SignalActor {
+impl Handler<NetEvent<News>> for SignalActor {
     type Result = ();
 
-    fn handle(&mut self, msg: NewsBytes, _: &mut Context<Self>) {
-        if self.draining_until.is_none() {
-            self.handle_news(&msg.0);
-            self.flush();
+    fn handle(&mut self, msg: NetEvent<News>, _: &mut Context<Self>) {
+        match msg.event {
+            LinkEvent::Up { peer, .. } => slog::info!(self.log, "news connected"; "peer" => %peer),
+            LinkEvent::Frames(frames) if self.draining_until.is_none() => {
+                self.handle_news(&frames);
+                self.flush();
+            }
+            LinkEvent::Frames(_) => {}
+            LinkEvent::Down(reason) => {
+                slog::info!(self.log, "news disconnected; reconnecting"; "reason" => %reason)
+            }
         }
     }
 }
 
-impl Handler<NewsLinkUp> for SignalActor {
-    type Result = ();
-
-    fn handle(&mut self, _: NewsLinkUp, _: &mut Context<Self>) {
-        self.news = FrameSplitter::new(self.settings.max_frame);
-    }
-}
-
-impl Handler<StopStrategy> for SignalActor {
+impl Handler<Stop> for SignalActor {
     type Result = ();
 
     /// Stops taking new signals, then waits (at most `order_timeout`) for the
     /// answers to orders already sent: upstream roles stop first, the
     /// ordermanager last, so a clean stop leaves nothing in doubt.
-    fn handle(&mut self, _: StopStrategy, ctx: &mut Context<Self>) {
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
         if self.tracker.unanswered() == 0 || self.link.is_none() {
             self.stop_with_counts(ctx);
             return;

@@ -22,8 +22,8 @@ mod actor;
 pub mod links;
 pub mod orders;
 
-pub use actor::{GetCounts, SignalActor, StopStrategy, StrategyCounts, StrategySettings};
-pub use links::RingWaiter;
+pub use actor::{GetCounts, SignalActor, StrategyCounts, StrategySettings};
+pub use links::{News, Orders, RingWaiter};
 pub use orders::{order_id, OrderTracker};
 
 use std::time::Duration;
@@ -32,7 +32,8 @@ use actix::Actor;
 use anyhow::Context as _;
 use tokio::sync::oneshot;
 
-use crate::lifecycle::{announce_ready, RoleContext, Shutdown};
+use crate::lifecycle::{announce_ready, RoleContext, Shutdown, Stop};
+use crate::net::ClientLink;
 use crate::shm::{PriceTableReader, ShmError};
 use crate::signals::SignalEngine;
 
@@ -63,50 +64,40 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         order_ids: s.order_ids,
         quantity: s.quantity,
         order_timeout: Duration::from_millis(s.order_timeout_ms),
-        max_frame: cfg.protocol.max_frame,
         symbols: cfg.symbols.clone(),
     };
     let (done_tx, mut done_rx) = oneshot::channel();
     let addr = SignalActor::new(settings, reader, engine, log.clone(), done_tx).start();
-    let writer_slot = links::WriterSlot::default();
-    let orders = tokio::spawn(links::order_link(
-        s.order_manager_host.clone(),
-        s.order_manager_port,
-        addr.clone().recipient(),
-        addr.clone().recipient(),
+    let orders = ClientLink::<Orders>::new(
+        links::order_link_settings(cfg),
         addr.clone().recipient(),
         shutdown.clone(),
         log.clone(),
-        writer_slot.clone(),
-    ));
+    )
+    .start();
     let news = s.use_news.then(|| {
-        tokio::spawn(links::news_link(
-            s.news_host.clone(),
-            s.news_port,
-            addr.clone().recipient(),
+        ClientLink::<News>::new(
+            links::news_link_settings(cfg),
             addr.clone().recipient(),
             shutdown.clone(),
             log.clone(),
-        ))
+        )
+        .start()
     });
     tokio::select! {
         reason = shutdown.requested() => {
             slog::info!(log, "stopping"; "reason" => format!("{reason:?}"));
-            addr.do_send(StopStrategy);
+            addr.do_send(Stop);
             let _ = done_rx.await;
         }
         _ = &mut done_rx => slog::info!(log, "finite run complete: feed ended, ring drained, every order answered"),
     }
-    orders.abort();
     if let Some(n) = news {
-        n.abort();
+        let _ = n.send(Stop).await;
     }
-    // The actor is gone and with it the order queue's sender: the writer
-    // sends what is queued and ends. Let it, within reason.
-    let writer = writer_slot.lock().ok().and_then(|mut s| s.take());
-    if let Some(w) = writer {
-        let _ = tokio::time::timeout(Duration::from_secs(2), w).await;
-    }
+    // The actor is gone and with it its order writer: the link's answer to
+    // Stop comes once the writer has delivered what was queued.
+    let _ = orders.send(Stop).await;
     Ok(())
 }
 

@@ -8,10 +8,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
-use super::links::{order_link, NewsBytes};
 use super::*;
 use crate::lifecycle::Shutdown;
 use crate::logging::discard;
+use crate::net::{ConnId, LinkEvent, NetEvent};
 use crate::protocol::{parse_order, FrameSplitter};
 use crate::shm::testutil::Seg;
 use crate::shm::PriceTable;
@@ -56,7 +56,6 @@ fn actor(
         order_ids,
         quantity: 10,
         order_timeout: Duration::from_secs(60),
-        max_frame: 1024,
         symbols: symbols(),
     };
     let engine = SignalEngine::new(2, &params(use_news)).unwrap();
@@ -71,16 +70,11 @@ fn link(
     listener: &TcpListener,
 ) -> crate::lifecycle::ShutdownTrigger {
     let (shutdown, trigger) = Shutdown::manual();
-    tokio::spawn(order_link(
-        "127.0.0.1".into(),
-        listener.local_addr().unwrap().port(),
-        addr.clone().recipient(),
-        addr.clone().recipient(),
-        addr.clone().recipient(),
-        shutdown,
-        discard(),
-        Default::default(),
-    ));
+    let mut cfg = crate::config::Config::load_with_env(None, Some(Default::default())).unwrap();
+    cfg.strategy.order_manager_port = listener.local_addr().unwrap().port();
+    let settings = links::order_link_settings(&cfg);
+    crate::net::ClientLink::<Orders>::new(settings, addr.clone().recipient(), shutdown, discard())
+        .start();
     trigger
 }
 
@@ -204,18 +198,13 @@ async fn agreeing_news_after_a_crossover_yields_exactly_one_order() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(h.addr.send(GetCounts).await.unwrap().sent, 0);
-    h.addr
-        .send(NewsBytes(bytes::Bytes::from_static(
-            b"AAPL,10*MSFT,95*APPL,90*AAPL,9",
-        )))
-        .await
-        .unwrap();
-    h.addr
-        .send(NewsBytes(bytes::Bytes::from_static(b"0*AAPL,95*")))
-        .await
-        .unwrap();
+    for read in [&b"AAPL,10*MSFT,95*APPL,90*"[..], b"AAPL,90*AAPL,95*"] {
+        let frames = crate::protocol::FrameBatch::split(read, 1024).unwrap();
+        let event = NetEvent::<News>::new(ConnId(1), LinkEvent::Frames(frames));
+        h.addr.send(event).await.unwrap();
+    }
     // AAPL,10 disagrees; MSFT,95 has no pending signal; APPL is unknown;
-    // AAPL,90 (split across reads) agrees: the order; AAPL,95 agrees again: nothing.
+    // AAPL,90 (in the next read) agrees: the order; AAPL,95 agrees again: nothing.
     let got = read_orders(&mut conn, 1).await;
     assert_eq!(
         (got[0].1.as_str(), got[0].2.as_str()),

@@ -1,0 +1,293 @@
+//! The link layer driven over real loopback sockets, its owner mocked by a
+//! recorder actor.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::{Actor, Addr, Context, Handler};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::*;
+use crate::lifecycle::{wait_until, Shutdown, Stop};
+use crate::logging::discard;
+
+/// Stream kind of the tests.
+enum Test {}
+
+/// What the recorder saw, one line per event: `up`, the frames of a batch
+/// joined by `|`, or `down: <reason>`.
+#[derive(Default, Clone)]
+struct Seen(Arc<Mutex<Vec<String>>>);
+
+impl Seen {
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// The owner: records events and keeps the newest writer to answer with.
+struct Recorder {
+    seen: Seen,
+    writer: Arc<Mutex<Option<LinkWriter>>>,
+}
+
+impl Actor for Recorder {
+    type Context = Context<Self>;
+}
+
+impl Handler<NetEvent<Test>> for Recorder {
+    type Result = ();
+
+    fn handle(&mut self, m: NetEvent<Test>, _: &mut Context<Self>) {
+        let line = match m.event {
+            LinkEvent::Up { writer, .. } => {
+                *self.writer.lock().unwrap() = Some(writer);
+                "up".to_string()
+            }
+            LinkEvent::Frames(b) => b
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect::<Vec<_>>()
+                .join("|"),
+            LinkEvent::Down(why) => {
+                self.writer.lock().unwrap().take();
+                format!("down: {why}")
+            }
+        };
+        self.seen.0.lock().unwrap().push(line);
+    }
+}
+
+type Writer = Arc<Mutex<Option<LinkWriter>>>;
+
+fn recorder() -> (Addr<Recorder>, Seen, Writer) {
+    let seen = Seen::default();
+    let writer = Writer::default();
+    let addr = Recorder {
+        seen: seen.clone(),
+        writer: writer.clone(),
+    }
+    .start();
+    (addr, seen, writer)
+}
+
+fn settings(port: u16, eof_ends: bool) -> LinkSettings {
+    LinkSettings {
+        peer: "test",
+        config_key: "test.port",
+        host: "127.0.0.1".into(),
+        port,
+        limits: ReadLimits::frames_only(16),
+        eof_ends,
+        read_through_shutdown: false,
+    }
+}
+
+/// A listener standing in for the peer, and a link to it owned by a recorder.
+async fn linked(eof_ends: bool) -> (TcpListener, Addr<ClientLink<Test>>, Seen, Writer) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (owner, seen, writer) = recorder();
+    // The trigger is dropped: these links are ended by Stop, not a shutdown.
+    let (shutdown, _) = Shutdown::manual();
+    let link = ClientLink::new(
+        settings(port, eof_ends),
+        owner.recipient(),
+        shutdown,
+        discard(),
+    );
+    (listener, link.start(), seen, writer)
+}
+
+async fn seen_len(seen: &Seen, n: usize) {
+    let s = seen.clone();
+    wait_until(
+        &format!("{n} events are recorded"),
+        Duration::from_secs(10),
+        || {
+            let k = s.lines().len();
+            async move { k >= n }
+        },
+    )
+    .await;
+}
+
+#[actix_rt::test]
+async fn a_client_link_frames_reads_reports_up_down_and_reconnects() {
+    let (listener, link, seen, writer) = linked(false).await;
+
+    let (mut first, _) = listener.accept().await.unwrap();
+    seen_len(&seen, 1).await;
+    first.write_all(b"A,1*B,").await.unwrap();
+    seen_len(&seen, 2).await;
+    first.write_all(b"2***C,3*").await.unwrap();
+    seen_len(&seen, 3).await;
+    // The owner answers through the writer it was given.
+    let w = writer.lock().unwrap().clone().unwrap();
+    w.send(bytes::Bytes::from_static(b"ACK,1*")).unwrap();
+    let mut got = [0u8; 6];
+    first.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"ACK,1*");
+    // A partial frame of a broken connection is never glued to the next one.
+    first.write_all(b"D,").await.unwrap();
+    drop(first);
+    let (mut second, _) = listener.accept().await.unwrap();
+    second.write_all(b"4*E,5*").await.unwrap();
+    seen_len(&seen, 6).await;
+    assert_eq!(
+        seen.lines(),
+        [
+            "up",
+            "A,1",
+            "B,2|C,3",
+            "down: the peer closed the connection",
+            "up",
+            "4|E,5"
+        ]
+    );
+    link.send(Stop).await.unwrap();
+}
+
+#[actix_rt::test]
+async fn an_oversized_frame_drops_the_connection_after_the_frames_before_it() {
+    let (listener, link, seen, _) = linked(false).await;
+    let (mut c, _) = listener.accept().await.unwrap();
+    c.write_all(b"A,1*0123456789abcdefXYZ").await.unwrap();
+    seen_len(&seen, 3).await;
+    assert_eq!(
+        seen.lines()[..3],
+        [
+            "up",
+            "A,1",
+            "down: frame longer than the 16-byte limit without a '*' terminator"
+        ]
+    );
+    // It reconnects.
+    let _again = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    link.send(Stop).await.unwrap();
+}
+
+#[actix_rt::test]
+async fn a_finite_feed_ends_at_its_end_of_stream() {
+    let (listener, link, seen, _) = linked(true).await;
+    let (mut c, _) = listener.accept().await.unwrap();
+    c.write_all(b"A,1*").await.unwrap();
+    drop(c);
+    seen_len(&seen, 3).await;
+    assert_eq!(seen.lines()[2], "down: the peer closed the connection");
+    let s = link.clone();
+    wait_until("the link ends", Duration::from_secs(10), || {
+        let connected = s.connected();
+        async move { !connected }
+    })
+    .await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), listener.accept())
+            .await
+            .is_err(),
+        "no reconnect after the end of a finite feed"
+    );
+}
+
+#[actix_rt::test]
+async fn a_peer_that_closes_at_once_is_retried_with_growing_delays() {
+    let (listener, link, _seen, _) = linked(false).await;
+    // Backoff 50, 100, 200, 400 ms…: in 800 ms at most 5 connections, where
+    // a reset on every accept would make about 16.
+    let mut accepted = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(800);
+    while let Ok(Ok((c, _))) = tokio::time::timeout_at(deadline, listener.accept()).await {
+        accepted += 1;
+        drop(c);
+    }
+    assert!((2..=5).contains(&accepted), "accepted {accepted}");
+    link.send(Stop).await.unwrap();
+}
+
+fn limits(max_connections: usize, partial: Option<Duration>) -> SessionLimits {
+    SessionLimits {
+        max_connections,
+        read: ReadLimits {
+            max_frame: 64,
+            idle: None,
+            partial,
+        },
+    }
+}
+
+async fn serve(limits: SessionLimits) -> (std::net::SocketAddr, Seen, Writer) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (owner, seen, writer) = recorder();
+    tokio::spawn(serve_sessions(
+        listener,
+        limits,
+        owner.recipient(),
+        "test",
+        discard(),
+    ));
+    (addr, seen, writer)
+}
+
+#[actix_rt::test]
+async fn connections_over_the_cap_are_refused_and_a_freed_place_is_reused() {
+    let (addr, seen, _) = serve(limits(2, None)).await;
+    let _a = TcpStream::connect(addr).await.unwrap();
+    let b = TcpStream::connect(addr).await.unwrap();
+    seen_len(&seen, 2).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(matches!(n, Ok(0) | Err(_)), "the third is closed at once");
+    drop(b);
+    seen_len(&seen, 3).await;
+    let mut d = TcpStream::connect(addr).await.unwrap();
+    d.write_all(b"X,1*").await.unwrap();
+    seen_len(&seen, 5).await;
+    assert_eq!(
+        seen.lines(),
+        [
+            "up",
+            "up",
+            "down: the peer closed the connection",
+            "up",
+            "X,1"
+        ]
+    );
+}
+
+#[actix_rt::test]
+async fn a_frame_trickled_too_slowly_closes_the_session() {
+    let (addr, seen, _) = serve(limits(4, Some(Duration::from_millis(200)))).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    for b in b"A,1" {
+        c.write_all(&[*b]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    seen_len(&seen, 2).await;
+    assert_eq!(
+        seen.lines(),
+        ["up", "down: a partial frame waited more than 200ms"]
+    );
+}
+
+#[actix_rt::test]
+async fn a_cut_connection_is_closed_and_reported() {
+    let (addr, seen, writer) = serve(limits(4, None)).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    seen_len(&seen, 1).await;
+    writer.lock().unwrap().clone().unwrap().disconnect();
+    seen_len(&seen, 2).await;
+    assert_eq!(seen.lines()[1], "down: disconnected by this process");
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(matches!(n, Ok(0) | Err(_)));
+}
