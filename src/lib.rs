@@ -38,6 +38,11 @@
 //!   durable journal and recovery.
 //! * [`supervisor`] — `--all`: the four roles as supervised child processes.
 #![warn(missing_docs)]
+// Unsafe code lives only in the shm layer's `layout` (the mapping's atomics)
+// and `sys` (futex and kill syscalls) modules, which allow it explicitly;
+// every block there carries a `// SAFETY:` comment that clippy checks.
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod clock;
 pub mod config;

@@ -5,6 +5,7 @@
 //! than one place. [`Region`] is the only place that turns a mapping into
 //! references; it hands out whole 64-byte lines as `[AtomicU64; 8]`, so no
 //! plain (racy) load or store of shared memory can be written elsewhere.
+#![allow(unsafe_code)] // the mapping is read and written through raw pointers cast to atomics; see each SAFETY comment.
 
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 

@@ -1,5 +1,6 @@
 //! The few Linux calls the table needs beyond files and mappings: futex
 //! sleep/wake on the shared word, and "is this pid a live process".
+#![allow(unsafe_code)] // futex(2) and kill(2) are called through libc; see each SAFETY comment.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
