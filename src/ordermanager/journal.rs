@@ -28,7 +28,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::price::Price;
-use crate::protocol::Side;
+use crate::protocol::{RejectReason, Side};
 
 /// What happened to an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,8 +60,9 @@ pub struct JournalRecord {
     pub price: Option<Price>,
     /// Accepted or rejected.
     pub outcome: Outcome,
-    /// The REJ code of a rejected order.
-    pub reason: Option<String>,
+    /// The REJ code of a rejected order, stored as on the wire (`"MAX_POSITION"`)
+    /// so that recovery answers a resent id with exactly the same REJ.
+    pub reason: Option<RejectReason>,
     /// The frame text when it could not be parsed.
     pub raw: Option<String>,
 }
@@ -211,7 +212,7 @@ mod tests {
             symbol: Some("AAPL".into()),
             price: Some(Price::from_units(18_673_000_000)),
             outcome,
-            reason: (outcome == Outcome::Rejected).then(|| "MAX_POSITION".into()),
+            reason: (outcome == Outcome::Rejected).then_some(RejectReason::MaxPosition),
             raw: None,
         }
     }
@@ -248,6 +249,24 @@ mod tests {
             1,
             "reading resumes at an offset"
         );
+    }
+
+    #[test]
+    fn reasons_keep_their_stored_spelling_and_unknown_ones_still_read() {
+        let rejected = record(Some("r"), Outcome::Rejected);
+        let line = r#"{"recv_ns":7,"id":"r","client":"127.0.0.1:5000","side":"SELL","quantity":100,"symbol":"AAPL","price":"186.73","outcome":"REJECTED","reason":"MAX_POSITION","raw":null}"#;
+        let old: JournalRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            old,
+            JournalRecord {
+                side: Some(Side::Sell),
+                ..rejected
+            }
+        );
+        assert_eq!(serde_json::to_string(&old).unwrap(), line, "byte for byte");
+        let future = line.replace("MAX_POSITION", "SOME_NEW_CODE");
+        let read: JournalRecord = serde_json::from_str(&future).unwrap();
+        assert_eq!(read.reason, Some(RejectReason::BadFrame));
     }
 
     #[test]

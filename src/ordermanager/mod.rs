@@ -30,7 +30,6 @@ pub use sink::{
 };
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -82,13 +81,9 @@ pub fn recover(records: &[JournalRecord]) -> Recovered {
             }
             Outcome::Rejected => {
                 r.rejected += 1;
-                // An unknown stored code still answers REJ; BAD_FRAME is the closest.
-                Some(
-                    rec.reason
-                        .as_deref()
-                        .and_then(|s| RejectReason::from_str(s).ok())
-                        .unwrap_or(RejectReason::BadFrame),
-                )
+                // A rejected record always answers REJ; an unknown stored code
+                // already reads back as BAD_FRAME, and so does a missing one.
+                Some(rec.reason.unwrap_or(RejectReason::BadFrame))
             }
         };
         if let Some(id) = &rec.client_order_id {

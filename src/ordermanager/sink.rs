@@ -221,7 +221,7 @@ impl OrderSinkActor {
                     symbol: None,
                     price: None,
                     outcome: Outcome::Rejected,
-                    reason: Some(bad.reason.as_str().to_string()),
+                    reason: Some(bad.reason),
                     raw: Some(String::from_utf8_lossy(frame).into_owned()),
                 };
                 (
@@ -293,7 +293,7 @@ impl OrderSinkActor {
                     symbol: Some(order.symbol.to_string()),
                     price: Some(order.price),
                     outcome,
-                    reason: verdict.err().map(|r| r.as_str().to_string()),
+                    reason: verdict.err(),
                     raw: None,
                 };
                 (

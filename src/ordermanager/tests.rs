@@ -88,8 +88,8 @@ async fn answers_are_exact_bytes_in_order() {
     let j = journal(&s);
     assert_eq!(j.len(), 2, "both are journaled before they are answered");
     assert_eq!(
-        (j[0].outcome, j[1].reason.as_deref()),
-        (Outcome::Accepted, Some("BAD_QUANTITY"))
+        (j[0].outcome, j[1].reason),
+        (Outcome::Accepted, Some(RejectReason::BadQuantity))
     );
 }
 
@@ -156,8 +156,8 @@ async fn a_client_without_ids_is_never_written_to() {
         reasons,
         [
             None,
-            Some("BAD_QUANTITY".into()),
-            Some("UNKNOWN_SYMBOL".into())
+            Some(RejectReason::BadQuantity),
+            Some(RejectReason::UnknownSymbol)
         ]
     );
     let mut buf = [0u8; 16];
