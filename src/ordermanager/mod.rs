@@ -25,8 +25,7 @@ mod sink;
 pub use journal::{read_journal, JournalRecord, JournalScan, OrderJournal, Outcome};
 pub use positions::{Position, PositionBook};
 pub use sink::{
-    ClientConnected, ClientGone, GetSinkCounts, OrderFrames, OrderSinkActor, SetHalted, SinkCounts,
-    SinkSettings, StopSink,
+    ClientConnected, ClientGone, OrderFrames, OrderSinkActor, SetHalted, SinkCounts, SinkSettings,
 };
 
 use std::collections::HashMap;
@@ -40,7 +39,7 @@ use slog::Logger;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::lifecycle::{announce_ready, RoleContext, Shutdown};
+use crate::lifecycle::{announce_ready, RoleContext, Shutdown, Stop};
 use crate::protocol::{FrameSplitter, RejectReason};
 
 /// Answer bytes a client may leave unread before it is disconnected: one
@@ -156,7 +155,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     slog::info!(log, "stopping"; "reason" => format!("{reason:?}"));
     acceptor.abort();
     halts.abort();
-    let _ = sink.send(StopSink).await;
+    let _ = sink.send(Stop).await;
     Ok(())
 }
 

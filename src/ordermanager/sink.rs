@@ -13,6 +13,7 @@ use super::positions::PositionBook;
 use super::risk::{RateLimiter, RiskLimits};
 use crate::clock::unix_now_ns;
 use crate::config::Durability;
+use crate::lifecycle::{GetCounts, Stop};
 use crate::logging::LogLimiter;
 use crate::net::WriterQueue;
 use crate::price::Price;
@@ -77,11 +78,6 @@ pub struct ClientGone {
 #[rtype(result = "()")]
 pub struct SetHalted(pub bool);
 
-/// Commit, log positions, stop.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StopSink;
-
 /// Totals, for tests and logs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, actix::MessageResponse)]
 pub struct SinkCounts {
@@ -96,11 +92,6 @@ pub struct SinkCounts {
     /// Clients disconnected for leaving too many answers unread.
     pub slow_clients: u64,
 }
-
-/// Counter query.
-#[derive(Message)]
-#[rtype(result = "SinkCounts")]
-pub struct GetSinkCounts;
 
 struct Client {
     peer: String,
@@ -471,10 +462,10 @@ impl Handler<SetHalted> for OrderSinkActor {
     }
 }
 
-impl Handler<StopSink> for OrderSinkActor {
+impl Handler<Stop> for OrderSinkActor {
     type Result = ();
 
-    fn handle(&mut self, _: StopSink, ctx: &mut Context<Self>) {
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
         self.commit(ctx);
         let c = self.counts;
         slog::info!(self.log, "final counts"; "accepted" => c.accepted, "rejected" => c.rejected,
@@ -484,10 +475,10 @@ impl Handler<StopSink> for OrderSinkActor {
     }
 }
 
-impl Handler<GetSinkCounts> for OrderSinkActor {
+impl Handler<GetCounts<SinkCounts>> for OrderSinkActor {
     type Result = SinkCounts;
 
-    fn handle(&mut self, _: GetSinkCounts, _: &mut Context<Self>) -> SinkCounts {
+    fn handle(&mut self, _: GetCounts<SinkCounts>, _: &mut Context<Self>) -> SinkCounts {
         self.counts
     }
 }

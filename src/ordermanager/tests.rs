@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
 use crate::config::Durability;
-use crate::lifecycle::wait_until;
+use crate::lifecycle::{wait_until, GetCounts, Stop};
 use crate::logging::discard;
 
 struct Server {
@@ -104,7 +104,7 @@ async fn split_and_batched_orders_all_count_and_garbage_keeps_the_connection() {
         .unwrap();
     let want = "ACK,b1*ACK,b2*ACK,b3*";
     assert_eq!(read_exactly(&mut c, want.len()).await, want);
-    let counts = s.sink.send(GetSinkCounts).await.unwrap();
+    let counts = s.sink.send(GetCounts::<SinkCounts>::new()).await.unwrap();
     assert_eq!(
         (counts.accepted, counts.malformed, counts.rejected),
         (3, 2, 2)
@@ -130,7 +130,7 @@ async fn a_resent_id_is_answered_again_and_never_executed_twice() {
         first,
         "the recorded answers, again"
     );
-    let counts = s.sink.send(GetSinkCounts).await.unwrap();
+    let counts = s.sink.send(GetCounts::<SinkCounts>::new()).await.unwrap();
     assert_eq!((counts.accepted, counts.duplicates), (1, 2));
     assert_eq!(journal(&s).len(), 2);
 }
@@ -232,7 +232,7 @@ async fn a_restart_recovers_positions_and_answers_from_the_journal() {
         .unwrap();
     let want = "ACK,p1*ACK,p2*REJ,p3,BAD_QUANTITY*";
     assert_eq!(read_exactly(&mut c, want.len()).await, want);
-    first.sink.send(StopSink).await.unwrap();
+    first.sink.send(Stop).await.unwrap();
 
     let (_, scan) = OrderJournal::open(&first.journal).unwrap();
     let r = recover(&scan.records);
@@ -251,7 +251,11 @@ async fn a_restart_recovers_positions_and_answers_from_the_journal() {
         .unwrap();
     let want = "ACK,p1*REJ,p3,BAD_QUANTITY*ACK,p4*";
     assert_eq!(read_exactly(&mut c, want.len()).await, want);
-    let counts = second.sink.send(GetSinkCounts).await.unwrap();
+    let counts = second
+        .sink
+        .send(GetCounts::<SinkCounts>::new())
+        .await
+        .unwrap();
     assert_eq!(
         (counts.accepted, counts.duplicates),
         (1, 2),
@@ -274,12 +278,25 @@ async fn a_client_that_never_reads_its_answers_is_disconnected() {
     // The server may close while we are still writing: that is the point.
     let _ = slow.write_all(orders.as_bytes()).await;
     for _ in 0..1000 {
-        if s.sink.send(GetSinkCounts).await.unwrap().slow_clients == 1 {
+        if s.sink
+            .send(GetCounts::<SinkCounts>::new())
+            .await
+            .unwrap()
+            .slow_clients
+            == 1
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(s.sink.send(GetSinkCounts).await.unwrap().slow_clients, 1);
+    assert_eq!(
+        s.sink
+            .send(GetCounts::<SinkCounts>::new())
+            .await
+            .unwrap()
+            .slow_clients,
+        1
+    );
     // Everything it sent before the cut was journaled once; others are unaffected.
     let mut good = TcpStream::connect(s.addr).await.unwrap();
     good.write_all(b"1,SELL,1,AAPL,10,ok1*").await.unwrap();
