@@ -28,7 +28,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::price::Price;
-use crate::protocol::{RejectReason, Side};
+use crate::protocol::{BadOrder, Order, RejectReason, Side};
 
 /// What happened to an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +65,55 @@ pub struct JournalRecord {
     pub reason: Option<RejectReason>,
     /// The frame text when it could not be parsed.
     pub raw: Option<String>,
+}
+
+impl JournalRecord {
+    /// The record of a parsed order: accepted when `verdict` is `Ok`,
+    /// otherwise rejected with its reason.
+    pub fn for_order(
+        recv_ns: i64,
+        client: &str,
+        order: &Order<'_>,
+        verdict: Result<(), RejectReason>,
+    ) -> JournalRecord {
+        JournalRecord {
+            recv_ns,
+            client_order_id: order.client_order_id.map(str::to_string),
+            client: client.to_string(),
+            side: Some(order.side),
+            quantity: Some(order.quantity),
+            symbol: Some(order.symbol.to_string()),
+            price: Some(order.price),
+            outcome: match verdict {
+                Ok(()) => Outcome::Accepted,
+                Err(_) => Outcome::Rejected,
+            },
+            reason: verdict.err(),
+            raw: None,
+        }
+    }
+
+    /// The record of a frame that did not parse: rejected, with its text
+    /// (lossy UTF-8) kept in `raw` so the journal shows what was sent.
+    pub fn for_malformed(
+        recv_ns: i64,
+        client: &str,
+        bad: &BadOrder<'_>,
+        frame: &[u8],
+    ) -> JournalRecord {
+        JournalRecord {
+            recv_ns,
+            client_order_id: bad.client_order_id.map(str::to_string),
+            client: client.to_string(),
+            side: None,
+            quantity: None,
+            symbol: None,
+            price: None,
+            outcome: Outcome::Rejected,
+            reason: Some(bad.reason),
+            raw: Some(String::from_utf8_lossy(frame).into_owned()),
+        }
+    }
 }
 
 /// What [`read_journal`] found.
@@ -162,6 +211,18 @@ impl OrderJournal {
             },
             scan,
         ))
+    }
+
+    /// A journal appending to `file` as it is (tests: e.g. `/dev/full`,
+    /// whose every write fails).
+    #[cfg(test)]
+    pub(crate) fn on_file(file: File) -> OrderJournal {
+        OrderJournal {
+            file,
+            pending: Vec::new(),
+            pending_records: 0,
+            sync: true,
+        }
     }
 
     /// Turns fdatasync off (benchmarks of the formatting path only).

@@ -21,6 +21,7 @@ pub mod journal;
 pub mod positions;
 pub mod risk;
 mod sink;
+mod verdict;
 
 pub use journal::{read_journal, JournalRecord, JournalScan, OrderJournal, Outcome};
 pub use positions::{Position, PositionBook};
@@ -46,9 +47,46 @@ use crate::protocol::{FrameSplitter, RejectReason};
 /// connection must not be able to make the process grow without bound.
 pub const MAX_REPLY_BACKLOG: usize = 16 * 1024 * 1024;
 
-/// Runs the ordermanager until it is asked to stop.
+/// Exit status of an ordermanager whose journal could not be written (a
+/// failed write or fdatasync). Distinct from 1 (any other error) and 2 (bad
+/// configuration) so that whoever restarts the process can tell that the
+/// disk, not the code, needs attention; no order was answered that the
+/// journal does not hold.
+pub const EXIT_JOURNAL_FAILED: i32 = 3;
+
+/// Why the ordermanager stopped on its own; each has its exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum StopError {
+    /// The journal could not be written (see the log for the I/O error);
+    /// the orders it did not hold were left unanswered.
+    #[error("the order journal could not be written: stopped without answering")]
+    JournalFailed,
+}
+
+impl StopError {
+    /// The process exit status for this stop.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StopError::JournalFailed => EXIT_JOURNAL_FAILED,
+        }
+    }
+}
+
+/// Runs the ordermanager until it is asked to stop, or until the sink stops
+/// the actix system itself (a journal failure, [`EXIT_JOURNAL_FAILED`]).
 pub fn run(ctx: RoleContext) -> anyhow::Result<()> {
-    actix_rt::System::new().block_on(serve(ctx))
+    let system = actix_rt::System::new();
+    let stopped = system.stop_future();
+    system.block_on(async move {
+        tokio::select! {
+            served = serve(ctx) => served,
+            code = stopped => match code? {
+                0 => Ok(()),
+                EXIT_JOURNAL_FAILED => Err(StopError::JournalFailed.into()),
+                code => Err(anyhow::anyhow!("the actix system stopped with code {code}")),
+            },
+        }
+    })
 }
 
 /// What the journal says happened before this start.

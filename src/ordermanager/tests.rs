@@ -302,3 +302,48 @@ async fn a_client_that_never_reads_its_answers_is_disconnected() {
     good.write_all(b"1,SELL,1,AAPL,10,ok1*").await.unwrap();
     assert_eq!(read_exactly(&mut good, "ACK,ok1*".len()).await, "ACK,ok1*");
 }
+
+#[test]
+fn a_failed_commit_answers_nothing_and_stops_the_system_with_its_code() {
+    use std::io::{Read, Write};
+    for durability in [Durability::Every, Durability::Group] {
+        let system = actix_rt::System::new();
+        let addr = system.block_on(async {
+            let full = std::fs::OpenOptions::new()
+                .append(true)
+                .open("/dev/full")
+                .unwrap();
+            let sink = OrderSinkActor::new(
+                settings(durability, 0),
+                OrderJournal::on_file(full),
+                PositionBook::new(),
+                Default::default(),
+                discard(),
+            )
+            .start();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(accept(listener, sink, 64, discard()));
+            addr
+        });
+        let client = std::thread::spawn(move || {
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            c.write_all(b"1,BUY,1,AAPL,10,f1*1,BUY,1,AAPL,10,f2*")
+                .unwrap();
+            let mut got = Vec::new();
+            let _ = c.read_to_end(&mut got);
+            got
+        });
+        assert_eq!(
+            system.run_with_code().unwrap(),
+            EXIT_JOURNAL_FAILED,
+            "{durability:?}"
+        );
+        assert_eq!(
+            String::from_utf8(client.join().unwrap()).unwrap(),
+            "",
+            "{durability:?}: nothing is answered that is not on disk"
+        );
+    }
+}
