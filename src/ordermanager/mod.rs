@@ -13,6 +13,11 @@
 //!   realised P&L, counts and every seen id come back, and a resent id is
 //!   answered again without a second execution. A torn last record is
 //!   reported and cut off; corruption before it stops start-up.
+//! * Each frame goes through four steps: verdict (replay the recorded
+//!   answer to a resent id; malformed; risk), record (append to the journal),
+//!   apply (positions and counts, only from what was appended), answer
+//!   (queued until the commit). A failed commit answers nothing more and
+//!   exits with [`EXIT_JOURNAL_FAILED`].
 //! * Risk ([`risk`]): MAX_QUANTITY, MAX_POSITION, RATE_LIMIT per client,
 //!   PRICE_BAND around the shm table's last price (skipped, and said once,
 //!   when the table is not reachable), HALTED between SIGUSR1 and SIGUSR2.
@@ -25,8 +30,9 @@ mod verdict;
 
 pub use journal::{read_journal, JournalRecord, JournalScan, OrderJournal, Outcome};
 pub use positions::{Position, PositionBook};
+pub(crate) use sink::SetHalted;
 pub use sink::{
-    ClientConnected, ClientGone, OrderFrames, OrderSinkActor, SetHalted, SinkCounts, SinkSettings,
+    ClientConnected, ClientGone, OrderFrames, OrderSinkActor, SinkCounts, SinkSettings,
 };
 
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! Pre-trade risk checks, each with its own REJ reason and setting.
 //!
-//! A check is one [`RiskCheck`]. [`RiskChecks::standard`] lists them in the
+//! A check is one `RiskCheck`. `RiskChecks::standard` lists them in the
 //! order they run: HALTED, UNKNOWN_SYMBOL, RATE_LIMIT, MAX_QUANTITY,
 //! MAX_POSITION, PRICE_BAND. The first that fails gives the REJ reason and
 //! the later ones do not run (so a rejected order takes no rate-limit token
@@ -8,7 +8,7 @@
 //! and one new line in `standard`, at the place its reason should win.
 //!
 //! Evaluating the list allocates nothing: the checks are built once, and
-//! what they judge against is borrowed through [`CheckCtx`].
+//! what they judge against is borrowed through `CheckCtx`.
 
 use std::time::{Duration, Instant};
 
@@ -240,7 +240,7 @@ impl LastPrice for ShmLastPrices {
 /// RATE_LIMIT: a token bucket of `rate` orders per second per client, with a
 /// burst of one second's worth.
 #[derive(Debug, Clone)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     /// Orders per second (and the bucket size).
     rate: f64,
     /// Orders available now.
@@ -251,7 +251,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// A full bucket for `rate` orders per second.
-    pub fn new(rate: u64, now: Instant) -> RateLimiter {
+    pub(crate) fn new(rate: u64, now: Instant) -> RateLimiter {
         RateLimiter {
             rate: rate as f64,
             tokens: rate as f64,
@@ -260,7 +260,7 @@ impl RateLimiter {
     }
 
     /// Takes one order's token if there is one.
-    pub fn allow(&mut self, now: Instant) -> bool {
+    pub(crate) fn allow(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
         self.last = now;

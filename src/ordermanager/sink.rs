@@ -20,7 +20,8 @@ use crate::lifecycle::{GetCounts, Stop};
 use crate::net::WriterQueue;
 use crate::protocol::{write_ack, write_rej, RejectReason};
 
-/// Everything the sink needs that is not state.
+/// Everything the sink needs that is not state: fixed at start, so a
+/// decision depends only on these, the journal and the orders themselves.
 #[derive(Debug, Clone)]
 pub struct SinkSettings {
     /// Symbols the ordermanager trades.
@@ -76,7 +77,7 @@ pub struct ClientGone {
 /// Enter (`true`, SIGUSR1) or leave (`false`, SIGUSR2) the halted state.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SetHalted(pub bool);
+pub(crate) struct SetHalted(pub bool);
 
 /// Totals, for tests and logs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, actix::MessageResponse)]
