@@ -61,9 +61,9 @@ pub struct Config {
     pub protocol: ProtocolConfig,
 }
 
-/// Where the gateway's market data comes from.
+/// Where the gateway's market data comes from; spelled `csv` or `random_walk`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[serde(rename_all = "snake_case")]
 pub enum MarketSource {
     /// Replay `gateway.data_path`.
     Csv,
@@ -82,6 +82,7 @@ pub struct GatewayConfig {
     /// News listener port (0 = ephemeral, announced on stdout).
     pub news_port: u16,
     /// CSV replay or random walk.
+    #[serde(deserialize_with = "exact_variant")]
     pub source: MarketSource,
     /// CSV with columns `timestamp,symbol,price`.
     pub data_path: PathBuf,
@@ -107,15 +108,35 @@ pub struct GatewayConfig {
     pub max_subscribers: usize,
 }
 
-impl TryFrom<String> for MarketSource {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        match s.as_str() {
-            "csv" => Ok(MarketSource::Csv),
-            "random_walk" => Ok(MarketSource::RandomWalk),
-            _ => Err(format!("`gateway.source` is {s:?}, not csv or random_walk")),
-        }
-    }
+/// An enum setting and the one key it is read from, so that a bad value's
+/// message can name the key (the `config` crate does not add it to messages
+/// of this kind).
+trait EnumSetting: serde::de::DeserializeOwned {
+    /// Dotted key, e.g. `gateway.source`.
+    const KEY: &'static str;
+}
+
+impl EnumSetting for MarketSource {
+    const KEY: &'static str = "gateway.source";
+}
+
+impl EnumSetting for Durability {
+    const KEY: &'static str = "ordermanager.durability";
+}
+
+/// Reads a string and matches it exactly against the variant names of `T`.
+///
+/// The `config` crate matches enum variants ignoring case; going through a
+/// plain string keeps the accepted spellings to the documented ones.
+fn exact_variant<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: EnumSetting,
+{
+    use serde::de::{value, Error, IntoDeserializer};
+    let text = String::deserialize(d)?;
+    let text: value::StringDeserializer<value::Error> = text.into_deserializer();
+    T::deserialize(text).map_err(|e| D::Error::custom(format_args!("`{}`: {e}", T::KEY)))
 }
 
 /// `[orderbook]`.
@@ -168,27 +189,15 @@ pub struct StrategyConfig {
     pub order_timeout_ms: u64,
 }
 
-/// How hard the journal pushes records to disk before acknowledging them.
+/// How hard the journal pushes records to disk before acknowledging them;
+/// spelled `every` or `group`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[serde(rename_all = "snake_case")]
 pub enum Durability {
     /// fsync after every record.
     Every,
     /// One fsync for every group of records that arrive together.
     Group,
-}
-
-impl TryFrom<String> for Durability {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        match s.as_str() {
-            "every" => Ok(Durability::Every),
-            "group" => Ok(Durability::Group),
-            _ => Err(format!(
-                "`ordermanager.durability` is {s:?}, not every or group"
-            )),
-        }
-    }
 }
 
 /// `[ordermanager]`.
@@ -202,6 +211,7 @@ pub struct OrderManagerConfig {
     /// The durable record of every order.
     pub journal_path: PathBuf,
     /// fsync policy of the journal.
+    #[serde(deserialize_with = "exact_variant")]
     pub durability: Durability,
     /// Longest a group commit waits for more records.
     pub group_commit_ms: u64,
@@ -523,5 +533,22 @@ mod tests {
             let e = error_of(None, &[(k, v)]);
             assert!(e.contains(key), "{k}={v}: {e}");
         }
+    }
+
+    #[test]
+    fn enum_keys_take_exactly_their_documented_spellings() {
+        let load = |k: &str, v: &str| Config::load_with_env(None, env(&[(k, v)]));
+        let source = |v| load("TRADING__GATEWAY__SOURCE", v).map(|c| c.gateway.source);
+        assert_eq!(source("csv").unwrap(), MarketSource::Csv);
+        assert_eq!(source("random_walk").unwrap(), MarketSource::RandomWalk);
+        let durability =
+            |v| load("TRADING__ORDERMANAGER__DURABILITY", v).map(|c| c.ordermanager.durability);
+        assert_eq!(durability("every").unwrap(), Durability::Every);
+        assert_eq!(durability("group").unwrap(), Durability::Group);
+        for bad in ["Every", "GROUP", "random-walk", "RandomWalk"] {
+            assert!(durability(bad).is_err() && source(bad).is_err(), "{bad}");
+        }
+        let e = error_of(None, &[("TRADING__ORDERMANAGER__DURABILITY", "never")]);
+        assert!(e.contains("every") && e.contains("group"), "{e}");
     }
 }

@@ -65,7 +65,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // A role that stopped for a reason with its own status (e.g. a
+            // journal that cannot be written) exits with that status.
+            match e.downcast_ref::<trading::ordermanager::StopError>() {
+                Some(stop) => ExitCode::from(stop.exit_code() as u8),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -28,7 +28,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::price::Price;
-use crate::protocol::Side;
+use crate::protocol::{BadOrder, Order, RejectReason, Side};
 
 /// What happened to an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,10 +60,60 @@ pub struct JournalRecord {
     pub price: Option<Price>,
     /// Accepted or rejected.
     pub outcome: Outcome,
-    /// The REJ code of a rejected order.
-    pub reason: Option<String>,
+    /// The REJ code of a rejected order, stored as on the wire (`"MAX_POSITION"`)
+    /// so that recovery answers a resent id with exactly the same REJ.
+    pub reason: Option<RejectReason>,
     /// The frame text when it could not be parsed.
     pub raw: Option<String>,
+}
+
+impl JournalRecord {
+    /// The record of a parsed order: accepted when `verdict` is `Ok`,
+    /// otherwise rejected with its reason.
+    pub fn for_order(
+        recv_ns: i64,
+        client: &str,
+        order: &Order<'_>,
+        verdict: Result<(), RejectReason>,
+    ) -> JournalRecord {
+        JournalRecord {
+            recv_ns,
+            client_order_id: order.client_order_id.map(str::to_string),
+            client: client.to_string(),
+            side: Some(order.side),
+            quantity: Some(order.quantity),
+            symbol: Some(order.symbol.to_string()),
+            price: Some(order.price),
+            outcome: match verdict {
+                Ok(()) => Outcome::Accepted,
+                Err(_) => Outcome::Rejected,
+            },
+            reason: verdict.err(),
+            raw: None,
+        }
+    }
+
+    /// The record of a frame that did not parse: rejected, with its text
+    /// (lossy UTF-8) kept in `raw` so the journal shows what was sent.
+    pub fn for_malformed(
+        recv_ns: i64,
+        client: &str,
+        bad: &BadOrder<'_>,
+        frame: &[u8],
+    ) -> JournalRecord {
+        JournalRecord {
+            recv_ns,
+            client_order_id: bad.client_order_id.map(str::to_string),
+            client: client.to_string(),
+            side: None,
+            quantity: None,
+            symbol: None,
+            price: None,
+            outcome: Outcome::Rejected,
+            reason: Some(bad.reason),
+            raw: Some(String::from_utf8_lossy(frame).into_owned()),
+        }
+    }
 }
 
 /// What [`read_journal`] found.
@@ -163,6 +213,18 @@ impl OrderJournal {
         ))
     }
 
+    /// A journal appending to `file` as it is (tests: e.g. `/dev/full`,
+    /// whose every write fails).
+    #[cfg(test)]
+    pub(crate) fn on_file(file: File) -> OrderJournal {
+        OrderJournal {
+            file,
+            pending: Vec::new(),
+            pending_records: 0,
+            sync: true,
+        }
+    }
+
     /// Turns fdatasync off (benchmarks of the formatting path only).
     pub fn without_sync(mut self) -> OrderJournal {
         self.sync = false;
@@ -211,7 +273,7 @@ mod tests {
             symbol: Some("AAPL".into()),
             price: Some(Price::from_units(18_673_000_000)),
             outcome,
-            reason: (outcome == Outcome::Rejected).then(|| "MAX_POSITION".into()),
+            reason: (outcome == Outcome::Rejected).then_some(RejectReason::MaxPosition),
             raw: None,
         }
     }
@@ -248,6 +310,24 @@ mod tests {
             1,
             "reading resumes at an offset"
         );
+    }
+
+    #[test]
+    fn reasons_keep_their_stored_spelling_and_unknown_ones_still_read() {
+        let rejected = record(Some("r"), Outcome::Rejected);
+        let line = r#"{"recv_ns":7,"id":"r","client":"127.0.0.1:5000","side":"SELL","quantity":100,"symbol":"AAPL","price":"186.73","outcome":"REJECTED","reason":"MAX_POSITION","raw":null}"#;
+        let old: JournalRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            old,
+            JournalRecord {
+                side: Some(Side::Sell),
+                ..rejected
+            }
+        );
+        assert_eq!(serde_json::to_string(&old).unwrap(), line, "byte for byte");
+        let future = line.replace("MAX_POSITION", "SOME_NEW_CODE");
+        let read: JournalRecord = serde_json::from_str(&future).unwrap();
+        assert_eq!(read.reason, Some(RejectReason::BadFrame));
     }
 
     #[test]

@@ -15,6 +15,11 @@
 //!   realised P&L, counts and every seen id come back, and a resent id is
 //!   answered again without a second execution. A torn last record is
 //!   reported and cut off; corruption before it stops start-up.
+//! * Each frame goes through four steps: verdict (replay the recorded
+//!   answer to a resent id; malformed; risk), record (append to the journal),
+//!   apply (positions and counts, only from what was appended), answer
+//!   (queued until the commit). A failed commit answers nothing more and
+//!   exits with [`EXIT_JOURNAL_FAILED`].
 //! * Risk ([`risk`]): MAX_QUANTITY, MAX_POSITION, RATE_LIMIT per client,
 //!   PRICE_BAND around the shm table's last price (skipped, and said once,
 //!   when the table is not reachable), HALTED between SIGUSR1 and SIGUSR2.
@@ -23,24 +28,25 @@ pub mod journal;
 pub mod positions;
 pub mod risk;
 mod sink;
+mod verdict;
 
 pub use journal::{read_journal, JournalRecord, JournalScan, OrderJournal, Outcome};
 pub use positions::{Position, PositionBook};
-pub use sink::{GetSinkCounts, OrderSinkActor, SetHalted, SinkCounts, SinkSettings, StopSink};
+pub(crate) use sink::SetHalted;
+pub use sink::{OrderSinkActor, SinkCounts, SinkSettings};
 
 /// Order clients' connections, as a link kind: the sink handles
 /// `NetEvent<OrderClients>` for every client session.
 pub enum OrderClients {}
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::time::Duration;
 
 use actix::{Actor, Addr};
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use crate::lifecycle::{announce_ready, RoleContext, Shutdown};
+use crate::lifecycle::{announce_ready, RoleContext, Shutdown, Stop};
 use crate::net::serve_sessions;
 use crate::protocol::RejectReason;
 
@@ -48,9 +54,46 @@ use crate::protocol::RejectReason;
 /// connection must not be able to make the process grow without bound.
 pub const MAX_REPLY_BACKLOG: usize = 16 * 1024 * 1024;
 
-/// Runs the ordermanager until it is asked to stop.
+/// Exit status of an ordermanager whose journal could not be written (a
+/// failed write or fdatasync). Distinct from 1 (any other error) and 2 (bad
+/// configuration) so that whoever restarts the process can tell that the
+/// disk, not the code, needs attention; no order was answered that the
+/// journal does not hold.
+pub const EXIT_JOURNAL_FAILED: i32 = 3;
+
+/// Why the ordermanager stopped on its own; each has its exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum StopError {
+    /// The journal could not be written (see the log for the I/O error);
+    /// the orders it did not hold were left unanswered.
+    #[error("the order journal could not be written: stopped without answering")]
+    JournalFailed,
+}
+
+impl StopError {
+    /// The process exit status for this stop.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StopError::JournalFailed => EXIT_JOURNAL_FAILED,
+        }
+    }
+}
+
+/// Runs the ordermanager until it is asked to stop, or until the sink stops
+/// the actix system itself (a journal failure, [`EXIT_JOURNAL_FAILED`]).
 pub fn run(ctx: RoleContext) -> anyhow::Result<()> {
-    actix_rt::System::new().block_on(serve(ctx))
+    let system = actix_rt::System::new();
+    let stopped = system.stop_future();
+    system.block_on(async move {
+        tokio::select! {
+            served = serve(ctx) => served,
+            code = stopped => match code? {
+                0 => Ok(()),
+                EXIT_JOURNAL_FAILED => Err(StopError::JournalFailed.into()),
+                code => Err(anyhow::anyhow!("the actix system stopped with code {code}")),
+            },
+        }
+    })
 }
 
 /// What the journal says happened before this start.
@@ -82,13 +125,9 @@ pub fn recover(records: &[JournalRecord]) -> Recovered {
             }
             Outcome::Rejected => {
                 r.rejected += 1;
-                // An unknown stored code still answers REJ; BAD_FRAME is the closest.
-                Some(
-                    rec.reason
-                        .as_deref()
-                        .and_then(|s| RejectReason::from_str(s).ok())
-                        .unwrap_or(RejectReason::BadFrame),
-                )
+                // A rejected record always answers REJ; an unknown stored code
+                // already reads back as BAD_FRAME, and so does a missing one.
+                Some(rec.reason.unwrap_or(RejectReason::BadFrame))
             }
         };
         if let Some(id) = &rec.client_order_id {
@@ -162,7 +201,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     slog::info!(log, "stopping"; "reason" => format!("{reason:?}"));
     acceptor.abort();
     halts.abort();
-    let _ = sink.send(StopSink).await;
+    let _ = sink.send(Stop).await;
     Ok(())
 }
 

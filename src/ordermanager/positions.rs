@@ -97,8 +97,9 @@ impl PositionBook {
         self.apply_fill(&r.client, sym, side, q, p);
     }
 
-    /// Applies one fill for `client`.
-    pub fn apply_fill(
+    /// Applies one fill for `client`; live fills go through [`apply`](Self::apply)
+    /// so that only recorded orders move the book.
+    pub(crate) fn apply_fill(
         &mut self,
         client: &str,
         symbol: &str,

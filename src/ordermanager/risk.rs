@@ -1,9 +1,23 @@
 //! Pre-trade risk checks, each with its own REJ reason and setting.
+//!
+//! A check is one `RiskCheck`. `RiskChecks::standard` lists them in the
+//! order they run: HALTED, UNKNOWN_SYMBOL, RATE_LIMIT, MAX_QUANTITY,
+//! MAX_POSITION, PRICE_BAND. The first that fails gives the REJ reason and
+//! the later ones do not run (so a rejected order takes no rate-limit token
+//! unless it got as far as the rate limit). Adding a check is one new type
+//! and one new line in `standard`, at the place its reason should win.
+//!
+//! Evaluating the list allocates nothing: the checks are built once, and
+//! what they judge against is borrowed through `CheckCtx`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use slog::Logger;
+
+use super::positions::PositionBook;
 use crate::price::Price;
-use crate::protocol::{RejectReason, Side};
+use crate::protocol::{Order, RejectReason};
+use crate::shm::PriceTableReader;
 
 /// The limits of `[ordermanager]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -16,41 +30,217 @@ pub struct RiskLimits {
     pub price_band_pct: f64,
 }
 
-impl RiskLimits {
-    /// Checks one order against the limits that need no per-client state.
-    ///
-    /// `net` is the symbol's current net position; `last` the table's last
-    /// price, when the table is reachable and the symbol has traded.
-    pub fn check(
-        &self,
-        side: Side,
-        quantity: u64,
-        price: Price,
-        net: i64,
-        last: Option<Price>,
+/// What an order is judged against, besides the order itself: borrowed
+/// from the sink for the one order, so checks keep no copies of its state.
+pub(crate) struct CheckCtx<'a> {
+    /// Trading is halted (SIGUSR1) until SIGUSR2.
+    pub halted: bool,
+    /// The symbol's index in the configured table; `None`: not traded here.
+    pub symbol: Option<usize>,
+    /// Positions from the recorded orders, for limits on what a fill leads to.
+    pub book: &'a PositionBook,
+    /// The sending client's token bucket: the rate limit is per client.
+    pub limiter: &'a mut RateLimiter,
+    /// When the order was read, so one batch is judged at one instant.
+    pub now: Instant,
+}
+
+/// One pre-trade rule: `Err` carries the REJ reason that names the rule.
+pub(crate) trait RiskCheck {
+    /// Judges one order; `&mut self` lets a check keep state of its own
+    /// (e.g. an attachment to the price table).
+    fn check(&mut self, order: &Order<'_>, ctx: &mut CheckCtx<'_>) -> Result<(), RejectReason>;
+}
+
+/// The checks in the order they run; see the module docs.
+pub(crate) struct RiskChecks(Vec<Box<dyn RiskCheck>>);
+
+impl RiskChecks {
+    /// The ordermanager's checks. The order is the REJ precedence clients
+    /// already see, so it must not change without a reason.
+    pub(crate) fn standard<L: LastPrice + 'static>(limits: &RiskLimits, last: L) -> RiskChecks {
+        RiskChecks(vec![
+            Box::new(Halted),
+            Box::new(KnownSymbol),
+            Box::new(RateLimit),
+            Box::new(MaxQuantity(limits.max_order_quantity)),
+            Box::new(MaxPosition(limits.max_position)),
+            Box::new(PriceBand {
+                pct: limits.price_band_pct,
+                last,
+            }),
+        ])
+    }
+
+    /// Runs the checks until one fails.
+    pub(crate) fn evaluate(
+        &mut self,
+        order: &Order<'_>,
+        ctx: &mut CheckCtx<'_>,
     ) -> Result<(), RejectReason> {
-        if quantity > self.max_order_quantity {
-            return Err(RejectReason::MaxQuantity);
+        self.0.iter_mut().try_for_each(|c| c.check(order, ctx))
+    }
+}
+
+/// HALTED: nothing new trades between SIGUSR1 and SIGUSR2.
+pub(crate) struct Halted;
+
+impl RiskCheck for Halted {
+    fn check(&mut self, _: &Order<'_>, ctx: &mut CheckCtx<'_>) -> Result<(), RejectReason> {
+        if ctx.halted {
+            Err(RejectReason::Halted)
+        } else {
+            Ok(())
         }
-        let after = net as i128 + side.sign() as i128 * quantity as i128;
-        if after.unsigned_abs() > self.max_position as u128 {
-            return Err(RejectReason::MaxPosition);
+    }
+}
+
+/// UNKNOWN_SYMBOL: only the configured symbols trade (and have a table slot).
+pub(crate) struct KnownSymbol;
+
+impl RiskCheck for KnownSymbol {
+    fn check(&mut self, _: &Order<'_>, ctx: &mut CheckCtx<'_>) -> Result<(), RejectReason> {
+        ctx.symbol.map(|_| ()).ok_or(RejectReason::UnknownSymbol)
+    }
+}
+
+/// RATE_LIMIT: `max_orders_per_sec` per client connection.
+pub(crate) struct RateLimit;
+
+impl RiskCheck for RateLimit {
+    fn check(&mut self, _: &Order<'_>, ctx: &mut CheckCtx<'_>) -> Result<(), RejectReason> {
+        if ctx.limiter.allow(ctx.now) {
+            Ok(())
+        } else {
+            Err(RejectReason::RateLimit)
         }
-        if let Some(last) = last.filter(|l| l.units() > 0 && self.price_band_pct > 0.0) {
-            let distance =
-                (price.units() as f64 - last.units() as f64).abs() / last.units() as f64 * 100.0;
-            if distance > self.price_band_pct {
-                return Err(RejectReason::PriceBand);
+    }
+}
+
+/// MAX_QUANTITY: no single order above this many shares.
+pub(crate) struct MaxQuantity(pub u64);
+
+impl RiskCheck for MaxQuantity {
+    fn check(&mut self, order: &Order<'_>, _: &mut CheckCtx<'_>) -> Result<(), RejectReason> {
+        if order.quantity > self.0 {
+            Err(RejectReason::MaxQuantity)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// MAX_POSITION: the symbol's absolute net position after the fill stays
+/// within this many shares (reducing a position is always fine).
+pub(crate) struct MaxPosition(pub u64);
+
+impl RiskCheck for MaxPosition {
+    fn check(&mut self, order: &Order<'_>, ctx: &mut CheckCtx<'_>) -> Result<(), RejectReason> {
+        let net = ctx.book.net(order.symbol) as i128;
+        let after = net + order.side.sign() as i128 * order.quantity as i128;
+        if after.unsigned_abs() > self.0 as u128 {
+            Err(RejectReason::MaxPosition)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Where the price band finds a symbol's last price.
+pub(crate) trait LastPrice {
+    /// The last price of the symbol at table index `idx`, if one is known.
+    fn last(&mut self, idx: usize) -> Option<Price>;
+}
+
+/// PRICE_BAND: the price is within `pct` percent of the last price; skipped
+/// when `pct` is 0 or no last price is known.
+pub(crate) struct PriceBand<L> {
+    /// Half-width of the band in percent; 0 = off.
+    pub pct: f64,
+    /// Source of last prices.
+    pub last: L,
+}
+
+impl<L: LastPrice> RiskCheck for PriceBand<L> {
+    fn check(&mut self, order: &Order<'_>, ctx: &mut CheckCtx<'_>) -> Result<(), RejectReason> {
+        if self.pct <= 0.0 {
+            return Ok(());
+        }
+        let Some(last) = ctx.symbol.and_then(|idx| self.last.last(idx)) else {
+            return Ok(());
+        };
+        if last.units() <= 0 {
+            return Ok(());
+        }
+        let distance =
+            (order.price.units() as f64 - last.units() as f64).abs() / last.units() as f64 * 100.0;
+        if distance > self.pct {
+            Err(RejectReason::PriceBand)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Last prices from the orderbook's shm table, attached lazily: the table
+/// may appear after the ordermanager starts, or not exist on this host.
+pub(crate) struct ShmLastPrices {
+    /// Segment name.
+    name: String,
+    /// The symbols the table must hold, in the ordermanager's order.
+    symbols: Vec<String>,
+    /// The attachment, once there is one.
+    reader: Option<PriceTableReader>,
+    /// No attach attempt before this (at most one a second).
+    next_try: Instant,
+    /// The "not reachable" warning went out already (it is said once).
+    said_unreachable: bool,
+    /// For the attach and unreachable lines.
+    log: Logger,
+}
+
+impl ShmLastPrices {
+    /// Not attached yet; the first lookup tries.
+    pub(crate) fn new(name: &str, symbols: &[String], log: Logger) -> ShmLastPrices {
+        ShmLastPrices {
+            name: name.to_string(),
+            symbols: symbols.to_vec(),
+            reader: None,
+            next_try: Instant::now(),
+            said_unreachable: false,
+            log,
+        }
+    }
+}
+
+impl LastPrice for ShmLastPrices {
+    fn last(&mut self, idx: usize) -> Option<Price> {
+        if self.reader.as_ref().is_some_and(|r| !r.is_current()) {
+            self.reader = None;
+        }
+        if self.reader.is_none() && Instant::now() >= self.next_try {
+            self.next_try = Instant::now() + Duration::from_secs(1);
+            match PriceTableReader::attach_expecting(&self.name, &self.symbols) {
+                Ok(r) => {
+                    slog::info!(self.log, "price band active: reading last prices"; "table" => &self.name);
+                    self.reader = Some(r);
+                }
+                Err(e) if !self.said_unreachable => {
+                    slog::warn!(self.log, "price band skipped: the price table is not reachable on this host"; "reason" => %e);
+                    self.said_unreachable = true;
+                }
+                Err(_) => {}
             }
         }
-        Ok(())
+        let q = self.reader.as_ref()?.read(idx);
+        (q.updates > 0).then(|| Price::from_units(q.price_units))
     }
 }
 
 /// RATE_LIMIT: a token bucket of `rate` orders per second per client, with a
 /// burst of one second's worth.
 #[derive(Debug, Clone)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     /// Orders per second (and the bucket size).
     rate: f64,
     /// Orders available now.
@@ -61,7 +251,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// A full bucket for `rate` orders per second.
-    pub fn new(rate: u64, now: Instant) -> RateLimiter {
+    pub(crate) fn new(rate: u64, now: Instant) -> RateLimiter {
         RateLimiter {
             rate: rate as f64,
             tokens: rate as f64,
@@ -70,7 +260,7 @@ impl RateLimiter {
     }
 
     /// Takes one order's token if there is one.
-    pub fn allow(&mut self, now: Instant) -> bool {
+    pub(crate) fn allow(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
         self.last = now;
@@ -84,70 +274,4 @@ impl RateLimiter {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    const LIMITS: RiskLimits = RiskLimits {
-        max_order_quantity: 500,
-        max_position: 1000,
-        price_band_pct: 10.0,
-    };
-
-    fn px(v: i64) -> Price {
-        Price::from_units(v * 100_000_000)
-    }
-
-    #[test]
-    fn each_rule_has_its_reason() {
-        assert_eq!(LIMITS.check(Side::Buy, 500, px(100), 0, None), Ok(()));
-        assert_eq!(
-            LIMITS.check(Side::Buy, 501, px(100), 0, None),
-            Err(RejectReason::MaxQuantity)
-        );
-        assert_eq!(LIMITS.check(Side::Buy, 500, px(100), 500, None), Ok(()));
-        assert_eq!(
-            LIMITS.check(Side::Buy, 1, px(100), 1000, None),
-            Err(RejectReason::MaxPosition)
-        );
-        assert_eq!(
-            LIMITS.check(Side::Sell, 500, px(100), -600, None),
-            Err(RejectReason::MaxPosition)
-        );
-        assert_eq!(
-            LIMITS.check(Side::Sell, 500, px(100), 1000, None),
-            Ok(()),
-            "reducing is fine"
-        );
-        assert_eq!(
-            LIMITS.check(Side::Buy, 1, px(110), 0, Some(px(100))),
-            Ok(())
-        );
-        assert_eq!(
-            LIMITS.check(Side::Buy, 1, px(111), 0, Some(px(100))),
-            Err(RejectReason::PriceBand)
-        );
-        assert_eq!(
-            LIMITS.check(Side::Buy, 1, px(89), 0, Some(px(100))),
-            Err(RejectReason::PriceBand)
-        );
-        let off = RiskLimits {
-            price_band_pct: 0.0,
-            ..LIMITS
-        };
-        assert_eq!(off.check(Side::Buy, 1, px(500), 0, Some(px(100))), Ok(()));
-    }
-
-    #[test]
-    fn the_rate_limit_allows_a_second_of_burst_then_refills() {
-        let t0 = Instant::now();
-        let mut r = RateLimiter::new(3, t0);
-        assert!(r.allow(t0) && r.allow(t0) && r.allow(t0));
-        assert!(!r.allow(t0));
-        // 0.9 tokens back after 300 ms: not yet a whole order.
-        assert!(!r.allow(t0 + Duration::from_millis(300)));
-        // 1.2 after 400 ms: one order, then none.
-        assert!(r.allow(t0 + Duration::from_millis(400)));
-        assert!(!r.allow(t0 + Duration::from_millis(400)));
-    }
-}
+mod tests;

@@ -1,27 +1,27 @@
 //! [`OrderSinkActor`]: validation, risk, execution, journal and replies.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
+use std::io;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
 use bytes::Bytes;
 use slog::Logger;
 
-use super::journal::{JournalRecord, OrderJournal, Outcome};
+use super::journal::OrderJournal;
 use super::positions::PositionBook;
-use super::risk::{RateLimiter, RiskLimits};
-use super::OrderClients;
+use super::risk::{RateLimiter, RiskChecks, RiskLimits, ShmLastPrices};
+use super::verdict::Desk;
+use super::{OrderClients, EXIT_JOURNAL_FAILED};
 use crate::clock::unix_now_ns;
 use crate::config::Durability;
-use crate::logging::LogLimiter;
+use crate::lifecycle::{GetCounts, Stop};
 use crate::net::{ConnId, LinkDown, LinkEvent, LinkWriter, NetEvent};
-use crate::price::Price;
-use crate::protocol::{parse_order, write_ack, write_rej, FrameBatch, RejectReason};
-use crate::shm::PriceTableReader;
+use crate::protocol::{write_ack, write_rej, FrameBatch, RejectReason};
 
-/// Everything the sink needs that is not state.
+/// Everything the sink needs that is not state: fixed at start, so a
+/// decision depends only on these, the journal and the orders themselves.
 #[derive(Debug, Clone)]
 pub struct SinkSettings {
     /// Symbols the ordermanager trades.
@@ -45,12 +45,7 @@ pub struct SinkSettings {
 /// Enter (`true`, SIGUSR1) or leave (`false`, SIGUSR2) the halted state.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SetHalted(pub bool);
-
-/// Commit, log positions, stop.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StopSink;
+pub(crate) struct SetHalted(pub bool);
 
 /// Totals, for tests and logs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, actix::MessageResponse)]
@@ -67,68 +62,42 @@ pub struct SinkCounts {
     pub slow_clients: u64,
 }
 
-/// Counter query.
-#[derive(Message)]
-#[rtype(result = "SinkCounts")]
-pub struct GetSinkCounts;
-
+/// One connected client, as the sink sees it.
 struct Client {
+    /// Its address: recorded with every order, names it in the log.
     peer: String,
+    /// Where its answers go.
     replies: LinkWriter,
-    /// Set once the client was cut for not reading its answers.
+    /// Set once it was cut for not reading its answers.
     cut: bool,
+    /// Its RATE_LIMIT bucket.
     limiter: RateLimiter,
     /// Answers waiting for the commit that makes their orders durable.
     pending: Vec<u8>,
 }
 
-/// Last prices for the band check, attached lazily to the orderbook's table.
-struct PriceBand {
-    name: String,
-    reader: Option<PriceTableReader>,
-    next_try: Instant,
-    said_unreachable: bool,
-}
-
-impl PriceBand {
-    fn last(&mut self, symbols: &[String], idx: usize, log: &Logger) -> Option<Price> {
-        if self.reader.as_ref().is_some_and(|r| !r.is_current()) {
-            self.reader = None;
-        }
-        if self.reader.is_none() && Instant::now() >= self.next_try {
-            self.next_try = Instant::now() + Duration::from_secs(1);
-            match PriceTableReader::attach_expecting(&self.name, symbols) {
-                Ok(r) => {
-                    slog::info!(log, "price band active: reading last prices"; "table" => &self.name);
-                    self.reader = Some(r);
-                }
-                Err(e) if !self.said_unreachable => {
-                    slog::warn!(log, "price band skipped: the price table is not reachable on this host"; "reason" => %e);
-                    self.said_unreachable = true;
-                }
-                Err(_) => {}
-            }
-        }
-        let q = self.reader.as_ref()?.read(idx);
-        (q.updates > 0).then(|| Price::from_units(q.price_units))
-    }
-}
+/// The journal could not be written; the sink has stopped without
+/// answering the orders it did not hold.
+#[derive(Debug)]
+struct JournalFailed(io::Error);
 
 /// The ordermanager's one actor: the only owner of the journal and positions.
 pub struct OrderSinkActor {
+    /// Fixed at start.
     settings: SinkSettings,
+    /// Every decision, appended before it is answered.
     journal: OrderJournal,
-    /// Every recorded client order id and its answer (None = ACK).
-    seen: HashMap<String, Option<RejectReason>>,
-    book: PositionBook,
+    /// Decides frames and holds what the recorded decisions add up to.
+    desk: Desk,
+    /// Connected clients by connection number.
     clients: HashMap<ConnId, Client>,
-    halted: bool,
-    band: PriceBand,
     /// `Executed order` lines waiting for their commit.
     executed: Vec<String>,
+    /// A group commit is already due (`group_commit > 0`).
     commit_scheduled: bool,
-    counts: SinkCounts,
-    bad_log: LogLimiter,
+    /// A commit failed: nothing more is decided, committed or answered.
+    failed: bool,
+    /// The process log.
     log: Logger,
 }
 
@@ -141,166 +110,68 @@ impl OrderSinkActor {
         seen: HashMap<String, Option<RejectReason>>,
         log: Logger,
     ) -> OrderSinkActor {
-        let band = PriceBand {
-            name: settings.band_table.clone(),
-            reader: None,
-            next_try: Instant::now(),
-            said_unreachable: false,
-        };
+        let last = ShmLastPrices::new(&settings.band_table, &settings.symbols, log.clone());
+        let checks = RiskChecks::standard(&settings.limits, last);
+        let desk = Desk::new(settings.symbols.clone(), seen, book, checks, log.clone());
         OrderSinkActor {
             settings,
             journal,
-            seen,
-            book,
+            desk,
             clients: HashMap::new(),
-            halted: false,
-            band,
             executed: Vec::new(),
             commit_scheduled: false,
-            counts: SinkCounts::default(),
-            bad_log: LogLimiter::new(20, Duration::from_secs(1)),
+            failed: false,
             log,
         }
     }
 
-    /// Decides one frame, journals it (buffered) and queues its answer.
-    fn handle_frame(&mut self, client_id: ConnId, frame: &[u8], now: Instant) {
+    /// One frame through the steps: verdict, record, apply, answer. The
+    /// answer is only queued; [`flush`](Self::flush) sends it after the
+    /// commit that makes its record durable.
+    fn handle_frame(
+        &mut self,
+        client_id: ConnId,
+        frame: &[u8],
+        now: Instant,
+    ) -> Result<(), JournalFailed> {
         let Some(client) = self.clients.get_mut(&client_id) else {
-            return;
+            return Ok(());
         };
         let recv_ns = unix_now_ns();
-        let (record, answer_id, exec_line) = match parse_order(frame) {
-            Err(bad) => {
-                self.counts.malformed += 1;
-                if let Some(skipped) = self.bad_log.allow() {
-                    slog::warn!(self.log, "malformed order"; "client" => &client.peer, "reason" => %bad.error,
-                        "frame" => String::from_utf8_lossy(frame).into_owned(), "not_logged_before" => skipped);
-                }
-                if let Some(id) = bad.client_order_id {
-                    if let Some(answer) = self.seen.get(id) {
-                        answer_into(&mut client.pending, id, *answer);
-                        self.counts.duplicates += 1;
-                        return;
-                    }
-                }
-                let record = JournalRecord {
-                    recv_ns,
-                    client_order_id: bad.client_order_id.map(str::to_string),
-                    client: client.peer.clone(),
-                    side: None,
-                    quantity: None,
-                    symbol: None,
-                    price: None,
-                    outcome: Outcome::Rejected,
-                    reason: Some(bad.reason.as_str().to_string()),
-                    raw: Some(String::from_utf8_lossy(frame).into_owned()),
-                };
-                (
-                    record,
-                    bad.client_order_id.map(|id| (id, Some(bad.reason))),
-                    None,
-                )
+        // Verdict.
+        let verdict = self
+            .desk
+            .verdict(frame, &client.peer, &mut client.limiter, now);
+        // Record: a replay adds nothing; the rest is appended (and, under
+        // `every`, made durable) before anything depends on it.
+        if let Some(record) = verdict.record(recv_ns, &client.peer) {
+            if let Err(e) = self.journal.append(&record) {
+                // Only formatting can fail here: drop the frame unanswered.
+                slog::crit!(self.log, "cannot format a journal record"; "error" => %e);
+                return Ok(());
             }
-            Ok(order) => {
-                if let Some(id) = order.client_order_id {
-                    if let Some(answer) = self.seen.get(id) {
-                        answer_into(&mut client.pending, id, *answer);
-                        self.counts.duplicates += 1;
-                        return;
-                    }
-                }
-                let symbol_idx = self.settings.symbols.iter().position(|s| s == order.symbol);
-                let verdict = if self.halted {
-                    Err(RejectReason::Halted)
-                } else if let Some(idx) = symbol_idx {
-                    if !client.limiter.allow(now) {
-                        Err(RejectReason::RateLimit)
-                    } else {
-                        let last = self.band.last(&self.settings.symbols, idx, &self.log);
-                        let net = self.book.net(order.symbol);
-                        self.settings.limits.check(
-                            order.side,
-                            order.quantity,
-                            order.price,
-                            net,
-                            last,
-                        )
-                    }
-                } else {
-                    Err(RejectReason::UnknownSymbol)
-                };
-                let outcome = if verdict.is_ok() {
-                    Outcome::Accepted
-                } else {
-                    Outcome::Rejected
-                };
-                let exec_line = verdict.is_ok().then(|| {
-                    self.book.apply_fill(
-                        &client.peer,
-                        order.symbol,
-                        order.side,
-                        order.quantity,
-                        order.price,
-                    );
-                    format!(
-                        "Executed order: [{}] {} {} {} @ {}",
-                        order.timestamp,
-                        order.side.as_str(),
-                        order.quantity,
-                        order.symbol,
-                        order.price
-                    )
-                });
-                if let Err(reason) = verdict {
-                    slog::info!(self.log, "order rejected"; "client" => &client.peer,
-                        "id" => order.client_order_id.unwrap_or("-"), "reason" => reason.as_str());
-                }
-                let record = JournalRecord {
-                    recv_ns,
-                    client_order_id: order.client_order_id.map(str::to_string),
-                    client: client.peer.clone(),
-                    side: Some(order.side),
-                    quantity: Some(order.quantity),
-                    symbol: Some(order.symbol.to_string()),
-                    price: Some(order.price),
-                    outcome,
-                    reason: verdict.err().map(|r| r.as_str().to_string()),
-                    raw: None,
-                };
-                (
-                    record,
-                    order.client_order_id.map(|id| (id, verdict.err())),
-                    exec_line,
-                )
+            if self.settings.durability == Durability::Every {
+                self.journal.commit().map_err(JournalFailed)?;
             }
-        };
-        if let Err(e) = self.journal.append(&record) {
-            slog::crit!(self.log, "cannot format a journal record"; "error" => %e);
-            return;
+            // Apply: only what the journal now holds.
+            self.executed.extend(self.desk.apply(&verdict, &record));
         }
-        match record.outcome {
-            Outcome::Accepted => self.counts.accepted += 1,
-            Outcome::Rejected => self.counts.rejected += 1,
-        }
-        if let Some((id, answer)) = answer_id {
+        // Answer.
+        if let Some((id, answer)) = verdict.answer() {
             answer_into(&mut client.pending, id, answer);
-            self.seen.insert(id.to_string(), answer);
         }
-        self.executed.extend(exec_line);
-        if self.settings.durability == Durability::Every {
-            self.commit_or_die();
-        }
+        Ok(())
     }
 
-    /// Makes every buffered record durable, then sends the answers and logs
-    /// the executions they cover. A journal that cannot be written stops the
-    /// process: answering without a record would break the promise of an ACK.
-    fn commit(&mut self, ctx: &mut Context<Self>) {
+    /// Makes every appended record durable, then sends the answers and logs
+    /// the executions they cover.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
         self.commit_scheduled = false;
-        if !self.commit_or_die() {
-            ctx.stop();
-            actix::System::current().stop_with_code(1);
+        if self.failed {
             return;
+        }
+        if let Err(e) = self.journal.commit() {
+            return self.fail(ctx, JournalFailed(e));
         }
         for line in self.executed.drain(..) {
             slog::info!(self.log, "{}", line);
@@ -315,7 +186,7 @@ impl OrderSinkActor {
                 if backlog > limit && !client.cut {
                     slog::warn!(self.log, "client does not read its answers: disconnecting it";
                         "client" => &client.peer, "unread_bytes" => backlog);
-                    self.counts.slow_clients += 1;
+                    self.desk.counts.slow_clients += 1;
                     client.cut = true;
                     client.replies.disconnect();
                 }
@@ -323,14 +194,20 @@ impl OrderSinkActor {
         }
     }
 
-    fn commit_or_die(&mut self) -> bool {
-        match self.journal.commit() {
-            Ok(()) => true,
-            Err(e) => {
-                slog::crit!(self.log, "journal write failed: stopping without answering"; "error" => %e);
-                false
-            }
+    /// A commit failed. Answering without a durable record would break the
+    /// promise of an ACK, so the queued answers are dropped, the actor stops
+    /// and the process exits with [`EXIT_JOURNAL_FAILED`]; the strategies
+    /// resend after a restart, and recovery answers what the disk holds.
+    fn fail(&mut self, ctx: &mut Context<Self>, error: JournalFailed) {
+        slog::crit!(self.log, "journal write failed: stopping without answering";
+            "error" => %error.0, "exit_code" => EXIT_JOURNAL_FAILED);
+        self.failed = true;
+        for client in self.clients.values_mut() {
+            client.pending.clear();
         }
+        self.executed.clear();
+        ctx.stop();
+        actix::System::current().stop_with_code(EXIT_JOURNAL_FAILED);
     }
 
     fn client_connected(&mut self, conn: ConnId, peer: SocketAddr, replies: LinkWriter) {
@@ -349,9 +226,14 @@ impl OrderSinkActor {
     /// Decides every order of one socket read, then commits them together
     /// (or schedules the group commit).
     fn handle_frames(&mut self, conn: ConnId, frames: &FrameBatch, ctx: &mut Context<Self>) {
+        if self.failed {
+            return;
+        }
         let now = Instant::now();
         for frame in frames.iter() {
-            self.handle_frame(conn, frame, now);
+            if let Err(failed) = self.handle_frame(conn, frame, now) {
+                return self.fail(ctx, failed);
+            }
         }
         let waiting = self.journal.uncommitted() > 0
             || !self.executed.is_empty()
@@ -360,10 +242,10 @@ impl OrderSinkActor {
             return;
         }
         if self.settings.group_commit.is_zero() || self.settings.durability == Durability::Every {
-            self.commit(ctx);
+            self.flush(ctx);
         } else if !self.commit_scheduled {
             self.commit_scheduled = true;
-            ctx.run_later(self.settings.group_commit, |act, ctx| act.commit(ctx));
+            ctx.run_later(self.settings.group_commit, |act, ctx| act.flush(ctx));
         }
     }
 
@@ -374,7 +256,7 @@ impl OrderSinkActor {
             .get(&conn)
             .is_some_and(|c| !c.pending.is_empty())
         {
-            self.commit(ctx);
+            self.flush(ctx);
         }
         if let Some(c) = self.clients.remove(&conn) {
             slog::info!(self.log, "client disconnected"; "client" => c.peer, "reason" => %reason);
@@ -382,11 +264,11 @@ impl OrderSinkActor {
     }
 
     fn log_positions(&self) {
-        for (symbol, p) in &self.book.by_symbol {
+        for (symbol, p) in &self.desk.book.by_symbol {
             slog::info!(self.log, "position"; "symbol" => symbol, "net" => p.net, "avg_cost" => %p.avg_cost(),
                 "realized_pnl" => %p.realized(), "orders" => p.orders, "shares" => p.shares);
         }
-        for ((client, symbol), p) in &self.book.by_client {
+        for ((client, symbol), p) in &self.desk.book.by_client {
             slog::info!(self.log, "client position"; "client" => client, "symbol" => symbol, "net" => p.net,
                 "realized_pnl" => %p.realized(), "orders" => p.orders);
         }
@@ -427,8 +309,8 @@ impl Handler<SetHalted> for OrderSinkActor {
     type Result = ();
 
     fn handle(&mut self, msg: SetHalted, _: &mut Context<Self>) {
-        if msg.0 != self.halted {
-            self.halted = msg.0;
+        if msg.0 != self.desk.halted {
+            self.desk.halted = msg.0;
             if msg.0 {
                 slog::warn!(
                     self.log,
@@ -441,12 +323,12 @@ impl Handler<SetHalted> for OrderSinkActor {
     }
 }
 
-impl Handler<StopSink> for OrderSinkActor {
+impl Handler<Stop> for OrderSinkActor {
     type Result = ();
 
-    fn handle(&mut self, _: StopSink, ctx: &mut Context<Self>) {
-        self.commit(ctx);
-        let c = self.counts;
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        self.flush(ctx);
+        let c = self.desk.counts;
         slog::info!(self.log, "final counts"; "accepted" => c.accepted, "rejected" => c.rejected,
             "malformed" => c.malformed, "duplicates" => c.duplicates);
         self.log_positions();
@@ -454,10 +336,10 @@ impl Handler<StopSink> for OrderSinkActor {
     }
 }
 
-impl Handler<GetSinkCounts> for OrderSinkActor {
+impl Handler<GetCounts<SinkCounts>> for OrderSinkActor {
     type Result = SinkCounts;
 
-    fn handle(&mut self, _: GetSinkCounts, _: &mut Context<Self>) -> SinkCounts {
-        self.counts
+    fn handle(&mut self, _: GetCounts<SinkCounts>, _: &mut Context<Self>) -> SinkCounts {
+        self.desk.counts
     }
 }

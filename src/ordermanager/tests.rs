@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
 use crate::config::Durability;
-use crate::lifecycle::wait_until;
+use crate::lifecycle::{wait_until, GetCounts, Stop};
 use crate::logging::discard;
 
 struct Server {
@@ -36,6 +36,16 @@ fn settings(durability: Durability, group_ms: u64) -> SinkSettings {
     }
 }
 
+/// Client sessions on `listener` for `sink`, as the process runs them.
+fn serve(listener: TcpListener, sink: &Addr<OrderSinkActor>) {
+    let limits = crate::net::SessionLimits {
+        max_connections: 64,
+        read: crate::net::ReadLimits::frames_only(64),
+    };
+    let to = sink.clone().recipient();
+    tokio::spawn(serve_sessions(listener, limits, to, "orders", discard()));
+}
+
 async fn server_in(settings: SinkSettings, dir: &std::path::Path) -> Server {
     let path = dir.join("orders.journal");
     let (journal, scan) = OrderJournal::open(&path).unwrap();
@@ -43,12 +53,7 @@ async fn server_in(settings: SinkSettings, dir: &std::path::Path) -> Server {
     let sink = OrderSinkActor::new(settings, journal, r.book, r.seen, discard()).start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let limits = crate::net::SessionLimits {
-        max_connections: 64,
-        read: crate::net::ReadLimits::frames_only(64),
-    };
-    let to = sink.clone().recipient();
-    tokio::spawn(serve_sessions(listener, limits, to, "orders", discard()));
+    serve(listener, &sink);
     Server {
         sink,
         addr,
@@ -93,8 +98,8 @@ async fn answers_are_exact_bytes_in_order() {
     let j = journal(&s);
     assert_eq!(j.len(), 2, "both are journaled before they are answered");
     assert_eq!(
-        (j[0].outcome, j[1].reason.as_deref()),
-        (Outcome::Accepted, Some("BAD_QUANTITY"))
+        (j[0].outcome, j[1].reason),
+        (Outcome::Accepted, Some(RejectReason::BadQuantity))
     );
 }
 
@@ -109,7 +114,7 @@ async fn split_and_batched_orders_all_count_and_garbage_keeps_the_connection() {
         .unwrap();
     let want = "ACK,b1*ACK,b2*ACK,b3*";
     assert_eq!(read_exactly(&mut c, want.len()).await, want);
-    let counts = s.sink.send(GetSinkCounts).await.unwrap();
+    let counts = s.sink.send(GetCounts::<SinkCounts>::new()).await.unwrap();
     assert_eq!(
         (counts.accepted, counts.malformed, counts.rejected),
         (3, 2, 2)
@@ -135,7 +140,7 @@ async fn a_resent_id_is_answered_again_and_never_executed_twice() {
         first,
         "the recorded answers, again"
     );
-    let counts = s.sink.send(GetSinkCounts).await.unwrap();
+    let counts = s.sink.send(GetCounts::<SinkCounts>::new()).await.unwrap();
     assert_eq!((counts.accepted, counts.duplicates), (1, 2));
     assert_eq!(journal(&s).len(), 2);
 }
@@ -161,8 +166,8 @@ async fn a_client_without_ids_is_never_written_to() {
         reasons,
         [
             None,
-            Some("BAD_QUANTITY".into()),
-            Some("UNKNOWN_SYMBOL".into())
+            Some(RejectReason::BadQuantity),
+            Some(RejectReason::UnknownSymbol)
         ]
     );
     let mut buf = [0u8; 16];
@@ -237,7 +242,7 @@ async fn a_restart_recovers_positions_and_answers_from_the_journal() {
         .unwrap();
     let want = "ACK,p1*ACK,p2*REJ,p3,BAD_QUANTITY*";
     assert_eq!(read_exactly(&mut c, want.len()).await, want);
-    first.sink.send(StopSink).await.unwrap();
+    first.sink.send(Stop).await.unwrap();
 
     let (_, scan) = OrderJournal::open(&first.journal).unwrap();
     let r = recover(&scan.records);
@@ -256,7 +261,11 @@ async fn a_restart_recovers_positions_and_answers_from_the_journal() {
         .unwrap();
     let want = "ACK,p1*REJ,p3,BAD_QUANTITY*ACK,p4*";
     assert_eq!(read_exactly(&mut c, want.len()).await, want);
-    let counts = second.sink.send(GetSinkCounts).await.unwrap();
+    let counts = second
+        .sink
+        .send(GetCounts::<SinkCounts>::new())
+        .await
+        .unwrap();
     assert_eq!(
         (counts.accepted, counts.duplicates),
         (1, 2),
@@ -279,14 +288,72 @@ async fn a_client_that_never_reads_its_answers_is_disconnected() {
     // The server may close while we are still writing: that is the point.
     let _ = slow.write_all(orders.as_bytes()).await;
     for _ in 0..1000 {
-        if s.sink.send(GetSinkCounts).await.unwrap().slow_clients == 1 {
+        if s.sink
+            .send(GetCounts::<SinkCounts>::new())
+            .await
+            .unwrap()
+            .slow_clients
+            == 1
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(s.sink.send(GetSinkCounts).await.unwrap().slow_clients, 1);
+    assert_eq!(
+        s.sink
+            .send(GetCounts::<SinkCounts>::new())
+            .await
+            .unwrap()
+            .slow_clients,
+        1
+    );
     // Everything it sent before the cut was journaled once; others are unaffected.
     let mut good = TcpStream::connect(s.addr).await.unwrap();
     good.write_all(b"1,SELL,1,AAPL,10,ok1*").await.unwrap();
     assert_eq!(read_exactly(&mut good, "ACK,ok1*".len()).await, "ACK,ok1*");
+}
+
+#[test]
+fn a_failed_commit_answers_nothing_and_stops_the_system_with_its_code() {
+    use std::io::{Read, Write};
+    for durability in [Durability::Every, Durability::Group] {
+        let system = actix_rt::System::new();
+        let addr = system.block_on(async {
+            let full = std::fs::OpenOptions::new()
+                .append(true)
+                .open("/dev/full")
+                .unwrap();
+            let sink = OrderSinkActor::new(
+                settings(durability, 0),
+                OrderJournal::on_file(full),
+                PositionBook::new(),
+                Default::default(),
+                discard(),
+            )
+            .start();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            serve(listener, &sink);
+            addr
+        });
+        let client = std::thread::spawn(move || {
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            c.write_all(b"1,BUY,1,AAPL,10,f1*1,BUY,1,AAPL,10,f2*")
+                .unwrap();
+            let mut got = Vec::new();
+            let _ = c.read_to_end(&mut got);
+            got
+        });
+        assert_eq!(
+            system.run_with_code().unwrap(),
+            EXIT_JOURNAL_FAILED,
+            "{durability:?}"
+        );
+        assert_eq!(
+            String::from_utf8(client.join().unwrap()).unwrap(),
+            "",
+            "{durability:?}: nothing is answered that is not on disk"
+        );
+    }
 }

@@ -10,7 +10,11 @@ use super::{ParseError, RejectReason};
 use crate::price::Price;
 
 /// Which way an order trades.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Serialized as its wire form (`"BUY"`, `"SELL"`), so the journal spells a
+/// side exactly as the order frame did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Side {
     /// Buy: increases the position.
     Buy,
@@ -42,21 +46,6 @@ impl Side {
             Side::Buy => 1,
             Side::Sell => -1,
         }
-    }
-}
-
-/// Serialized as its wire form (`"BUY"`, `"SELL"`), e.g. in the journal.
-impl serde::Serialize for Side {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Side {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Side, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Side::parse(&text)
-            .ok_or_else(|| serde::de::Error::custom(format!("side {text:?} is not BUY or SELL")))
     }
 }
 
@@ -343,6 +332,16 @@ mod tests {
             out,
             b"1795571018.5577044,BUY,100,AAPL,186.73*1795571018.5577044,SELL,100,AAPL,186.73,x-1*"
         );
+    }
+
+    #[test]
+    fn serde_uses_the_wire_form() {
+        for side in [Side::Buy, Side::Sell] {
+            let json = serde_json::to_string(&side).unwrap();
+            assert_eq!(json, format!("\"{}\"", side.as_str()));
+            assert_eq!(serde_json::from_str::<Side>(&json).unwrap(), side);
+        }
+        assert!(serde_json::from_str::<Side>("\"buy\"").is_err());
     }
 
     proptest! {

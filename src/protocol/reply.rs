@@ -3,15 +3,21 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 use super::fields::split_fields;
 use super::order::valid_order_id;
 use super::ParseError;
 
 /// Why an order was rejected: the short upper-case code on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Serialized (in the journal) as the same code as on the wire, so a journal
+/// reads like the replies it caused. A stored code this build does not know
+/// (a journal written by a newer build) reads back as `BadFrame`: the order
+/// was still rejected, and recovery must not fail on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RejectReason {
-    /// Wrong field count or not UTF-8.
-    BadFrame,
     /// TIMESTAMP is not float seconds since the epoch.
     BadTimestamp,
     /// SIDE is not `BUY` or `SELL`.
@@ -36,6 +42,10 @@ pub enum RejectReason {
     PriceBand,
     /// Trading is halted (SIGUSR1); SIGUSR2 resumes.
     Halted,
+    /// Wrong field count or not UTF-8; also any stored code not known here
+    /// (last only because serde's `other` fallback must be the last variant).
+    #[serde(other)]
+    BadFrame,
 }
 
 const ALL: [RejectReason; 13] = [
@@ -211,6 +221,19 @@ mod tests {
             assert_eq!(r.to_string(), r.as_str());
         }
         assert!("NOPE".parse::<RejectReason>().is_err());
+    }
+
+    #[test]
+    fn serde_uses_the_wire_codes_and_reads_unknown_ones_as_bad_frame() {
+        for r in ALL {
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(json, format!("\"{}\"", r.as_str()));
+            assert_eq!(serde_json::from_str::<RejectReason>(&json).unwrap(), r);
+        }
+        assert_eq!(
+            serde_json::from_str::<RejectReason>("\"FROM_THE_FUTURE\"").unwrap(),
+            RejectReason::BadFrame
+        );
     }
 
     proptest! {

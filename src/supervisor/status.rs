@@ -134,7 +134,7 @@ impl RunStats {
             }
             Outcome::Rejected => {
                 self.rejected += 1;
-                let reason = r.reason.clone().unwrap_or_else(|| "(none)".into());
+                let reason = r.reason.map_or("(none)", |r| r.as_str()).to_string();
                 *self.reject_reasons.entry(reason).or_default() += 1;
             }
         }
@@ -205,14 +205,14 @@ impl RunStats {
 mod tests {
     use super::*;
     use crate::price::Price;
-    use crate::protocol::Side;
+    use crate::protocol::{RejectReason, Side};
 
     fn record(
         sym: &str,
         side: Side,
         price: &str,
         outcome: Outcome,
-        reason: Option<&str>,
+        reason: Option<RejectReason>,
     ) -> String {
         let r = JournalRecord {
             recv_ns: 1,
@@ -223,7 +223,7 @@ mod tests {
             symbol: Some(sym.into()),
             price: Some(Price::parse(price).unwrap()),
             outcome,
-            reason: reason.map(str::to_string),
+            reason,
             raw: None,
         };
         serde_json::to_string(&r).unwrap() + "\n"
@@ -245,7 +245,7 @@ mod tests {
                 Side::Buy,
                 "5",
                 Outcome::Rejected,
-                Some("MAX_POSITION"),
+                Some(RejectReason::MaxPosition),
             ),
         ]
         .concat();
