@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler};
 use bytes::Bytes;
 use slog::Logger;
 use tokio::sync::oneshot;
@@ -14,6 +14,7 @@ use super::links::{
 };
 use super::orders::{order_id, Answer, OrderTracker};
 use crate::clock::unix_now_ns;
+use crate::lifecycle::{GetCounts, Stop};
 use crate::logging::LogLimiter;
 use crate::net::WriterQueue;
 use crate::price::Price;
@@ -43,11 +44,6 @@ pub struct StrategySettings {
     pub symbols: Vec<String>,
 }
 
-/// Stop now: log the final counts.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StopStrategy;
-
 /// Counters for tests and the final log line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, actix::MessageResponse)]
 pub struct StrategyCounts {
@@ -68,11 +64,6 @@ pub struct StrategyCounts {
     /// News frames used.
     pub news: u64,
 }
-
-/// Counter query.
-#[derive(Message)]
-#[rtype(result = "StrategyCounts")]
-pub struct GetCounts;
 
 /// The strategy's one actor.
 pub struct SignalActor {
@@ -482,13 +473,13 @@ impl Handler<NewsLinkUp> for SignalActor {
     }
 }
 
-impl Handler<StopStrategy> for SignalActor {
+impl Handler<Stop> for SignalActor {
     type Result = ();
 
     /// Stops taking new signals, then waits (at most `order_timeout`) for the
     /// answers to orders already sent: upstream roles stop first, the
     /// ordermanager last, so a clean stop leaves nothing in doubt.
-    fn handle(&mut self, _: StopStrategy, ctx: &mut Context<Self>) {
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
         if self.tracker.unanswered() == 0 || self.link.is_none() {
             self.stop_with_counts(ctx);
             return;
@@ -498,10 +489,10 @@ impl Handler<StopStrategy> for SignalActor {
     }
 }
 
-impl Handler<GetCounts> for SignalActor {
+impl Handler<GetCounts<StrategyCounts>> for SignalActor {
     type Result = StrategyCounts;
 
-    fn handle(&mut self, _: GetCounts, _: &mut Context<Self>) -> StrategyCounts {
+    fn handle(&mut self, _: GetCounts<StrategyCounts>, _: &mut Context<Self>) -> StrategyCounts {
         self.current_counts()
     }
 }

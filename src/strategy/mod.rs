@@ -22,7 +22,7 @@ mod actor;
 pub mod links;
 pub mod orders;
 
-pub use actor::{GetCounts, SignalActor, StopStrategy, StrategyCounts, StrategySettings};
+pub use actor::{SignalActor, StrategyCounts, StrategySettings};
 pub use links::RingWaiter;
 pub use orders::{order_id, OrderTracker};
 
@@ -32,7 +32,7 @@ use actix::Actor;
 use anyhow::Context as _;
 use tokio::sync::oneshot;
 
-use crate::lifecycle::{announce_ready, RoleContext, Shutdown};
+use crate::lifecycle::{announce_ready, RoleContext, Shutdown, Stop};
 use crate::shm::{PriceTableReader, ShmError};
 use crate::signals::SignalEngine;
 
@@ -92,7 +92,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     tokio::select! {
         reason = shutdown.requested() => {
             slog::info!(log, "stopping"; "reason" => format!("{reason:?}"));
-            addr.do_send(StopStrategy);
+            addr.do_send(Stop);
             let _ = done_rx.await;
         }
         _ = &mut done_rx => slog::info!(log, "finite run complete: feed ended, ring drained, every order answered"),

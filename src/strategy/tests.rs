@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 
 use super::links::{order_link, NewsBytes};
 use super::*;
-use crate::lifecycle::{wait_until, Shutdown};
+use crate::lifecycle::{wait_until, GetCounts, Shutdown, Stop};
 use crate::logging::discard;
 use crate::protocol::{parse_order, FrameSplitter};
 use crate::shm::testutil::Seg;
@@ -117,7 +117,7 @@ async fn start(use_news: bool) -> Harness {
 
 /// The actor's counters now.
 async fn counts(addr: &actix::Addr<SignalActor>) -> StrategyCounts {
-    addr.send(GetCounts).await.unwrap()
+    addr.send(GetCounts::<StrategyCounts>::new()).await.unwrap()
 }
 
 /// Waits until the actor's counters satisfy `cond`; panics naming `what` if
@@ -306,7 +306,7 @@ async fn two_orders(h: &mut Harness) -> (TcpStream, Vec<(String, String, String)
 async fn a_stop_waits_for_the_answers_to_sent_orders() {
     let mut h = start(false).await;
     let (mut conn, sent) = two_orders(&mut h).await;
-    h.addr.send(StopStrategy).await.unwrap();
+    h.addr.send(Stop).await.unwrap();
     conn.write_all(format!("ACK,{}*", sent[0].0).as_bytes())
         .await
         .unwrap();
@@ -354,7 +354,7 @@ async fn a_stop_gives_up_on_unanswered_orders_after_the_order_timeout() {
     };
     let (_conn, _) = two_orders(&mut h).await;
     let asked = std::time::Instant::now();
-    h.addr.send(StopStrategy).await.unwrap();
+    h.addr.send(Stop).await.unwrap();
     tokio::time::timeout(PATIENCE, &mut h.done)
         .await
         .unwrap()
@@ -371,6 +371,6 @@ async fn a_stop_without_an_order_connection_is_immediate() {
     let (mut table, addr, done) = actor(&seg, false, true);
     publish(&mut table, 0, &PRICES);
     wait_for_counts(&addr, "both orders are made", |c| c.unanswered == 2).await;
-    addr.send(StopStrategy).await.unwrap();
+    addr.send(Stop).await.unwrap();
     tokio::time::timeout(PATIENCE, done).await.unwrap().unwrap();
 }
