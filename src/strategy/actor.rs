@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use super::links::{
     NewsBytes, NewsLinkUp, OrderLinkDown, OrderLinkUp, ReplyBytes, RingWaiter, RingWake,
 };
-use super::orders::{order_id, Answer, OrderTracker};
+use super::orders::{order_id, Answer, OrderCounts, OrderTicket, OrderTracker};
 use crate::clock::unix_now_ns;
 use crate::lifecycle::{GetCounts, Stop};
 use crate::logging::LogLimiter;
@@ -44,25 +44,28 @@ pub struct StrategySettings {
     pub symbols: Vec<String>,
 }
 
-/// Counters for tests and the final log line.
+/// What came in: counted by the actor, which reads the ring and the news.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InputCounts {
+    /// Ticks consumed from the ring: all of a finite run's, if none was lost.
+    pub ticks: u64,
+    /// Ticks the ring overwrote before we read them: signals may be missing.
+    pub lost: u64,
+    /// News frames used; malformed or unknown-symbol ones are not counted.
+    pub news: u64,
+}
+
+/// A snapshot of the strategy's counters, for tests and the final log line.
+/// Assembled on request from their one keeper each, so no number is copied
+/// and kept in two places.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, actix::MessageResponse)]
 pub struct StrategyCounts {
-    /// Ticks consumed from the ring.
-    pub ticks: u64,
-    /// Ticks the ring overwrote before we read them.
-    pub lost: u64,
-    /// Orders created.
-    pub sent: u64,
-    /// Orders acknowledged.
-    pub acked: u64,
-    /// Orders rejected.
-    pub rejected: u64,
-    /// Orders resent after a reconnect.
-    pub resent: u64,
-    /// Orders without an answer yet.
+    /// Ticks and news in, from the actor.
+    pub input: InputCounts,
+    /// Orders out and answers in, from the [`OrderTracker`].
+    pub orders: OrderCounts,
+    /// Orders without an answer yet: must be 0 after a clean stop.
     pub unanswered: u64,
-    /// News frames used.
-    pub news: u64,
 }
 
 /// The strategy's one actor.
@@ -84,7 +87,8 @@ pub struct SignalActor {
     out: Vec<u8>,
     replies: FrameSplitter,
     news: FrameSplitter,
-    counts: StrategyCounts,
+    /// Ticks and news counted as they come in.
+    input: InputCounts,
     bad_log: LogLimiter,
     log: Logger,
     /// Told when a finite run is complete.
@@ -120,7 +124,7 @@ impl SignalActor {
             out: Vec::with_capacity(4096),
             replies: FrameSplitter::new(max),
             news: FrameSplitter::new(max),
-            counts: StrategyCounts::default(),
+            input: InputCounts::default(),
             bad_log: LogLimiter::new(10, Duration::from_secs(1)),
             log,
             done: Some(done),
@@ -147,7 +151,7 @@ impl SignalActor {
         for _ in 0..TICKS_PER_TURN {
             match self.reader.ring_next(&mut self.cursor) {
                 RingRead::Tick(t) => {
-                    self.counts.ticks += 1;
+                    self.input.ticks += 1;
                     let sym = t.symbol_idx as usize;
                     let price = Price::from_units(t.price_units);
                     if let Some(p) = self.last_price.get_mut(sym) {
@@ -158,8 +162,8 @@ impl SignalActor {
                     }
                 }
                 RingRead::Lost(n) => {
-                    self.counts.lost += n;
-                    slog::warn!(self.log, "fell a whole ring behind: ticks lost"; "lost" => n, "total_lost" => self.counts.lost);
+                    self.input.lost += n;
+                    slog::warn!(self.log, "fell a whole ring behind: ticks lost"; "lost" => n, "total_lost" => self.input.lost);
                 }
                 RingRead::Empty => return true,
             }
@@ -167,45 +171,53 @@ impl SignalActor {
         false
     }
 
-    /// Turns an intent into a tracked order and queues its frame.
+    /// Turns an intent into an order and queues its frame.
     fn place(&mut self, intent: OrderIntent, price: Price) {
-        if !self.settings.order_ids {
-            let symbol = &self.settings.symbols[intent.symbol];
-            let order = Order {
-                timestamp: unix_now_ns() as f64 / 1e9,
-                side: intent.side,
-                quantity: self.settings.quantity,
-                symbol,
-                price,
-                client_order_id: None,
-            };
-            write_order(&mut self.out, &order);
-            self.tracker.sent += 1;
-            slog::info!(self.log, "order sent"; "id" => "-", "side" => order.side.as_str(),
-                "qty" => order.quantity, "symbol" => symbol, "price" => %price);
-            return;
+        if self.settings.order_ids {
+            self.place_tracked(intent, price);
+        } else {
+            self.place_untracked(intent, price);
         }
-        let id = order_id(
-            &self.settings.client_name,
-            self.reader.generation(),
-            intent.tag,
-        );
-        let symbol = &self.settings.symbols[intent.symbol];
-        let (qty, side) = (self.settings.quantity, intent.side);
-        let now_s = unix_now_ns() as f64 / 1e9;
-        if let Some(frame) = self.tracker.create(
-            id.clone(),
-            intent.symbol,
-            symbol,
-            side,
-            qty,
+    }
+
+    /// An order with an id, kept by the tracker until its answer.
+    fn place_tracked(&mut self, intent: OrderIntent, price: Price) {
+        let ticket = OrderTicket {
+            id: order_id(
+                &self.settings.client_name,
+                self.reader.generation(),
+                intent.tag,
+            ),
+            symbol_idx: intent.symbol,
+            symbol: &self.settings.symbols[intent.symbol],
+            side: intent.side,
+            quantity: self.settings.quantity,
             price,
-            Instant::now(),
-            now_s,
-        ) {
+        };
+        let now_s = unix_now_ns() as f64 / 1e9;
+        if let Some(frame) = self.tracker.create(&ticket, Instant::now(), now_s) {
             self.out.extend_from_slice(frame);
-            slog::info!(self.log, "order sent"; "id" => id, "side" => side.as_str(), "qty" => qty, "symbol" => symbol, "price" => %price);
+            slog::info!(self.log, "order sent"; "id" => &ticket.id, "side" => ticket.side.as_str(),
+                "qty" => ticket.quantity, "symbol" => ticket.symbol, "price" => %price);
         }
+    }
+
+    /// An original five-field order: nothing answers it, so it is only
+    /// counted; it waits in `out` while disconnected.
+    fn place_untracked(&mut self, intent: OrderIntent, price: Price) {
+        let symbol = &self.settings.symbols[intent.symbol];
+        let order = Order {
+            timestamp: unix_now_ns() as f64 / 1e9,
+            side: intent.side,
+            quantity: self.settings.quantity,
+            symbol,
+            price,
+            client_order_id: None,
+        };
+        write_order(&mut self.out, &order);
+        self.tracker.count_untracked();
+        slog::info!(self.log, "order sent"; "id" => "-", "side" => order.side.as_str(),
+            "qty" => order.quantity, "symbol" => symbol, "price" => %price);
     }
 
     /// Writes this turn's new order frames if connected. Otherwise tracked
@@ -287,7 +299,7 @@ impl SignalActor {
             });
             match parsed {
                 Ok((idx, sentiment)) => {
-                    self.counts.news += 1;
+                    self.input.news += 1;
                     if let Some(intent) = self.engine.on_news(idx, sentiment) {
                         match self.last_price[idx] {
                             Some(price) => self.place(intent, price),
@@ -340,12 +352,9 @@ impl SignalActor {
 
     fn current_counts(&self) -> StrategyCounts {
         StrategyCounts {
-            sent: self.tracker.sent,
-            acked: self.tracker.acked,
-            rejected: self.tracker.rejected,
-            resent: self.tracker.resent,
+            input: self.input,
+            orders: self.tracker.counts(),
             unanswered: self.tracker.unanswered() as u64,
-            ..self.counts
         }
     }
 
@@ -355,8 +364,8 @@ impl SignalActor {
             .map(|i| format!("{}={}", self.settings.symbols[i], self.tracker.position(i)))
             .collect();
         slog::info!(self.log, "final counts";
-            "sent" => c.sent, "acked" => c.acked, "rejected" => c.rejected, "unanswered" => c.unanswered,
-            "resent" => c.resent, "ticks" => c.ticks, "lost" => c.lost, "news" => c.news,
+            "sent" => c.orders.sent, "acked" => c.orders.acked, "rejected" => c.orders.rejected, "unanswered" => c.unanswered,
+            "resent" => c.orders.resent, "ticks" => c.input.ticks, "lost" => c.input.lost, "news" => c.input.news,
             "positions" => positions.join(" "));
         self.waiter = None;
         if let Some(done) = self.done.take() {

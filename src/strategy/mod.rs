@@ -22,9 +22,9 @@ mod actor;
 pub mod links;
 pub mod orders;
 
-pub use actor::{SignalActor, StrategyCounts, StrategySettings};
+pub use actor::{InputCounts, SignalActor, StrategyCounts, StrategySettings};
 pub use links::RingWaiter;
-pub use orders::{order_id, OrderTracker};
+pub use orders::{order_id, OrderCounts, OrderTicket, OrderTracker};
 
 use std::time::Duration;
 

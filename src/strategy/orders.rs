@@ -59,6 +59,43 @@ pub enum Answer {
     Unknown,
 }
 
+/// An order as the strategy decided it, before it has a frame.
+///
+/// Kept together so that a call site names each part instead of passing six
+/// positional values, two of which (quantity, symbol index) are easy to swap.
+#[derive(Debug, Clone)]
+pub struct OrderTicket<'a> {
+    /// Client order id, derived from the signal (see [`order_id`]).
+    pub id: String,
+    /// Symbol index, for the position the ACK moves.
+    pub symbol_idx: usize,
+    /// Symbol name, for the frame.
+    pub symbol: &'a str,
+    /// Direction.
+    pub side: Side,
+    /// Shares.
+    pub quantity: u64,
+    /// Limit price: the symbol's last tick when the signal came.
+    pub price: Price,
+}
+
+/// What the run did with its orders. The tracker is the only keeper of
+/// these numbers: it is where orders are made and answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrderCounts {
+    /// Orders made, tracked or not: what the ordermanager should have seen.
+    pub sent: u64,
+    /// ACKs of pending orders: what moved the position.
+    pub acked: u64,
+    /// REJs of pending orders.
+    pub rejected: u64,
+    /// Orders sent again after a reconnect; high means an unstable link.
+    pub resent: u64,
+    /// Answers for ids not pending: late duplicates after a resend, harmless
+    /// unless many.
+    pub unknown_answers: u64,
+}
+
 /// Every unanswered order, in send order, and the counters of the run.
 #[derive(Debug, Default)]
 pub struct OrderTracker {
@@ -70,16 +107,8 @@ pub struct OrderTracker {
     next: u64,
     /// Net shares per symbol, from ACKs.
     positions: HashMap<usize, i64>,
-    /// Orders created.
-    pub sent: u64,
-    /// ACKs of pending orders.
-    pub acked: u64,
-    /// REJs of pending orders.
-    pub rejected: u64,
-    /// Orders sent again after a reconnect.
-    pub resent: u64,
-    /// Answers for ids not pending.
-    pub unknown_answers: u64,
+    /// Everything counted about the orders.
+    counts: OrderCounts,
 }
 
 impl OrderTracker {
@@ -91,19 +120,15 @@ impl OrderTracker {
     /// Records a new order and returns its frame (to write now, or on connect).
     ///
     /// An id already pending is not added twice (`None`): a replayed signal.
-    #[allow(clippy::too_many_arguments)]
+    /// `now` starts the in-doubt clock; `timestamp` (Unix seconds) goes into
+    /// the frame.
     pub fn create(
         &mut self,
-        id: String,
-        symbol_idx: usize,
-        symbol: &str,
-        side: Side,
-        quantity: u64,
-        price: Price,
+        ticket: &OrderTicket<'_>,
         now: Instant,
         timestamp: f64,
     ) -> Option<&[u8]> {
-        if self.by_id.contains_key(&id) {
+        if self.by_id.contains_key(&ticket.id) {
             return None;
         }
         let mut frame = Vec::with_capacity(80);
@@ -111,44 +136,50 @@ impl OrderTracker {
             &mut frame,
             &Order {
                 timestamp,
-                side,
-                quantity,
-                symbol,
-                price,
-                client_order_id: Some(&id),
+                side: ticket.side,
+                quantity: ticket.quantity,
+                symbol: ticket.symbol,
+                price: ticket.price,
+                client_order_id: Some(&ticket.id),
             },
         );
         let seq = self.next;
         self.next += 1;
-        self.sent += 1;
-        self.by_id.insert(id.clone(), seq);
+        self.counts.sent += 1;
+        self.by_id.insert(ticket.id.clone(), seq);
         let p = PendingOrder {
-            id,
+            id: ticket.id.clone(),
             frame,
-            symbol: symbol_idx,
-            side,
-            quantity,
+            symbol: ticket.symbol_idx,
+            side: ticket.side,
+            quantity: ticket.quantity,
             sent_at: now,
             doubt_logged: false,
         };
         Some(&self.pending.entry(seq).or_insert(p).frame)
     }
 
+    /// Counts an order sent without an id (`strategy.order_ids = false`):
+    /// nothing will answer it, so it is never pending, but it was sent.
+    pub fn count_untracked(&mut self) {
+        self.counts.sent += 1;
+    }
+
     /// Applies an ACK (`rejected = false`) or a REJ for `id`.
     pub fn answer(&mut self, id: &str, rejected: bool) -> Answer {
         let Some(seq) = self.by_id.remove(id) else {
-            self.unknown_answers += 1;
+            self.counts.unknown_answers += 1;
             return Answer::Unknown;
         };
         let Some(p) = self.pending.remove(&seq) else {
-            self.unknown_answers += 1;
+            self.counts.unknown_answers += 1;
             return Answer::Unknown;
         };
         if rejected {
-            self.rejected += 1;
+            self.counts.rejected += 1;
             return Answer::Rejected;
         }
-        self.acked += 1;
+        self.counts.acked += 1;
         *self.positions.entry(p.symbol).or_default() += p.side.sign() * p.quantity as i64;
         Answer::Acked {
             symbol: p.symbol,
@@ -163,7 +194,7 @@ impl OrderTracker {
             out.extend_from_slice(&p.frame);
             p.sent_at = now;
         }
-        self.resent += self.pending.len() as u64;
+        self.counts.resent += self.pending.len() as u64;
         self.pending.len()
     }
 
@@ -177,6 +208,11 @@ impl OrderTracker {
                 p.id.clone()
             })
             .collect()
+    }
+
+    /// The counters so far.
+    pub fn counts(&self) -> OrderCounts {
+        self.counts
     }
 
     /// Orders still waiting for an answer.
@@ -196,18 +232,15 @@ mod tests {
     use crate::protocol::parse_order;
 
     fn create(t: &mut OrderTracker, id: &str, side: Side) -> Option<Vec<u8>> {
-        let now = Instant::now();
-        t.create(
-            id.into(),
-            0,
-            "AAPL",
+        let ticket = OrderTicket {
+            id: id.into(),
+            symbol_idx: 0,
+            symbol: "AAPL",
             side,
-            100,
-            Price::from_units(18_673_000_000),
-            now,
-            1.5,
-        )
-        .map(<[u8]>::to_vec)
+            quantity: 100,
+            price: Price::from_units(18_673_000_000),
+        };
+        t.create(&ticket, Instant::now(), 1.5).map(<[u8]>::to_vec)
     }
 
     #[test]
@@ -231,7 +264,7 @@ mod tests {
             None,
             "a replayed signal is not a new order"
         );
-        assert_eq!(t.sent, 1);
+        assert_eq!(t.counts().sent, 1);
     }
 
     #[test]
@@ -266,7 +299,10 @@ mod tests {
             "a duplicate ACK changes nothing"
         );
         assert_eq!(
-            (t.acked, t.rejected, t.unknown_answers, t.unanswered()),
+            {
+                let c = t.counts();
+                (c.acked, c.rejected, c.unknown_answers, t.unanswered())
+            },
             (2, 1, 1, 0)
         );
     }
@@ -284,23 +320,22 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "1.5,BUY,100,AAPL,186.73,a*1.5,BUY,100,AAPL,186.73,c*1.5,BUY,100,AAPL,186.73,d*"
         );
-        assert_eq!(t.resent, 3);
+        assert_eq!(t.counts().resent, 3);
     }
 
     #[test]
     fn in_doubt_is_reported_once_per_order() {
         let mut t = OrderTracker::new();
         let t0 = Instant::now();
-        t.create(
-            "a".into(),
-            0,
-            "AAPL",
-            Side::Buy,
-            1,
-            Price::from_units(1),
-            t0,
-            1.0,
-        );
+        let ticket = OrderTicket {
+            id: "a".into(),
+            symbol_idx: 0,
+            symbol: "AAPL",
+            side: Side::Buy,
+            quantity: 1,
+            price: Price::from_units(1),
+        };
+        t.create(&ticket, t0, 1.0);
         let timeout = Duration::from_secs(2);
         assert!(t
             .newly_in_doubt(t0 + Duration::from_secs(1), timeout)

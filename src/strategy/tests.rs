@@ -200,7 +200,7 @@ async fn unanswered_orders_are_resent_with_the_same_ids_after_a_reconnect() {
         .await
         .unwrap();
     // Let the ACK land before the connection drops.
-    wait_for_counts(&h.addr, "the ACK is counted", |c| c.acked == 1).await;
+    wait_for_counts(&h.addr, "the ACK is counted", |c| c.orders.acked == 1).await;
     drop(first);
     let (mut second, _) = h.listener.accept().await.unwrap();
     let resent = read_orders(&mut second, 3).await;
@@ -224,9 +224,12 @@ async fn agreeing_news_after_a_crossover_yields_exactly_one_order() {
     let mut h = start(true).await;
     publish(&mut h.table, 0, &PRICES[..4]); // BUY crossover at index 3, news still HOLD
     let (mut conn, _) = h.listener.accept().await.unwrap();
-    wait_for_counts(&h.addr, "the four ticks are consumed", |c| c.ticks == 4).await;
+    wait_for_counts(&h.addr, "the four ticks are consumed", |c| {
+        c.input.ticks == 4
+    })
+    .await;
     assert_eq!(
-        counts(&h.addr).await.sent,
+        counts(&h.addr).await.orders.sent,
         0,
         "the crossover waits for news"
     );
@@ -250,7 +253,7 @@ async fn agreeing_news_after_a_crossover_yields_exactly_one_order() {
     );
     let c = counts(&h.addr).await;
     assert_eq!(
-        (c.sent, c.news),
+        (c.orders.sent, c.input.news),
         (1, 4),
         "one order per price signal: {c:?}"
     );
@@ -265,7 +268,7 @@ async fn without_ids_orders_use_the_original_five_fields_and_need_no_answer() {
     table.mark_feed_ended();
     table.notify_readers();
     wait_for_counts(&addr, "both orders are made, untracked", |c| {
-        c.sent == 2 && c.unanswered == 0
+        c.orders.sent == 2 && c.unanswered == 0
     })
     .await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -310,7 +313,10 @@ async fn a_stop_waits_for_the_answers_to_sent_orders() {
     conn.write_all(format!("ACK,{}*", sent[0].0).as_bytes())
         .await
         .unwrap();
-    wait_for_counts(&h.addr, "the first answer is counted", |c| c.acked == 1).await;
+    wait_for_counts(&h.addr, "the first answer is counted", |c| {
+        c.orders.acked == 1
+    })
+    .await;
     assert!(h.done.try_recv().is_err(), "one order is still unanswered");
     // A stopping strategy takes no new signals.
     publish(&mut h.table, 1, &PRICES);
