@@ -1,5 +1,10 @@
 //! [`SignalActor`]: every tick from the ring and every news frame through the
 //! signal engine, orders out, answers in.
+//!
+//! This file holds the actor's state, the ring and order paths and the
+//! message handlers (each one call, so the transport can be re-pointed);
+//! `inbound` handles what the connections bring, `stop` decides when the
+//! actor ends.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,15 +17,19 @@ use tokio::sync::oneshot;
 use super::links::{
     NewsBytes, NewsLinkUp, OrderLinkDown, OrderLinkUp, ReplyBytes, RingWaiter, RingWake,
 };
-use super::orders::{order_id, Answer, OrderCounts, OrderTicket, OrderTracker};
+use super::orders::{order_id, OrderCounts, OrderTicket, OrderTracker};
 use crate::clock::unix_now_ns;
 use crate::lifecycle::{GetCounts, Stop};
 use crate::logging::LogLimiter;
 use crate::net::WriterQueue;
 use crate::price::Price;
-use crate::protocol::{parse_news, parse_reply, write_order, FrameSplitter, Order, Reply};
+use crate::protocol::{write_order, FrameSplitter, Order};
 use crate::shm::{PriceTableReader, RingCursor, RingRead};
 use crate::signals::{OrderIntent, SignalEngine};
+use stop::Phase;
+
+mod inbound;
+mod stop;
 
 /// Ticks handled per actor turn before yielding to replies and news.
 const TICKS_PER_TURN: usize = 65_536;
@@ -91,16 +100,19 @@ pub struct SignalActor {
     input: InputCounts,
     bad_log: LogLimiter,
     log: Logger,
-    /// Told when a finite run is complete.
+    /// Fired when the actor stops (a finite run complete, or a stop request
+    /// served), so the process can let the writer finish and exit.
     done: Option<oneshot::Sender<()>>,
     /// The segment name, to notice a re-created table.
     shm_name: String,
-    /// Set by a stop request: no new orders; wait for answers until then.
-    draining_until: Option<Instant>,
+    /// Trading, draining after a stop request, or stopped: the one record of
+    /// whether new signals may become orders and whether to end.
+    phase: Phase,
 }
 
 impl SignalActor {
-    /// An actor reading `reader`; `done` fires when a finite run is complete.
+    /// An actor reading `reader`; `done` fires when it stops, whether a
+    /// finite run completed or a [`Stop`] was served.
     pub fn new(
         settings: StrategySettings,
         reader: PriceTableReader,
@@ -128,7 +140,7 @@ impl SignalActor {
             bad_log: LogLimiter::new(10, Duration::from_secs(1)),
             log,
             done: Some(done),
-            draining_until: None,
+            phase: Phase::Trading,
         }
     }
 
@@ -239,85 +251,6 @@ impl SignalActor {
         }
     }
 
-    fn handle_replies(&mut self, bytes: &[u8]) {
-        self.replies.push(bytes);
-        loop {
-            let frame = match self.replies.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => {
-                    slog::error!(self.log, "reply stream unframeable; discarding it"; "reason" => %e);
-                    self.replies = FrameSplitter::new(self.settings.max_frame);
-                    break;
-                }
-            };
-            match parse_reply(frame) {
-                Ok(Reply::Ack {
-                    client_order_id: id,
-                }) => match self.tracker.answer(id, false) {
-                    Answer::Acked { symbol, .. } => {
-                        slog::info!(self.log, "order acked"; "id" => id, "position" => self.tracker.position(symbol));
-                    }
-                    _ => slog::debug!(self.log, "ACK for an order already answered"; "id" => id),
-                },
-                Ok(Reply::Rej {
-                    client_order_id: id,
-                    reason,
-                }) => match self.tracker.answer(id, true) {
-                    Answer::Rejected => {
-                        slog::warn!(self.log, "order rejected"; "id" => id, "reason" => reason)
-                    }
-                    _ => slog::debug!(self.log, "REJ for an order already answered"; "id" => id),
-                },
-                Err(e) => {
-                    if let Some(skipped) = self.bad_log.allow() {
-                        slog::warn!(self.log, "malformed reply"; "reason" => %e, "not_logged_before" => skipped);
-                    }
-                }
-            }
-        }
-    }
-
-    fn handle_news(&mut self, bytes: &[u8]) {
-        self.news.push(bytes);
-        loop {
-            let frame = match self.news.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => {
-                    slog::error!(self.log, "news stream unframeable; discarding it"; "reason" => %e);
-                    self.news = FrameSplitter::new(self.settings.max_frame);
-                    break;
-                }
-            };
-            let parsed = parse_news(frame).map_err(|e| e.to_string()).and_then(|n| {
-                let idx = self
-                    .reader
-                    .symbol_index(n.symbol)
-                    .ok_or_else(|| format!("unknown symbol {:?}", n.symbol))?;
-                Ok((idx, n.sentiment))
-            });
-            match parsed {
-                Ok((idx, sentiment)) => {
-                    self.input.news += 1;
-                    if let Some(intent) = self.engine.on_news(idx, sentiment) {
-                        match self.last_price[idx] {
-                            Some(price) => self.place(intent, price),
-                            None => {
-                                slog::debug!(self.log, "news signal before any price; skipped"; "symbol" => idx)
-                            }
-                        }
-                    }
-                }
-                Err(reason) => {
-                    if let Some(skipped) = self.bad_log.allow() {
-                        slog::warn!(self.log, "news frame ignored"; "reason" => reason, "not_logged_before" => skipped);
-                    }
-                }
-            }
-        }
-    }
-
     /// Switches to a re-created table (new orderbook) when one appears.
     fn follow_table(&mut self, ctx: &mut Context<Self>) {
         if self.reader.is_current() {
@@ -341,15 +274,7 @@ impl SignalActor {
         });
     }
 
-    /// A finite run is complete once the feed ended, the ring is drained
-    /// and every order is answered.
-    fn finished(&self) -> bool {
-        self.out.is_empty()
-            && self.reader.feed_ended()
-            && self.cursor.next_seq() >= self.reader.ticks_written()
-            && self.tracker.unanswered() == 0
-    }
-
+    /// A snapshot of the counters, each read from its one keeper.
     fn current_counts(&self) -> StrategyCounts {
         StrategyCounts {
             input: self.input,
@@ -358,52 +283,36 @@ impl SignalActor {
         }
     }
 
-    fn stop_with_counts(&mut self, ctx: &mut Context<Self>) {
-        let c = self.current_counts();
-        let positions: Vec<String> = (0..self.settings.symbols.len())
-            .map(|i| format!("{}={}", self.settings.symbols[i], self.tracker.position(i)))
-            .collect();
-        slog::info!(self.log, "final counts";
-            "sent" => c.orders.sent, "acked" => c.orders.acked, "rejected" => c.orders.rejected, "unanswered" => c.unanswered,
-            "resent" => c.orders.resent, "ticks" => c.input.ticks, "lost" => c.input.lost, "news" => c.input.news,
-            "positions" => positions.join(" "));
-        self.waiter = None;
-        if let Some(done) = self.done.take() {
-            let _ = done.send(());
+    /// The timer's round: report orders newly in doubt, follow a re-created
+    /// table while trading, then ask whether to stop (the drain deadline and
+    /// a finite run's end are both noticed here at the latest).
+    fn housekeeping(&mut self, ctx: &mut Context<Self>) {
+        if self.phase == Phase::Stopped {
+            return;
         }
-        ctx.stop();
+        self.report_in_doubt();
+        if self.phase.is_trading() {
+            self.follow_table(ctx);
+        }
+        self.stop_if_due(ctx);
     }
-}
 
-impl Actor for SignalActor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        self.start_waiter(ctx);
-        ctx.run_interval(HOUSEKEEPING, |act, ctx| {
-            for id in act.tracker.newly_in_doubt(Instant::now(), act.settings.order_timeout) {
-                slog::warn!(act.log, "order in doubt: no answer yet; it is resent on reconnect"; "id" => id);
-            }
-            if let Some(deadline) = act.draining_until {
-                if Instant::now() >= deadline {
-                    slog::warn!(act.log, "stopping with unanswered orders (in doubt)"; "unanswered" => act.tracker.unanswered());
-                    act.stop_with_counts(ctx);
-                }
-                return;
-            }
-            act.follow_table(ctx);
-            if act.finished() {
-                act.stop_with_counts(ctx);
-            }
-        });
+    /// Warns once per order unanswered for `order_timeout`: the resend after
+    /// a reconnect settles it, but an operator should know it is open.
+    fn report_in_doubt(&mut self) {
+        for id in self
+            .tracker
+            .newly_in_doubt(Instant::now(), self.settings.order_timeout)
+        {
+            slog::warn!(self.log, "order in doubt: no answer yet; it is resent on reconnect"; "id" => id);
+        }
     }
-}
 
-impl Handler<RingWake> for SignalActor {
-    type Result = ();
-
-    fn handle(&mut self, wake: RingWake, ctx: &mut Context<Self>) {
-        if wake.generation != self.reader.generation() || self.draining_until.is_some() {
+    /// New ticks (or the feed's end): drain up to a turn's worth, send what
+    /// they made, tell the waiter, and come back for more if the turn ended
+    /// before the ring did. Ignored once stopping, and from a table we left.
+    fn on_ring_wake(&mut self, wake: RingWake, ctx: &mut Context<Self>) {
+        if wake.generation != self.reader.generation() || !self.phase.is_trading() {
             return;
         }
         let drained = self.drain_ring();
@@ -415,29 +324,36 @@ impl Handler<RingWake> for SignalActor {
                 let _ = w.drained.send(());
             }
         }
-        if !drained {
+        if drained {
+            self.stop_if_due(ctx);
+        } else {
             ctx.notify(wake);
-        } else if self.finished() {
-            self.stop_with_counts(ctx);
         }
+    }
+}
+
+impl Actor for SignalActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.start_waiter(ctx);
+        ctx.run_interval(HOUSEKEEPING, |act, ctx| act.housekeeping(ctx));
+    }
+}
+
+impl Handler<RingWake> for SignalActor {
+    type Result = ();
+
+    fn handle(&mut self, wake: RingWake, ctx: &mut Context<Self>) {
+        self.on_ring_wake(wake, ctx);
     }
 }
 
 impl Handler<OrderLinkUp> for SignalActor {
     type Result = ();
 
-    fn handle(&mut self, msg: OrderLinkUp, _: &mut Context<Self>) {
-        self.replies = FrameSplitter::new(self.settings.max_frame);
-        let mut frames = Vec::new();
-        let n = self.tracker.resend_all(&mut frames, Instant::now());
-        // Tracked orders created while disconnected are in the tracker;
-        // untracked ones (no ids) waited in `out`.
-        frames.append(&mut self.out);
-        if !frames.is_empty() {
-            let _ = msg.0.send(Bytes::from(frames));
-        }
-        slog::info!(self.log, "ordermanager connected"; "resent_unanswered" => n);
-        self.link = Some(msg.0);
+    fn handle(&mut self, msg: OrderLinkUp, ctx: &mut Context<Self>) {
+        self.on_order_link_up(msg.0, ctx);
     }
 }
 
@@ -445,9 +361,7 @@ impl Handler<OrderLinkDown> for SignalActor {
     type Result = ();
 
     fn handle(&mut self, msg: OrderLinkDown, _: &mut Context<Self>) {
-        self.link = None;
-        slog::warn!(self.log, "ordermanager disconnected; unanswered orders will be resent";
-            "reason" => msg.0, "unanswered" => self.tracker.unanswered());
+        self.on_order_link_down(&msg.0);
     }
 }
 
@@ -455,11 +369,7 @@ impl Handler<ReplyBytes> for SignalActor {
     type Result = ();
 
     fn handle(&mut self, msg: ReplyBytes, ctx: &mut Context<Self>) {
-        self.handle_replies(&msg.0);
-        let drained = self.draining_until.is_some() && self.tracker.unanswered() == 0;
-        if drained || self.finished() {
-            self.stop_with_counts(ctx);
-        }
+        self.on_replies(&msg.0, ctx);
     }
 }
 
@@ -467,10 +377,7 @@ impl Handler<NewsBytes> for SignalActor {
     type Result = ();
 
     fn handle(&mut self, msg: NewsBytes, _: &mut Context<Self>) {
-        if self.draining_until.is_none() {
-            self.handle_news(&msg.0);
-            self.flush();
-        }
+        self.on_news(&msg.0);
     }
 }
 
@@ -478,7 +385,7 @@ impl Handler<NewsLinkUp> for SignalActor {
     type Result = ();
 
     fn handle(&mut self, _: NewsLinkUp, _: &mut Context<Self>) {
-        self.news = FrameSplitter::new(self.settings.max_frame);
+        self.on_news_link_up();
     }
 }
 
@@ -489,12 +396,7 @@ impl Handler<Stop> for SignalActor {
     /// answers to orders already sent: upstream roles stop first, the
     /// ordermanager last, so a clean stop leaves nothing in doubt.
     fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
-        if self.tracker.unanswered() == 0 || self.link.is_none() {
-            self.stop_with_counts(ctx);
-            return;
-        }
-        slog::info!(self.log, "stopping: waiting for the answers to sent orders"; "unanswered" => self.tracker.unanswered());
-        self.draining_until = Some(Instant::now() + self.settings.order_timeout);
+        self.request_stop(ctx);
     }
 }
 
