@@ -1,15 +1,15 @@
 //! [`SignalActor`]: every tick from the ring and every news frame through the
 //! signal engine, orders out, answers in.
 //!
-//! This file holds the actor's state, the ring and order paths and the
-//! message handlers (each one call, so the transport can be re-pointed);
-//! `inbound` handles what the connections bring, `stop` decides when the
-//! actor ends.
+//! This file holds the actor's state, the order path and the message
+//! handlers (each one call, so the transport can be re-pointed); `ring`
+//! reads the tick ring, `inbound` handles what the connections bring, and
+//! `stop` decides when the actor ends.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler};
+use actix::{Actor, AsyncContext, Context, Handler};
 use bytes::Bytes;
 use slog::Logger;
 use tokio::sync::oneshot;
@@ -24,11 +24,12 @@ use crate::logging::LogLimiter;
 use crate::net::WriterQueue;
 use crate::price::Price;
 use crate::protocol::{write_order, FrameSplitter, Order};
-use crate::shm::{PriceTableReader, RingCursor, RingRead};
+use crate::shm::{PriceTableReader, RingCursor};
 use crate::signals::{OrderIntent, SignalEngine};
 use stop::Phase;
 
 mod inbound;
+mod ring;
 mod stop;
 
 /// Ticks handled per actor turn before yielding to replies and news.
@@ -36,20 +37,26 @@ const TICKS_PER_TURN: usize = 65_536;
 /// Period of the housekeeping timer (in-doubt orders, table re-creation, end).
 const HOUSEKEEPING: Duration = Duration::from_millis(250);
 
-/// Everything the actor needs that is not state.
+/// The `[strategy]` configuration the actor acts on, separated from the
+/// file format so tests can build one directly.
 #[derive(Debug, Clone)]
 pub struct StrategySettings {
-    /// Prefix of client order ids.
+    /// Prefix of client order ids, so the ordermanager's journal tells
+    /// strategies apart; at most 6 bytes keeps ids within the protocol's 32.
     pub client_name: String,
-    /// false: original five-field orders, untracked (no answers come).
+    /// false speaks the original five-field protocol, for the original order
+    /// server, which never answers: orders are then counted but not tracked.
     pub order_ids: bool,
-    /// Shares per order.
+    /// Shares per order; fixed, because sizing is not this strategy's job.
     pub quantity: u64,
-    /// When an unanswered order is reported in doubt.
+    /// How long an order may stay unanswered before it is reported in doubt,
+    /// and how long a stop waits for the last answers.
     pub order_timeout: Duration,
-    /// Longest reply/news frame accepted.
+    /// Longest reply/news frame accepted, so a peer that never sends `*`
+    /// cannot grow our buffers without bound.
     pub max_frame: usize,
-    /// Symbols in table order.
+    /// Symbols in table order: the engine and the positions index them the
+    /// same way as the shm table.
     pub symbols: Vec<String>,
 }
 
@@ -71,14 +78,17 @@ pub struct InputCounts {
 pub struct StrategyCounts {
     /// Ticks and news in, from the actor.
     pub input: InputCounts,
-    /// Orders out and answers in, from the [`OrderTracker`].
+    /// Orders out and answers in, from the order tracker.
     pub orders: OrderCounts,
     /// Orders without an answer yet: must be 0 after a clean stop.
     pub unanswered: u64,
 }
 
-/// The strategy's one actor.
+/// The strategy's one actor. One actor owns the engine, the tracker and the
+/// order link, so a tick, a reply and a stop are never handled at once and
+/// need no locks.
 pub struct SignalActor {
+    /// What the configuration fixed.
     settings: StrategySettings,
     /// The table and ring being read.
     reader: Arc<PriceTableReader>,
@@ -86,18 +96,23 @@ pub struct SignalActor {
     cursor: RingCursor,
     /// Thread that sleeps on the ring for us.
     waiter: Option<RingWaiter>,
+    /// Crossovers and news, combined into order intents.
     engine: SignalEngine,
     /// Latest price per symbol from the ring, for news-triggered orders.
     last_price: Vec<Option<Price>>,
+    /// Every order until its answer, and the order counters.
     tracker: OrderTracker,
     /// The order connection's writer, when connected.
     link: Option<WriterQueue>,
     /// Order frames created this turn, written together.
     out: Vec<u8>,
+    /// Partial reply frames between reads; reset per connection.
     replies: FrameSplitter,
+    /// Partial news frames between reads; reset per connection.
     news: FrameSplitter,
     /// Ticks and news counted as they come in.
     input: InputCounts,
+    /// Keeps a flood of malformed frames from flooding the log.
     bad_log: LogLimiter,
     log: Logger,
     /// Fired when the actor stops (a finite run complete, or a stop request
@@ -142,45 +157,6 @@ impl SignalActor {
             done: Some(done),
             phase: Phase::Trading,
         }
-    }
-
-    fn start_waiter(&mut self, ctx: &mut Context<Self>) {
-        match RingWaiter::spawn(
-            self.reader.clone(),
-            self.cursor.next_seq(),
-            ctx.address().recipient(),
-        ) {
-            Ok(w) => self.waiter = Some(w),
-            Err(e) => {
-                slog::crit!(self.log, "cannot start the ring waiter thread"; "error" => %e);
-                ctx.stop();
-            }
-        }
-    }
-
-    /// Consumes up to a turn's worth of ticks; true when the ring is drained.
-    fn drain_ring(&mut self) -> bool {
-        for _ in 0..TICKS_PER_TURN {
-            match self.reader.ring_next(&mut self.cursor) {
-                RingRead::Tick(t) => {
-                    self.input.ticks += 1;
-                    let sym = t.symbol_idx as usize;
-                    let price = Price::from_units(t.price_units);
-                    if let Some(p) = self.last_price.get_mut(sym) {
-                        *p = Some(price);
-                    }
-                    if let Some(intent) = self.engine.on_tick(sym, t.price_units, t.seq) {
-                        self.place(intent, price);
-                    }
-                }
-                RingRead::Lost(n) => {
-                    self.input.lost += n;
-                    slog::warn!(self.log, "fell a whole ring behind: ticks lost"; "lost" => n, "total_lost" => self.input.lost);
-                }
-                RingRead::Empty => return true,
-            }
-        }
-        false
     }
 
     /// Turns an intent into an order and queues its frame.
@@ -251,29 +227,6 @@ impl SignalActor {
         }
     }
 
-    /// Switches to a re-created table (new orderbook) when one appears.
-    fn follow_table(&mut self, ctx: &mut Context<Self>) {
-        if self.reader.is_current() {
-            return;
-        }
-        let Ok(next) = PriceTableReader::attach_expecting(&self.shm_name, &self.settings.symbols)
-        else {
-            return; // not there yet: keep the old view
-        };
-        if next.generation() == self.reader.generation() {
-            return;
-        }
-        slog::warn!(self.log, "price table re-created; following the new one";
-            "old_generation" => format!("{:016x}", self.reader.generation()), "new_generation" => format!("{:016x}", next.generation()));
-        self.waiter = None;
-        self.cursor = next.cursor_from_oldest();
-        self.reader = Arc::new(next);
-        self.start_waiter(ctx);
-        ctx.notify(RingWake {
-            generation: self.reader.generation(),
-        });
-    }
-
     /// A snapshot of the counters, each read from its one keeper.
     fn current_counts(&self) -> StrategyCounts {
         StrategyCounts {
@@ -305,29 +258,6 @@ impl SignalActor {
             .newly_in_doubt(Instant::now(), self.settings.order_timeout)
         {
             slog::warn!(self.log, "order in doubt: no answer yet; it is resent on reconnect"; "id" => id);
-        }
-    }
-
-    /// New ticks (or the feed's end): drain up to a turn's worth, send what
-    /// they made, tell the waiter, and come back for more if the turn ended
-    /// before the ring did. Ignored once stopping, and from a table we left.
-    fn on_ring_wake(&mut self, wake: RingWake, ctx: &mut Context<Self>) {
-        if wake.generation != self.reader.generation() || !self.phase.is_trading() {
-            return;
-        }
-        let drained = self.drain_ring();
-        self.flush();
-        if let Some(w) = &self.waiter {
-            w.next_seq
-                .store(self.cursor.next_seq(), std::sync::atomic::Ordering::Release);
-            if drained {
-                let _ = w.drained.send(());
-            }
-        }
-        if drained {
-            self.stop_if_due(ctx);
-        } else {
-            ctx.notify(wake);
         }
     }
 }

@@ -18,32 +18,32 @@ use crate::protocol::{write_order, Order, Side};
 /// Derived from the signal, not from the send, so a strategy that replays the
 /// same ring produces the same ids and cannot double an order. With a client
 /// name of at most 6 bytes it never exceeds the protocol's 32 bytes.
-pub fn order_id(client_name: &str, generation: u64, seq: u64) -> String {
+pub(crate) fn order_id(client_name: &str, generation: u64, seq: u64) -> String {
     format!("{client_name}-{:08x}-{seq:x}", generation as u32)
 }
 
 /// One order waiting for its answer.
 #[derive(Debug, Clone)]
-pub struct PendingOrder {
+struct PendingOrder {
     /// Client order id.
-    pub id: String,
+    id: String,
     /// The exact frame sent, resent byte for byte after a reconnect.
-    pub frame: Vec<u8>,
+    frame: Vec<u8>,
     /// Symbol index, for the position.
-    pub symbol: usize,
+    symbol: usize,
     /// Direction, for the position.
-    pub side: Side,
+    side: Side,
     /// Shares, for the position.
-    pub quantity: u64,
+    quantity: u64,
     /// When it was (last) sent, for the in-doubt timeout.
-    pub sent_at: Instant,
+    sent_at: Instant,
     /// Whether the in-doubt warning was already logged.
-    pub doubt_logged: bool,
+    doubt_logged: bool,
 }
 
 /// What an answer did to the book, for the caller's log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// An ACK of a pending order: the position moved.
     Acked {
         /// Symbol index whose position moved.
@@ -64,19 +64,19 @@ pub enum Answer {
 /// Kept together so that a call site names each part instead of passing six
 /// positional values, two of which (quantity, symbol index) are easy to swap.
 #[derive(Debug, Clone)]
-pub struct OrderTicket<'a> {
+pub(crate) struct OrderTicket<'a> {
     /// Client order id, derived from the signal (see [`order_id`]).
-    pub id: String,
+    pub(crate) id: String,
     /// Symbol index, for the position the ACK moves.
-    pub symbol_idx: usize,
+    pub(crate) symbol_idx: usize,
     /// Symbol name, for the frame.
-    pub symbol: &'a str,
+    pub(crate) symbol: &'a str,
     /// Direction.
-    pub side: Side,
+    pub(crate) side: Side,
     /// Shares.
-    pub quantity: u64,
+    pub(crate) quantity: u64,
     /// Limit price: the symbol's last tick when the signal came.
-    pub price: Price,
+    pub(crate) price: Price,
 }
 
 /// What the run did with its orders. The tracker is the only keeper of
@@ -98,7 +98,7 @@ pub struct OrderCounts {
 
 /// Every unanswered order, in send order, and the counters of the run.
 #[derive(Debug, Default)]
-pub struct OrderTracker {
+pub(crate) struct OrderTracker {
     /// Pending orders by local sequence (send order).
     pending: BTreeMap<u64, PendingOrder>,
     /// Id → local sequence.
@@ -113,7 +113,7 @@ pub struct OrderTracker {
 
 impl OrderTracker {
     /// An empty tracker.
-    pub fn new() -> OrderTracker {
+    pub(crate) fn new() -> OrderTracker {
         OrderTracker::default()
     }
 
@@ -122,7 +122,7 @@ impl OrderTracker {
     /// An id already pending is not added twice (`None`): a replayed signal.
     /// `now` starts the in-doubt clock; `timestamp` (Unix seconds) goes into
     /// the frame.
-    pub fn create(
+    pub(crate) fn create(
         &mut self,
         ticket: &OrderTicket<'_>,
         now: Instant,
@@ -161,12 +161,12 @@ impl OrderTracker {
 
     /// Counts an order sent without an id (`strategy.order_ids = false`):
     /// nothing will answer it, so it is never pending, but it was sent.
-    pub fn count_untracked(&mut self) {
+    pub(crate) fn count_untracked(&mut self) {
         self.counts.sent += 1;
     }
 
     /// Applies an ACK (`rejected = false`) or a REJ for `id`.
-    pub fn answer(&mut self, id: &str, rejected: bool) -> Answer {
+    pub(crate) fn answer(&mut self, id: &str, rejected: bool) -> Answer {
         let Some(seq) = self.by_id.remove(id) else {
             self.counts.unknown_answers += 1;
             return Answer::Unknown;
@@ -189,7 +189,7 @@ impl OrderTracker {
     }
 
     /// Every unanswered frame in send order, for a new connection; marks them resent.
-    pub fn resend_all(&mut self, out: &mut Vec<u8>, now: Instant) -> usize {
+    pub(crate) fn resend_all(&mut self, out: &mut Vec<u8>, now: Instant) -> usize {
         for p in self.pending.values_mut() {
             out.extend_from_slice(&p.frame);
             p.sent_at = now;
@@ -199,7 +199,7 @@ impl OrderTracker {
     }
 
     /// Orders unanswered for longer than `timeout` and not yet reported.
-    pub fn newly_in_doubt(&mut self, now: Instant, timeout: Duration) -> Vec<String> {
+    pub(crate) fn newly_in_doubt(&mut self, now: Instant, timeout: Duration) -> Vec<String> {
         self.pending
             .values_mut()
             .filter(|p| !p.doubt_logged && now.duration_since(p.sent_at) >= timeout)
@@ -211,17 +211,17 @@ impl OrderTracker {
     }
 
     /// The counters so far.
-    pub fn counts(&self) -> OrderCounts {
+    pub(crate) fn counts(&self) -> OrderCounts {
         self.counts
     }
 
     /// Orders still waiting for an answer.
-    pub fn unanswered(&self) -> usize {
+    pub(crate) fn unanswered(&self) -> usize {
         self.pending.len()
     }
 
     /// Net shares of `symbol` as the ACKs say.
-    pub fn position(&self, symbol: usize) -> i64 {
+    pub(crate) fn position(&self, symbol: usize) -> i64 {
         self.positions.get(&symbol).copied().unwrap_or(0)
     }
 }
