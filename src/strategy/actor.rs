@@ -1,73 +1,89 @@
 //! [`SignalActor`]: every tick from the ring and every news frame through the
 //! signal engine, orders out, answers in.
+//!
+//! This file holds the actor's state, the order path and the message
+//! handlers (each one call, so the transport can be re-pointed); `ring`
+//! reads the tick ring, `inbound` handles what the connections bring, and
+//! `stop` decides when the actor ends.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
+use actix::{Actor, AsyncContext, Context, Handler};
 use bytes::Bytes;
 use slog::Logger;
 use tokio::sync::oneshot;
 
 use super::links::{News, Orders, RingWaiter, RingWake};
-use super::orders::{order_id, Answer, OrderTracker};
+use super::orders::{order_id, OrderCounts, OrderTicket, OrderTracker};
 use crate::clock::unix_now_ns;
-use crate::lifecycle::Stop;
+use crate::lifecycle::{GetCounts, Stop};
 use crate::logging::LogLimiter;
 use crate::net::{LinkEvent, LinkWriter, NetEvent};
 use crate::price::Price;
-use crate::protocol::{parse_news, parse_reply, write_order, FrameBatch, Order, Reply};
-use crate::shm::{PriceTableReader, RingCursor, RingRead};
+use crate::protocol::{write_order, Order};
+use crate::shm::{PriceTableReader, RingCursor};
 use crate::signals::{OrderIntent, SignalEngine};
+use stop::Phase;
+
+mod inbound;
+mod ring;
+mod stop;
 
 /// Ticks handled per actor turn before yielding to replies and news.
 const TICKS_PER_TURN: usize = 65_536;
 /// Period of the housekeeping timer (in-doubt orders, table re-creation, end).
 const HOUSEKEEPING: Duration = Duration::from_millis(250);
 
-/// Everything the actor needs that is not state.
+/// The `[strategy]` configuration the actor acts on, separated from the
+/// file format so tests can build one directly.
 #[derive(Debug, Clone)]
 pub struct StrategySettings {
-    /// Prefix of client order ids.
+    /// Prefix of client order ids, so the ordermanager's journal tells
+    /// strategies apart; at most 6 bytes keeps ids within the protocol's 32.
     pub client_name: String,
-    /// false: original five-field orders, untracked (no answers come).
+    /// false speaks the original five-field protocol, for the original order
+    /// server, which never answers: orders are then counted but not tracked.
     pub order_ids: bool,
-    /// Shares per order.
+    /// Shares per order; fixed, because sizing is not this strategy's job.
     pub quantity: u64,
-    /// When an unanswered order is reported in doubt.
+    /// How long an order may stay unanswered before it is reported in doubt,
+    /// and how long a stop waits for the last answers.
     pub order_timeout: Duration,
-    /// Symbols in table order.
+    /// Symbols in table order: the engine and the positions index them the
+    /// same way as the shm table.
     pub symbols: Vec<String>,
 }
 
-/// Counters for tests and the final log line.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, actix::MessageResponse)]
-pub struct StrategyCounts {
-    /// Ticks consumed from the ring.
+/// What came in: counted by the actor, which reads the ring and the news.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InputCounts {
+    /// Ticks consumed from the ring: all of a finite run's, if none was lost.
     pub ticks: u64,
-    /// Ticks the ring overwrote before we read them.
+    /// Ticks the ring overwrote before we read them: signals may be missing.
     pub lost: u64,
-    /// Orders created.
-    pub sent: u64,
-    /// Orders acknowledged.
-    pub acked: u64,
-    /// Orders rejected.
-    pub rejected: u64,
-    /// Orders resent after a reconnect.
-    pub resent: u64,
-    /// Orders without an answer yet.
-    pub unanswered: u64,
-    /// News frames used.
+    /// News frames used; malformed or unknown-symbol ones are not counted.
     pub news: u64,
 }
 
-/// Counter query.
-#[derive(Message)]
-#[rtype(result = "StrategyCounts")]
-pub struct GetCounts;
+/// A snapshot of the strategy's counters, for tests and the final log line.
+/// Assembled on request from their one keeper each, so no number is copied
+/// and kept in two places.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, actix::MessageResponse)]
+pub struct StrategyCounts {
+    /// Ticks and news in, from the actor.
+    pub input: InputCounts,
+    /// Orders out and answers in, from the order tracker.
+    pub orders: OrderCounts,
+    /// Orders without an answer yet: must be 0 after a clean stop.
+    pub unanswered: u64,
+}
 
-/// The strategy's one actor.
+/// The strategy's one actor. One actor owns the engine, the tracker and the
+/// order link, so a tick, a reply and a stop are never handled at once and
+/// need no locks.
 pub struct SignalActor {
+    /// What the configuration fixed.
     settings: StrategySettings,
     /// The table and ring being read.
     reader: Arc<PriceTableReader>,
@@ -75,27 +91,34 @@ pub struct SignalActor {
     cursor: RingCursor,
     /// Thread that sleeps on the ring for us.
     waiter: Option<RingWaiter>,
+    /// Crossovers and news, combined into order intents.
     engine: SignalEngine,
     /// Latest price per symbol from the ring, for news-triggered orders.
     last_price: Vec<Option<Price>>,
+    /// Every order until its answer, and the order counters.
     tracker: OrderTracker,
     /// The order connection's writer, when connected.
     link: Option<LinkWriter>,
     /// Order frames created this turn, written together.
     out: Vec<u8>,
-    counts: StrategyCounts,
+    /// Ticks and news counted as they come in.
+    input: InputCounts,
+    /// Keeps a flood of malformed frames from flooding the log.
     bad_log: LogLimiter,
     log: Logger,
-    /// Told when a finite run is complete.
+    /// Fired when the actor stops (a finite run complete, or a stop request
+    /// served), so the process can let the writer finish and exit.
     done: Option<oneshot::Sender<()>>,
     /// The segment name, to notice a re-created table.
     shm_name: String,
-    /// Set by a stop request: no new orders; wait for answers until then.
-    draining_until: Option<Instant>,
+    /// Trading, draining after a stop request, or stopped: the one record of
+    /// whether new signals may become orders and whether to end.
+    phase: Phase,
 }
 
 impl SignalActor {
-    /// An actor reading `reader`; `done` fires when a finite run is complete.
+    /// An actor reading `reader`; `done` fires when it stops, whether a
+    /// finite run completed or a [`Stop`] was served.
     pub fn new(
         settings: StrategySettings,
         reader: PriceTableReader,
@@ -116,92 +139,61 @@ impl SignalActor {
             tracker: OrderTracker::new(),
             link: None,
             out: Vec::with_capacity(4096),
-            counts: StrategyCounts::default(),
+            input: InputCounts::default(),
             bad_log: LogLimiter::new(10, Duration::from_secs(1)),
             log,
             done: Some(done),
-            draining_until: None,
+            phase: Phase::Trading,
         }
     }
 
-    fn start_waiter(&mut self, ctx: &mut Context<Self>) {
-        match RingWaiter::spawn(
-            self.reader.clone(),
-            self.cursor.next_seq(),
-            ctx.address().recipient(),
-        ) {
-            Ok(w) => self.waiter = Some(w),
-            Err(e) => {
-                slog::crit!(self.log, "cannot start the ring waiter thread"; "error" => %e);
-                ctx.stop();
-            }
-        }
-    }
-
-    /// Consumes up to a turn's worth of ticks; true when the ring is drained.
-    fn drain_ring(&mut self) -> bool {
-        for _ in 0..TICKS_PER_TURN {
-            match self.reader.ring_next(&mut self.cursor) {
-                RingRead::Tick(t) => {
-                    self.counts.ticks += 1;
-                    let sym = t.symbol_idx as usize;
-                    let price = Price::from_units(t.price_units);
-                    if let Some(p) = self.last_price.get_mut(sym) {
-                        *p = Some(price);
-                    }
-                    if let Some(intent) = self.engine.on_tick(sym, t.price_units, t.seq) {
-                        self.place(intent, price);
-                    }
-                }
-                RingRead::Lost(n) => {
-                    self.counts.lost += n;
-                    slog::warn!(self.log, "fell a whole ring behind: ticks lost"; "lost" => n, "total_lost" => self.counts.lost);
-                }
-                RingRead::Empty => return true,
-            }
-        }
-        false
-    }
-
-    /// Turns an intent into a tracked order and queues its frame.
+    /// Turns an intent into an order and queues its frame.
     fn place(&mut self, intent: OrderIntent, price: Price) {
-        if !self.settings.order_ids {
-            let symbol = &self.settings.symbols[intent.symbol];
-            let order = Order {
-                timestamp: unix_now_ns() as f64 / 1e9,
-                side: intent.side,
-                quantity: self.settings.quantity,
-                symbol,
-                price,
-                client_order_id: None,
-            };
-            write_order(&mut self.out, &order);
-            self.tracker.sent += 1;
-            slog::info!(self.log, "order sent"; "id" => "-", "side" => order.side.as_str(),
-                "qty" => order.quantity, "symbol" => symbol, "price" => %price);
-            return;
+        if self.settings.order_ids {
+            self.place_tracked(intent, price);
+        } else {
+            self.place_untracked(intent, price);
         }
-        let id = order_id(
-            &self.settings.client_name,
-            self.reader.generation(),
-            intent.tag,
-        );
-        let symbol = &self.settings.symbols[intent.symbol];
-        let (qty, side) = (self.settings.quantity, intent.side);
-        let now_s = unix_now_ns() as f64 / 1e9;
-        if let Some(frame) = self.tracker.create(
-            id.clone(),
-            intent.symbol,
-            symbol,
-            side,
-            qty,
+    }
+
+    /// An order with an id, kept by the tracker until its answer.
+    fn place_tracked(&mut self, intent: OrderIntent, price: Price) {
+        let ticket = OrderTicket {
+            id: order_id(
+                &self.settings.client_name,
+                self.reader.generation(),
+                intent.tag,
+            ),
+            symbol_idx: intent.symbol,
+            symbol: &self.settings.symbols[intent.symbol],
+            side: intent.side,
+            quantity: self.settings.quantity,
             price,
-            Instant::now(),
-            now_s,
-        ) {
+        };
+        let now_s = unix_now_ns() as f64 / 1e9;
+        if let Some(frame) = self.tracker.create(&ticket, Instant::now(), now_s) {
             self.out.extend_from_slice(frame);
-            slog::info!(self.log, "order sent"; "id" => id, "side" => side.as_str(), "qty" => qty, "symbol" => symbol, "price" => %price);
+            slog::info!(self.log, "order sent"; "id" => &ticket.id, "side" => ticket.side.as_str(),
+                "qty" => ticket.quantity, "symbol" => ticket.symbol, "price" => %price);
         }
+    }
+
+    /// An original five-field order: nothing answers it, so it is only
+    /// counted; it waits in `out` while disconnected.
+    fn place_untracked(&mut self, intent: OrderIntent, price: Price) {
+        let symbol = &self.settings.symbols[intent.symbol];
+        let order = Order {
+            timestamp: unix_now_ns() as f64 / 1e9,
+            side: intent.side,
+            quantity: self.settings.quantity,
+            symbol,
+            price,
+            client_order_id: None,
+        };
+        write_order(&mut self.out, &order);
+        self.tracker.count_untracked();
+        slog::info!(self.log, "order sent"; "id" => "-", "side" => order.side.as_str(),
+            "qty" => order.quantity, "symbol" => symbol, "price" => %price);
     }
 
     /// Writes this turn's new order frames if connected. Otherwise tracked
@@ -223,137 +215,38 @@ impl SignalActor {
         }
     }
 
-    fn handle_replies(&mut self, frames: &FrameBatch) {
-        for frame in frames.iter() {
-            match parse_reply(frame) {
-                Ok(Reply::Ack {
-                    client_order_id: id,
-                }) => match self.tracker.answer(id, false) {
-                    Answer::Acked { symbol, .. } => {
-                        slog::info!(self.log, "order acked"; "id" => id, "position" => self.tracker.position(symbol));
-                    }
-                    _ => slog::debug!(self.log, "ACK for an order already answered"; "id" => id),
-                },
-                Ok(Reply::Rej {
-                    client_order_id: id,
-                    reason,
-                }) => match self.tracker.answer(id, true) {
-                    Answer::Rejected => {
-                        slog::warn!(self.log, "order rejected"; "id" => id, "reason" => reason)
-                    }
-                    _ => slog::debug!(self.log, "REJ for an order already answered"; "id" => id),
-                },
-                Err(e) => {
-                    if let Some(skipped) = self.bad_log.allow() {
-                        slog::warn!(self.log, "malformed reply"; "reason" => %e, "not_logged_before" => skipped);
-                    }
-                }
-            }
-        }
-    }
-
-    fn handle_news(&mut self, frames: &FrameBatch) {
-        for frame in frames.iter() {
-            let parsed = parse_news(frame).map_err(|e| e.to_string()).and_then(|n| {
-                let idx = self
-                    .reader
-                    .symbol_index(n.symbol)
-                    .ok_or_else(|| format!("unknown symbol {:?}", n.symbol))?;
-                Ok((idx, n.sentiment))
-            });
-            match parsed {
-                Ok((idx, sentiment)) => {
-                    self.counts.news += 1;
-                    if let Some(intent) = self.engine.on_news(idx, sentiment) {
-                        match self.last_price[idx] {
-                            Some(price) => self.place(intent, price),
-                            None => {
-                                slog::debug!(self.log, "news signal before any price; skipped"; "symbol" => idx)
-                            }
-                        }
-                    }
-                }
-                Err(reason) => {
-                    if let Some(skipped) = self.bad_log.allow() {
-                        slog::warn!(self.log, "news frame ignored"; "reason" => reason, "not_logged_before" => skipped);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Switches to a re-created table (new orderbook) when one appears.
-    fn follow_table(&mut self, ctx: &mut Context<Self>) {
-        if self.reader.is_current() {
-            return;
-        }
-        let Ok(next) = PriceTableReader::attach_expecting(&self.shm_name, &self.settings.symbols)
-        else {
-            return; // not there yet: keep the old view
-        };
-        if next.generation() == self.reader.generation() {
-            return;
-        }
-        slog::warn!(self.log, "price table re-created; following the new one";
-            "old_generation" => format!("{:016x}", self.reader.generation()), "new_generation" => format!("{:016x}", next.generation()));
-        self.waiter = None;
-        self.cursor = next.cursor_from_oldest();
-        self.reader = Arc::new(next);
-        self.start_waiter(ctx);
-        ctx.notify(RingWake {
-            generation: self.reader.generation(),
-        });
-    }
-
-    /// A new order connection: resend every unanswered order (same ids, in
-    /// order) and what waited untracked, then write new orders through it.
-    fn order_link_up(&mut self, writer: LinkWriter) {
-        let mut frames = Vec::new();
-        let n = self.tracker.resend_all(&mut frames, Instant::now());
-        // Tracked orders created while disconnected are in the tracker;
-        // untracked ones (no ids) waited in `out`.
-        frames.append(&mut self.out);
-        if !frames.is_empty() {
-            let _ = writer.send(Bytes::from(frames));
-        }
-        slog::info!(self.log, "ordermanager connected"; "resent_unanswered" => n);
-        self.link = Some(writer);
-    }
-
-    /// A finite run is complete once the feed ended, the ring is drained
-    /// and every order is answered.
-    fn finished(&self) -> bool {
-        self.out.is_empty()
-            && self.reader.feed_ended()
-            && self.cursor.next_seq() >= self.reader.ticks_written()
-            && self.tracker.unanswered() == 0
-    }
-
+    /// A snapshot of the counters, each read from its one keeper.
     fn current_counts(&self) -> StrategyCounts {
         StrategyCounts {
-            sent: self.tracker.sent,
-            acked: self.tracker.acked,
-            rejected: self.tracker.rejected,
-            resent: self.tracker.resent,
+            input: self.input,
+            orders: self.tracker.counts(),
             unanswered: self.tracker.unanswered() as u64,
-            ..self.counts
         }
     }
 
-    fn stop_with_counts(&mut self, ctx: &mut Context<Self>) {
-        let c = self.current_counts();
-        let positions: Vec<String> = (0..self.settings.symbols.len())
-            .map(|i| format!("{}={}", self.settings.symbols[i], self.tracker.position(i)))
-            .collect();
-        slog::info!(self.log, "final counts";
-            "sent" => c.sent, "acked" => c.acked, "rejected" => c.rejected, "unanswered" => c.unanswered,
-            "resent" => c.resent, "ticks" => c.ticks, "lost" => c.lost, "news" => c.news,
-            "positions" => positions.join(" "));
-        self.waiter = None;
-        if let Some(done) = self.done.take() {
-            let _ = done.send(());
+    /// The timer's round: report orders newly in doubt, follow a re-created
+    /// table while trading, then ask whether to stop (the drain deadline and
+    /// a finite run's end are both noticed here at the latest).
+    fn housekeeping(&mut self, ctx: &mut Context<Self>) {
+        if self.phase == Phase::Stopped {
+            return;
         }
-        ctx.stop();
+        self.report_in_doubt();
+        if self.phase.is_trading() {
+            self.follow_table(ctx);
+        }
+        self.stop_if_due(ctx);
+    }
+
+    /// Warns once per order unanswered for `order_timeout`: the resend after
+    /// a reconnect settles it, but an operator should know it is open.
+    fn report_in_doubt(&mut self) {
+        for id in self
+            .tracker
+            .newly_in_doubt(Instant::now(), self.settings.order_timeout)
+        {
+            slog::warn!(self.log, "order in doubt: no answer yet; it is resent on reconnect"; "id" => id);
+        }
     }
 }
 
@@ -362,22 +255,7 @@ impl Actor for SignalActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.start_waiter(ctx);
-        ctx.run_interval(HOUSEKEEPING, |act, ctx| {
-            for id in act.tracker.newly_in_doubt(Instant::now(), act.settings.order_timeout) {
-                slog::warn!(act.log, "order in doubt: no answer yet; it is resent on reconnect"; "id" => id);
-            }
-            if let Some(deadline) = act.draining_until {
-                if Instant::now() >= deadline {
-                    slog::warn!(act.log, "stopping with unanswered orders (in doubt)"; "unanswered" => act.tracker.unanswered());
-                    act.stop_with_counts(ctx);
-                }
-                return;
-            }
-            act.follow_table(ctx);
-            if act.finished() {
-                act.stop_with_counts(ctx);
-            }
-        });
+        ctx.run_interval(HOUSEKEEPING, |act, ctx| act.housekeeping(ctx));
     }
 }
 
@@ -385,23 +263,7 @@ impl Handler<RingWake> for SignalActor {
     type Result = ();
 
     fn handle(&mut self, wake: RingWake, ctx: &mut Context<Self>) {
-        if wake.generation != self.reader.generation() || self.draining_until.is_some() {
-            return;
-        }
-        let drained = self.drain_ring();
-        self.flush();
-        if let Some(w) = &self.waiter {
-            w.next_seq
-                .store(self.cursor.next_seq(), std::sync::atomic::Ordering::Release);
-            if drained {
-                let _ = w.drained.send(());
-            }
-        }
-        if !drained {
-            ctx.notify(wake);
-        } else if self.finished() {
-            self.stop_with_counts(ctx);
-        }
+        self.on_ring_wake(wake, ctx);
     }
 }
 
@@ -410,19 +272,9 @@ impl Handler<NetEvent<Orders>> for SignalActor {
 
     fn handle(&mut self, msg: NetEvent<Orders>, ctx: &mut Context<Self>) {
         match msg.event {
-            LinkEvent::Up { writer, .. } => self.order_link_up(writer),
-            LinkEvent::Frames(frames) => {
-                self.handle_replies(&frames);
-                let drained = self.draining_until.is_some() && self.tracker.unanswered() == 0;
-                if drained || self.finished() {
-                    self.stop_with_counts(ctx);
-                }
-            }
-            LinkEvent::Down(reason) => {
-                self.link = None;
-                slog::warn!(self.log, "ordermanager disconnected; unanswered orders will be resent";
-                    "reason" => %reason, "unanswered" => self.tracker.unanswered());
-            }
+            LinkEvent::Up { writer, .. } => self.on_order_link_up(writer, ctx),
+            LinkEvent::Frames(frames) => self.on_replies(&frames, ctx),
+            LinkEvent::Down(reason) => self.on_order_link_down(&reason),
         }
     }
 }
@@ -433,11 +285,7 @@ impl Handler<NetEvent<News>> for SignalActor {
     fn handle(&mut self, msg: NetEvent<News>, _: &mut Context<Self>) {
         match msg.event {
             LinkEvent::Up { peer, .. } => slog::info!(self.log, "news connected"; "peer" => %peer),
-            LinkEvent::Frames(frames) if self.draining_until.is_none() => {
-                self.handle_news(&frames);
-                self.flush();
-            }
-            LinkEvent::Frames(_) => {}
+            LinkEvent::Frames(frames) => self.on_news(&frames),
             LinkEvent::Down(reason) => {
                 slog::info!(self.log, "news disconnected; reconnecting"; "reason" => %reason)
             }
@@ -452,19 +300,14 @@ impl Handler<Stop> for SignalActor {
     /// answers to orders already sent: upstream roles stop first, the
     /// ordermanager last, so a clean stop leaves nothing in doubt.
     fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
-        if self.tracker.unanswered() == 0 || self.link.is_none() {
-            self.stop_with_counts(ctx);
-            return;
-        }
-        slog::info!(self.log, "stopping: waiting for the answers to sent orders"; "unanswered" => self.tracker.unanswered());
-        self.draining_until = Some(Instant::now() + self.settings.order_timeout);
+        self.request_stop(ctx);
     }
 }
 
-impl Handler<GetCounts> for SignalActor {
+impl Handler<GetCounts<StrategyCounts>> for SignalActor {
     type Result = StrategyCounts;
 
-    fn handle(&mut self, _: GetCounts, _: &mut Context<Self>) -> StrategyCounts {
+    fn handle(&mut self, _: GetCounts<StrategyCounts>, _: &mut Context<Self>) -> StrategyCounts {
         self.current_counts()
     }
 }

@@ -7,7 +7,7 @@
 //! (moving-average crossover, combined with news unless
 //! `strategy.use_news = false`); each resulting order gets a client order id
 //! derived from the crossover tick (`{client_name}-{generation}-{seq}`), is
-//! logged, sent, and kept in the [`OrderTracker`] until its ACK or REJ.
+//! logged, sent, and kept in the order tracker until its ACK or REJ.
 //!
 //! Connections (see [`links`]) reconnect with backoff. After an order
 //! connection comes back, every unanswered order is sent again with its id,
@@ -20,11 +20,11 @@
 
 mod actor;
 pub mod links;
-pub mod orders;
+mod orders;
 
-pub use actor::{GetCounts, SignalActor, StrategyCounts, StrategySettings};
+pub use actor::{InputCounts, SignalActor, StrategyCounts, StrategySettings};
 pub use links::{News, Orders, RingWaiter};
-pub use orders::{order_id, OrderTracker};
+pub use orders::OrderCounts;
 
 use std::time::Duration;
 

@@ -18,32 +18,32 @@ use crate::protocol::{write_order, Order, Side};
 /// Derived from the signal, not from the send, so a strategy that replays the
 /// same ring produces the same ids and cannot double an order. With a client
 /// name of at most 6 bytes it never exceeds the protocol's 32 bytes.
-pub fn order_id(client_name: &str, generation: u64, seq: u64) -> String {
+pub(crate) fn order_id(client_name: &str, generation: u64, seq: u64) -> String {
     format!("{client_name}-{:08x}-{seq:x}", generation as u32)
 }
 
 /// One order waiting for its answer.
 #[derive(Debug, Clone)]
-pub struct PendingOrder {
+struct PendingOrder {
     /// Client order id.
-    pub id: String,
+    id: String,
     /// The exact frame sent, resent byte for byte after a reconnect.
-    pub frame: Vec<u8>,
+    frame: Vec<u8>,
     /// Symbol index, for the position.
-    pub symbol: usize,
+    symbol: usize,
     /// Direction, for the position.
-    pub side: Side,
+    side: Side,
     /// Shares, for the position.
-    pub quantity: u64,
+    quantity: u64,
     /// When it was (last) sent, for the in-doubt timeout.
-    pub sent_at: Instant,
+    sent_at: Instant,
     /// Whether the in-doubt warning was already logged.
-    pub doubt_logged: bool,
+    doubt_logged: bool,
 }
 
 /// What an answer did to the book, for the caller's log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// An ACK of a pending order: the position moved.
     Acked {
         /// Symbol index whose position moved.
@@ -59,9 +59,46 @@ pub enum Answer {
     Unknown,
 }
 
+/// An order as the strategy decided it, before it has a frame.
+///
+/// Kept together so that a call site names each part instead of passing six
+/// positional values, two of which (quantity, symbol index) are easy to swap.
+#[derive(Debug, Clone)]
+pub(crate) struct OrderTicket<'a> {
+    /// Client order id, derived from the signal (see [`order_id`]).
+    pub(crate) id: String,
+    /// Symbol index, for the position the ACK moves.
+    pub(crate) symbol_idx: usize,
+    /// Symbol name, for the frame.
+    pub(crate) symbol: &'a str,
+    /// Direction.
+    pub(crate) side: Side,
+    /// Shares.
+    pub(crate) quantity: u64,
+    /// Limit price: the symbol's last tick when the signal came.
+    pub(crate) price: Price,
+}
+
+/// What the run did with its orders. The tracker is the only keeper of
+/// these numbers: it is where orders are made and answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrderCounts {
+    /// Orders made, tracked or not: what the ordermanager should have seen.
+    pub sent: u64,
+    /// ACKs of pending orders: what moved the position.
+    pub acked: u64,
+    /// REJs of pending orders.
+    pub rejected: u64,
+    /// Orders sent again after a reconnect; high means an unstable link.
+    pub resent: u64,
+    /// Answers for ids not pending: late duplicates after a resend, harmless
+    /// unless many.
+    pub unknown_answers: u64,
+}
+
 /// Every unanswered order, in send order, and the counters of the run.
 #[derive(Debug, Default)]
-pub struct OrderTracker {
+pub(crate) struct OrderTracker {
     /// Pending orders by local sequence (send order).
     pending: BTreeMap<u64, PendingOrder>,
     /// Id → local sequence.
@@ -70,40 +107,28 @@ pub struct OrderTracker {
     next: u64,
     /// Net shares per symbol, from ACKs.
     positions: HashMap<usize, i64>,
-    /// Orders created.
-    pub sent: u64,
-    /// ACKs of pending orders.
-    pub acked: u64,
-    /// REJs of pending orders.
-    pub rejected: u64,
-    /// Orders sent again after a reconnect.
-    pub resent: u64,
-    /// Answers for ids not pending.
-    pub unknown_answers: u64,
+    /// Everything counted about the orders.
+    counts: OrderCounts,
 }
 
 impl OrderTracker {
     /// An empty tracker.
-    pub fn new() -> OrderTracker {
+    pub(crate) fn new() -> OrderTracker {
         OrderTracker::default()
     }
 
     /// Records a new order and returns its frame (to write now, or on connect).
     ///
     /// An id already pending is not added twice (`None`): a replayed signal.
-    #[allow(clippy::too_many_arguments)]
-    pub fn create(
+    /// `now` starts the in-doubt clock; `timestamp` (Unix seconds) goes into
+    /// the frame.
+    pub(crate) fn create(
         &mut self,
-        id: String,
-        symbol_idx: usize,
-        symbol: &str,
-        side: Side,
-        quantity: u64,
-        price: Price,
+        ticket: &OrderTicket<'_>,
         now: Instant,
         timestamp: f64,
     ) -> Option<&[u8]> {
-        if self.by_id.contains_key(&id) {
+        if self.by_id.contains_key(&ticket.id) {
             return None;
         }
         let mut frame = Vec::with_capacity(80);
@@ -111,44 +136,50 @@ impl OrderTracker {
             &mut frame,
             &Order {
                 timestamp,
-                side,
-                quantity,
-                symbol,
-                price,
-                client_order_id: Some(&id),
+                side: ticket.side,
+                quantity: ticket.quantity,
+                symbol: ticket.symbol,
+                price: ticket.price,
+                client_order_id: Some(&ticket.id),
             },
         );
         let seq = self.next;
         self.next += 1;
-        self.sent += 1;
-        self.by_id.insert(id.clone(), seq);
+        self.counts.sent += 1;
+        self.by_id.insert(ticket.id.clone(), seq);
         let p = PendingOrder {
-            id,
+            id: ticket.id.clone(),
             frame,
-            symbol: symbol_idx,
-            side,
-            quantity,
+            symbol: ticket.symbol_idx,
+            side: ticket.side,
+            quantity: ticket.quantity,
             sent_at: now,
             doubt_logged: false,
         };
         Some(&self.pending.entry(seq).or_insert(p).frame)
     }
 
+    /// Counts an order sent without an id (`strategy.order_ids = false`):
+    /// nothing will answer it, so it is never pending, but it was sent.
+    pub(crate) fn count_untracked(&mut self) {
+        self.counts.sent += 1;
+    }
+
     /// Applies an ACK (`rejected = false`) or a REJ for `id`.
-    pub fn answer(&mut self, id: &str, rejected: bool) -> Answer {
+    pub(crate) fn answer(&mut self, id: &str, rejected: bool) -> Answer {
         let Some(seq) = self.by_id.remove(id) else {
-            self.unknown_answers += 1;
+            self.counts.unknown_answers += 1;
             return Answer::Unknown;
         };
         let Some(p) = self.pending.remove(&seq) else {
-            self.unknown_answers += 1;
+            self.counts.unknown_answers += 1;
             return Answer::Unknown;
         };
         if rejected {
-            self.rejected += 1;
+            self.counts.rejected += 1;
             return Answer::Rejected;
         }
-        self.acked += 1;
+        self.counts.acked += 1;
         *self.positions.entry(p.symbol).or_default() += p.side.sign() * p.quantity as i64;
         Answer::Acked {
             symbol: p.symbol,
@@ -158,17 +189,17 @@ impl OrderTracker {
     }
 
     /// Every unanswered frame in send order, for a new connection; marks them resent.
-    pub fn resend_all(&mut self, out: &mut Vec<u8>, now: Instant) -> usize {
+    pub(crate) fn resend_all(&mut self, out: &mut Vec<u8>, now: Instant) -> usize {
         for p in self.pending.values_mut() {
             out.extend_from_slice(&p.frame);
             p.sent_at = now;
         }
-        self.resent += self.pending.len() as u64;
+        self.counts.resent += self.pending.len() as u64;
         self.pending.len()
     }
 
     /// Orders unanswered for longer than `timeout` and not yet reported.
-    pub fn newly_in_doubt(&mut self, now: Instant, timeout: Duration) -> Vec<String> {
+    pub(crate) fn newly_in_doubt(&mut self, now: Instant, timeout: Duration) -> Vec<String> {
         self.pending
             .values_mut()
             .filter(|p| !p.doubt_logged && now.duration_since(p.sent_at) >= timeout)
@@ -179,13 +210,18 @@ impl OrderTracker {
             .collect()
     }
 
+    /// The counters so far.
+    pub(crate) fn counts(&self) -> OrderCounts {
+        self.counts
+    }
+
     /// Orders still waiting for an answer.
-    pub fn unanswered(&self) -> usize {
+    pub(crate) fn unanswered(&self) -> usize {
         self.pending.len()
     }
 
     /// Net shares of `symbol` as the ACKs say.
-    pub fn position(&self, symbol: usize) -> i64 {
+    pub(crate) fn position(&self, symbol: usize) -> i64 {
         self.positions.get(&symbol).copied().unwrap_or(0)
     }
 }
@@ -196,18 +232,15 @@ mod tests {
     use crate::protocol::parse_order;
 
     fn create(t: &mut OrderTracker, id: &str, side: Side) -> Option<Vec<u8>> {
-        let now = Instant::now();
-        t.create(
-            id.into(),
-            0,
-            "AAPL",
+        let ticket = OrderTicket {
+            id: id.into(),
+            symbol_idx: 0,
+            symbol: "AAPL",
             side,
-            100,
-            Price::from_units(18_673_000_000),
-            now,
-            1.5,
-        )
-        .map(<[u8]>::to_vec)
+            quantity: 100,
+            price: Price::from_units(18_673_000_000),
+        };
+        t.create(&ticket, Instant::now(), 1.5).map(<[u8]>::to_vec)
     }
 
     #[test]
@@ -231,7 +264,7 @@ mod tests {
             None,
             "a replayed signal is not a new order"
         );
-        assert_eq!(t.sent, 1);
+        assert_eq!(t.counts().sent, 1);
     }
 
     #[test]
@@ -266,7 +299,10 @@ mod tests {
             "a duplicate ACK changes nothing"
         );
         assert_eq!(
-            (t.acked, t.rejected, t.unknown_answers, t.unanswered()),
+            {
+                let c = t.counts();
+                (c.acked, c.rejected, c.unknown_answers, t.unanswered())
+            },
             (2, 1, 1, 0)
         );
     }
@@ -284,23 +320,22 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "1.5,BUY,100,AAPL,186.73,a*1.5,BUY,100,AAPL,186.73,c*1.5,BUY,100,AAPL,186.73,d*"
         );
-        assert_eq!(t.resent, 3);
+        assert_eq!(t.counts().resent, 3);
     }
 
     #[test]
     fn in_doubt_is_reported_once_per_order() {
         let mut t = OrderTracker::new();
         let t0 = Instant::now();
-        t.create(
-            "a".into(),
-            0,
-            "AAPL",
-            Side::Buy,
-            1,
-            Price::from_units(1),
-            t0,
-            1.0,
-        );
+        let ticket = OrderTicket {
+            id: "a".into(),
+            symbol_idx: 0,
+            symbol: "AAPL",
+            side: Side::Buy,
+            quantity: 1,
+            price: Price::from_units(1),
+        };
+        t.create(&ticket, t0, 1.0);
         let timeout = Duration::from_secs(2);
         assert!(t
             .newly_in_doubt(t0 + Duration::from_secs(1), timeout)

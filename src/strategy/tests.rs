@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
 use super::*;
-use crate::lifecycle::Shutdown;
+use crate::lifecycle::{wait_until, GetCounts, Shutdown, Stop};
 use crate::logging::discard;
 use crate::net::{ConnId, LinkEvent, NetEvent};
 use crate::protocol::{parse_order, FrameSplitter};
@@ -43,21 +43,37 @@ struct Harness {
     _trigger: crate::lifecycle::ShutdownTrigger,
 }
 
+/// How long the tests wait for something the actor does in the background.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Settings with ids (`order_ids`) or without, and a timeout no test reaches.
+fn settings(order_ids: bool) -> StrategySettings {
+    StrategySettings {
+        client_name: "t".into(),
+        order_ids,
+        quantity: 10,
+        order_timeout: Duration::from_secs(60),
+        symbols: symbols(),
+    }
+}
+
 /// A SignalActor on a fresh table, with ids (`order_ids`) or without.
 fn actor(
     seg: &Seg,
     use_news: bool,
     order_ids: bool,
 ) -> (PriceTable, actix::Addr<SignalActor>, oneshot::Receiver<()>) {
+    actor_with(seg, use_news, settings(order_ids))
+}
+
+/// A SignalActor on a fresh table with these settings.
+fn actor_with(
+    seg: &Seg,
+    use_news: bool,
+    settings: StrategySettings,
+) -> (PriceTable, actix::Addr<SignalActor>, oneshot::Receiver<()>) {
     let table = PriceTable::create(&seg.0, &symbols(), 64).unwrap();
     let reader = crate::shm::PriceTableReader::attach_expecting(&seg.0, &symbols()).unwrap();
-    let settings = StrategySettings {
-        client_name: "t".into(),
-        order_ids,
-        quantity: 10,
-        order_timeout: Duration::from_secs(60),
-        symbols: symbols(),
-    };
     let engine = SignalEngine::new(2, &params(use_news)).unwrap();
     let (done_tx, done) = oneshot::channel();
     let addr = SignalActor::new(settings, reader, engine, discard(), done_tx).start();
@@ -93,6 +109,22 @@ async fn start(use_news: bool) -> Harness {
     }
 }
 
+/// The actor's counters now.
+async fn counts(addr: &actix::Addr<SignalActor>) -> StrategyCounts {
+    addr.send(GetCounts::<StrategyCounts>::new()).await.unwrap()
+}
+
+/// Waits until the actor's counters satisfy `cond`; panics naming `what` if
+/// they never do, so no test goes on after a silently expired wait.
+async fn wait_for_counts(
+    addr: &actix::Addr<SignalActor>,
+    what: &str,
+    cond: impl Fn(&StrategyCounts) -> bool,
+) {
+    let cond = &cond;
+    wait_until(what, PATIENCE, || async move { cond(&counts(addr).await) }).await;
+}
+
 fn publish(table: &mut PriceTable, symbol: usize, prices: &[i64]) {
     for &p in prices {
         table.publish(symbol, p * 100_000_000, 0, 0, 0);
@@ -106,7 +138,7 @@ async fn read_orders(conn: &mut TcpStream, n: usize) -> Vec<(String, String, Str
     let mut out = Vec::new();
     let mut buf = vec![0u8; 4096];
     while out.len() < n {
-        let k = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+        let k = tokio::time::timeout(PATIENCE, conn.read(&mut buf))
             .await
             .unwrap()
             .unwrap();
@@ -143,7 +175,7 @@ async fn crossovers_become_orders_with_ids_from_the_tick_and_a_finite_run_ends()
     conn.write_all(format!("ACK,t-{gen}-3*REJ,t-{gen}-5,MAX_POSITION*").as_bytes())
         .await
         .unwrap();
-    tokio::time::timeout(Duration::from_secs(10), &mut h.done)
+    tokio::time::timeout(PATIENCE, &mut h.done)
         .await
         .unwrap()
         .unwrap();
@@ -162,12 +194,7 @@ async fn unanswered_orders_are_resent_with_the_same_ids_after_a_reconnect() {
         .await
         .unwrap();
     // Let the ACK land before the connection drops.
-    for _ in 0..500 {
-        if h.addr.send(GetCounts).await.unwrap().acked == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_counts(&h.addr, "the ACK is counted", |c| c.orders.acked == 1).await;
     drop(first);
     let (mut second, _) = h.listener.accept().await.unwrap();
     let resent = read_orders(&mut second, 3).await;
@@ -180,7 +207,7 @@ async fn unanswered_orders_are_resent_with_the_same_ids_after_a_reconnect() {
     second.write_all(acks.as_bytes()).await.unwrap();
     h.table.mark_feed_ended();
     h.table.notify_readers();
-    tokio::time::timeout(Duration::from_secs(10), &mut h.done)
+    tokio::time::timeout(PATIENCE, &mut h.done)
         .await
         .unwrap()
         .unwrap();
@@ -191,13 +218,15 @@ async fn agreeing_news_after_a_crossover_yields_exactly_one_order() {
     let mut h = start(true).await;
     publish(&mut h.table, 0, &PRICES[..4]); // BUY crossover at index 3, news still HOLD
     let (mut conn, _) = h.listener.accept().await.unwrap();
-    for _ in 0..500 {
-        if h.addr.send(GetCounts).await.unwrap().ticks == 4 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(h.addr.send(GetCounts).await.unwrap().sent, 0);
+    wait_for_counts(&h.addr, "the four ticks are consumed", |c| {
+        c.input.ticks == 4
+    })
+    .await;
+    assert_eq!(
+        counts(&h.addr).await.orders.sent,
+        0,
+        "the crossover waits for news"
+    );
     for read in [&b"AAPL,10*MSFT,95*APPL,90*"[..], b"AAPL,90*AAPL,95*"] {
         let frames = crate::protocol::FrameBatch::split(read, 1024).unwrap();
         let event = NetEvent::<News>::new(ConnId(1), LinkEvent::Frames(frames));
@@ -211,9 +240,9 @@ async fn agreeing_news_after_a_crossover_yields_exactly_one_order() {
         ("BUY", "4"),
         "priced at the symbol's last tick"
     );
-    let c = h.addr.send(GetCounts).await.unwrap();
+    let c = counts(&h.addr).await;
     assert_eq!(
-        (c.sent, c.news),
+        (c.orders.sent, c.input.news),
         (1, 4),
         "one order per price signal: {c:?}"
     );
@@ -227,14 +256,17 @@ async fn without_ids_orders_use_the_original_five_fields_and_need_no_answer() {
     publish(&mut table, 0, &PRICES);
     table.mark_feed_ended();
     table.notify_readers();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_for_counts(&addr, "both orders are made, untracked", |c| {
+        c.orders.sent == 2 && c.unanswered == 0
+    })
+    .await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let _trigger = link(&addr, &listener);
     let (mut conn, _) = listener.accept().await.unwrap();
     let mut text = String::new();
     let mut buf = [0u8; 1024];
     while text.matches('*').count() < 2 {
-        let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+        let n = tokio::time::timeout(PATIENCE, conn.read(&mut buf))
             .await
             .unwrap()
             .unwrap();
@@ -251,8 +283,89 @@ async fn without_ids_orders_use_the_original_five_fields_and_need_no_answer() {
     assert_eq!((orders[0][1], orders[0][4]), ("BUY", "4"));
     assert_eq!((orders[1][1], orders[1][4]), ("SELL", "1"));
     // Nothing to wait for: the finite run ends without any answer.
-    tokio::time::timeout(Duration::from_secs(10), done)
+    tokio::time::timeout(PATIENCE, done).await.unwrap().unwrap();
+}
+
+/// Reads the two orders of [`PRICES`] from a fresh connection of `h`.
+async fn two_orders(h: &mut Harness) -> (TcpStream, Vec<(String, String, String)>) {
+    publish(&mut h.table, 0, &PRICES);
+    let (mut conn, _) = h.listener.accept().await.unwrap();
+    let sent = read_orders(&mut conn, 2).await;
+    (conn, sent)
+}
+
+#[actix_rt::test]
+async fn a_stop_waits_for_the_answers_to_sent_orders() {
+    let mut h = start(false).await;
+    let (mut conn, sent) = two_orders(&mut h).await;
+    h.addr.send(Stop).await.unwrap();
+    conn.write_all(format!("ACK,{}*", sent[0].0).as_bytes())
+        .await
+        .unwrap();
+    wait_for_counts(&h.addr, "the first answer is counted", |c| {
+        c.orders.acked == 1
+    })
+    .await;
+    assert!(h.done.try_recv().is_err(), "one order is still unanswered");
+    // A stopping strategy takes no new signals.
+    publish(&mut h.table, 1, &PRICES);
+    conn.write_all(format!("REJ,{},HALTED*", sent[1].0).as_bytes())
+        .await
+        .unwrap();
+    tokio::time::timeout(PATIENCE, &mut h.done)
         .await
         .unwrap()
         .unwrap();
+    // The actor is gone, so its writer ends; nothing came after the stop.
+    let mut rest = Vec::new();
+    tokio::time::timeout(PATIENCE, conn.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+}
+
+#[actix_rt::test]
+async fn a_stop_gives_up_on_unanswered_orders_after_the_order_timeout() {
+    let seg = Seg::new();
+    let timeout = Duration::from_millis(300);
+    let (table, addr, done) = actor_with(
+        &seg,
+        false,
+        StrategySettings {
+            order_timeout: timeout,
+            ..settings(true)
+        },
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let _trigger = link(&addr, &listener);
+    let mut h = Harness {
+        seg,
+        table,
+        addr,
+        done,
+        listener,
+        _trigger,
+    };
+    let (_conn, _) = two_orders(&mut h).await;
+    let asked = std::time::Instant::now();
+    h.addr.send(Stop).await.unwrap();
+    tokio::time::timeout(PATIENCE, &mut h.done)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        asked.elapsed() >= timeout,
+        "stopped before the order timeout"
+    );
+}
+
+#[actix_rt::test]
+async fn a_stop_without_an_order_connection_is_immediate() {
+    let seg = Seg::new();
+    let (mut table, addr, done) = actor(&seg, false, true);
+    publish(&mut table, 0, &PRICES);
+    wait_for_counts(&addr, "both orders are made", |c| c.unanswered == 2).await;
+    addr.send(Stop).await.unwrap();
+    tokio::time::timeout(PATIENCE, done).await.unwrap().unwrap();
 }

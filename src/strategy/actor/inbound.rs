@@ -1,0 +1,114 @@
+//! What the connections bring a [`SignalActor`]: ACK/REJ frames from the
+//! ordermanager and sentiment frames from the news feed (already framed by
+//! the links, one batch per read), plus the order connection coming and
+//! going.
+
+use std::time::Instant;
+
+use actix::Context;
+use bytes::Bytes;
+
+use super::SignalActor;
+use crate::net::{LinkDown, LinkWriter};
+use crate::protocol::{parse_news, parse_reply, FrameBatch, Reply};
+use crate::strategy::orders::Answer;
+
+impl SignalActor {
+    /// A new order connection: resend everything unanswered, then what
+    /// waited in `out`, in that order.
+    pub(super) fn on_order_link_up(&mut self, link: LinkWriter, ctx: &mut Context<Self>) {
+        let mut frames = Vec::new();
+        let n = self.tracker.resend_all(&mut frames, Instant::now());
+        // Tracked orders created while disconnected are in the tracker;
+        // untracked ones (no ids) waited in `out`.
+        frames.append(&mut self.out);
+        if !frames.is_empty() {
+            let _ = link.send(Bytes::from(frames));
+        }
+        slog::info!(self.log, "ordermanager connected"; "resent_unanswered" => n);
+        self.link = Some(link);
+        // An untracked finite run was only waiting for `out` to go.
+        self.stop_if_due(ctx);
+    }
+
+    /// The order connection broke: orders stay pending for the next one.
+    pub(super) fn on_order_link_down(&mut self, reason: &LinkDown) {
+        self.link = None;
+        slog::warn!(self.log, "ordermanager disconnected; unanswered orders will be resent";
+            "reason" => %reason, "unanswered" => self.tracker.unanswered());
+    }
+
+    /// One read of replies from the ordermanager: apply every reply, then
+    /// see whether that was the last answer owed.
+    pub(super) fn on_replies(&mut self, frames: &FrameBatch, ctx: &mut Context<Self>) {
+        self.handle_replies(frames);
+        self.stop_if_due(ctx);
+    }
+
+    /// One read of news frames; ignored once stopping (no new orders).
+    pub(super) fn on_news(&mut self, frames: &FrameBatch) {
+        if self.phase.is_trading() {
+            self.handle_news(frames);
+            self.flush();
+        }
+    }
+
+    fn handle_replies(&mut self, frames: &FrameBatch) {
+        for frame in frames.iter() {
+            match parse_reply(frame) {
+                Ok(Reply::Ack {
+                    client_order_id: id,
+                }) => match self.tracker.answer(id, false) {
+                    Answer::Acked { symbol, .. } => {
+                        slog::info!(self.log, "order acked"; "id" => id, "position" => self.tracker.position(symbol));
+                    }
+                    _ => slog::debug!(self.log, "ACK for an order already answered"; "id" => id),
+                },
+                Ok(Reply::Rej {
+                    client_order_id: id,
+                    reason,
+                }) => match self.tracker.answer(id, true) {
+                    Answer::Rejected => {
+                        slog::warn!(self.log, "order rejected"; "id" => id, "reason" => reason)
+                    }
+                    _ => slog::debug!(self.log, "REJ for an order already answered"; "id" => id),
+                },
+                Err(e) => {
+                    if let Some(skipped) = self.bad_log.allow() {
+                        slog::warn!(self.log, "malformed reply"; "reason" => %e, "not_logged_before" => skipped);
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_news(&mut self, frames: &FrameBatch) {
+        for frame in frames.iter() {
+            let parsed = parse_news(frame).map_err(|e| e.to_string()).and_then(|n| {
+                let idx = self
+                    .reader
+                    .symbol_index(n.symbol)
+                    .ok_or_else(|| format!("unknown symbol {:?}", n.symbol))?;
+                Ok((idx, n.sentiment))
+            });
+            match parsed {
+                Ok((idx, sentiment)) => {
+                    self.input.news += 1;
+                    if let Some(intent) = self.engine.on_news(idx, sentiment) {
+                        match self.last_price[idx] {
+                            Some(price) => self.place(intent, price),
+                            None => {
+                                slog::debug!(self.log, "news signal before any price; skipped"; "symbol" => idx)
+                            }
+                        }
+                    }
+                }
+                Err(reason) => {
+                    if let Some(skipped) = self.bad_log.allow() {
+                        slog::warn!(self.log, "news frame ignored"; "reason" => reason, "not_logged_before" => skipped);
+                    }
+                }
+            }
+        }
+    }
+}

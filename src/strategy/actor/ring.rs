@@ -1,0 +1,101 @@
+//! The [`SignalActor`]'s ring path: the waiter thread that wakes it, the
+//! drain of every tick through the engine, and following the table when
+//! the orderbook re-creates it.
+
+use std::sync::Arc;
+
+use actix::{ActorContext, AsyncContext, Context};
+
+use super::{SignalActor, TICKS_PER_TURN};
+use crate::price::Price;
+use crate::shm::{PriceTableReader, RingRead};
+use crate::strategy::links::{RingWaiter, RingWake};
+
+impl SignalActor {
+    /// Starts the thread that sleeps on the ring for us; without it no tick
+    /// would ever arrive, so failing to start it stops the actor.
+    pub(super) fn start_waiter(&mut self, ctx: &mut Context<Self>) {
+        match RingWaiter::spawn(
+            self.reader.clone(),
+            self.cursor.next_seq(),
+            ctx.address().recipient(),
+        ) {
+            Ok(w) => self.waiter = Some(w),
+            Err(e) => {
+                slog::crit!(self.log, "cannot start the ring waiter thread"; "error" => %e);
+                ctx.stop();
+            }
+        }
+    }
+
+    /// Consumes up to a turn's worth of ticks; true when the ring is drained.
+    fn drain_ring(&mut self) -> bool {
+        for _ in 0..TICKS_PER_TURN {
+            match self.reader.ring_next(&mut self.cursor) {
+                RingRead::Tick(t) => {
+                    self.input.ticks += 1;
+                    let sym = t.symbol_idx as usize;
+                    let price = Price::from_units(t.price_units);
+                    if let Some(p) = self.last_price.get_mut(sym) {
+                        *p = Some(price);
+                    }
+                    if let Some(intent) = self.engine.on_tick(sym, t.price_units, t.seq) {
+                        self.place(intent, price);
+                    }
+                }
+                RingRead::Lost(n) => {
+                    self.input.lost += n;
+                    slog::warn!(self.log, "fell a whole ring behind: ticks lost"; "lost" => n, "total_lost" => self.input.lost);
+                }
+                RingRead::Empty => return true,
+            }
+        }
+        false
+    }
+
+    /// Switches to a re-created table (new orderbook) when one appears.
+    pub(super) fn follow_table(&mut self, ctx: &mut Context<Self>) {
+        if self.reader.is_current() {
+            return;
+        }
+        let Ok(next) = PriceTableReader::attach_expecting(&self.shm_name, &self.settings.symbols)
+        else {
+            return; // not there yet: keep the old view
+        };
+        if next.generation() == self.reader.generation() {
+            return;
+        }
+        slog::warn!(self.log, "price table re-created; following the new one";
+            "old_generation" => format!("{:016x}", self.reader.generation()), "new_generation" => format!("{:016x}", next.generation()));
+        self.waiter = None;
+        self.cursor = next.cursor_from_oldest();
+        self.reader = Arc::new(next);
+        self.start_waiter(ctx);
+        ctx.notify(RingWake {
+            generation: self.reader.generation(),
+        });
+    }
+
+    /// New ticks (or the feed's end): drain up to a turn's worth, send what
+    /// they made, tell the waiter, and come back for more if the turn ended
+    /// before the ring did. Ignored once stopping, and from a table we left.
+    pub(super) fn on_ring_wake(&mut self, wake: RingWake, ctx: &mut Context<Self>) {
+        if wake.generation != self.reader.generation() || !self.phase.is_trading() {
+            return;
+        }
+        let drained = self.drain_ring();
+        self.flush();
+        if let Some(w) = &self.waiter {
+            w.next_seq
+                .store(self.cursor.next_seq(), std::sync::atomic::Ordering::Release);
+            if drained {
+                let _ = w.drained.send(());
+            }
+        }
+        if drained {
+            self.stop_if_due(ctx);
+        } else {
+            ctx.notify(wake);
+        }
+    }
+}
