@@ -107,14 +107,19 @@ async fn nothing_is_sent_before_the_first_subscriber() {
 /// A subscriber that never reads is dropped; the reader still gets everything.
 ///
 /// With a rate, batches are small (a millisecond's worth) and the queues
-/// deep, so the reader, which shares this test's thread, never falls a whole
-/// queue behind however loaded the machine; at full speed the reader holds
-/// the stream back instead, and only a stall of `max_stall` drops it.
+/// deep enough to hold more than a second of catch-up after a stall, so the
+/// reader, which shares this test's thread, does not fall a whole queue
+/// behind on a loaded machine; at full speed the reader holds the stream
+/// back instead, and only a stall of `max_stall` (a second here) drops it.
 async fn slow_subscriber_case(rate: u64, frames: usize, queue_len: usize) {
     let (text, want) = csv(frames);
     let (replay, _) = Replay::from_reader(text.as_bytes(), "t", &symbols(), false, false).unwrap();
     let (end_tx, end_rx) = oneshot::channel();
-    let feed = FeedActor::new(replay, settings(rate, queue_len), end_tx, discard()).start();
+    let settings = FeedSettings {
+        max_stall: Duration::from_secs(1),
+        ..settings(rate, queue_len)
+    };
+    let feed = FeedActor::new(replay, settings, end_tx, discard()).start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let stalled = subscribe(&listener, &feed).await;
     let reader = subscribe(&listener, &feed).await;
@@ -131,7 +136,7 @@ async fn slow_subscriber_case(rate: u64, frames: usize, queue_len: usize) {
 
 #[actix_rt::test]
 async fn with_a_rate_a_full_queue_drops_only_the_subscriber_that_stopped_reading() {
-    slow_subscriber_case(50_000, 15_000, 16).await;
+    slow_subscriber_case(50_000, 30_000, 256).await;
 }
 
 #[actix_rt::test]
