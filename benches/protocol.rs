@@ -44,6 +44,19 @@ fn bench(c: &mut Criterion) {
             assert_eq!(count, n);
         })
     });
+    // The link's path: frame the read once into a batch, then parse it.
+    g.bench_function("per_read_batch", |b| {
+        let mut s = FrameSplitter::new(1024);
+        b.iter(|| {
+            s.push(&stream);
+            let (batch, _) = s.take_batch();
+            let mut count = 0u64;
+            for f in batch.iter() {
+                count += parse_market_data(f).is_ok() as u64;
+            }
+            assert_eq!(count, n);
+        })
+    });
     g.finish();
 }
 
