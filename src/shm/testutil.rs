@@ -40,6 +40,13 @@ pub(super) fn poke(name: &str, offset: u64, bytes: &[u8]) {
     file.write_all_at(bytes, offset).unwrap();
 }
 
+/// Records `writer` in segment `name`'s header as its writer (pid at 32,
+/// start time at 80), as if that process had created it.
+pub(super) fn poke_writer(name: &str, writer: super::ProcessIdentity) {
+    poke(name, 32, &writer.pid.to_le_bytes());
+    poke(name, 80, &writer.start_time.to_le_bytes());
+}
+
 /// A pid that belonged to a process which has exited and been reaped.
 pub(super) fn dead_pid() -> u32 {
     let mut child = Command::new("true").spawn().unwrap();
@@ -54,6 +61,11 @@ pub(super) struct LiveChild(pub Child);
 impl LiveChild {
     pub fn spawn() -> LiveChild {
         LiveChild(Command::new("sleep").arg("60").spawn().unwrap())
+    }
+
+    /// Its pid and start time, as a writer's header would record them.
+    pub fn identity(&self) -> super::ProcessIdentity {
+        super::ProcessIdentity::of(self.0.id()).unwrap()
     }
 }
 
