@@ -130,11 +130,14 @@
 //! The writer creates the segment with mode 0600 under a temporary name and
 //! hard-links it into place, so readers never see it half-initialised.
 //! Dropping the writer leaves the segment (readers keep the last prices); the
-//! supervisor removes it with [`unlink_segment`]. A segment left by a dead
-//! writer is replaced on the next creation with a new generation.
+//! supervisor removes it with [`unlink_segment_if_written_by`], only if the
+//! header names one of the orderbooks it started (another run's table, or a
+//! file that is not a table, is left alone). A segment left by a dead writer
+//! is replaced on the next creation with a new generation.
 
 mod error;
 mod layout;
+mod owner;
 mod reader;
 mod ring;
 mod sys;
@@ -152,6 +155,7 @@ use std::path::PathBuf;
 
 pub use error::ShmError;
 pub use layout::{LAYOUT_VERSION, MAGIC, MAX_RING_CAPACITY, MAX_SYMBOLS, MAX_SYMBOL_LEN};
+pub use owner::{segment_owner, unlink_segment_if_written_by, Removal, SegmentOwner};
 pub use reader::{PriceTableReader, Quote, WriterStatus};
 pub use ring::{RingCursor, RingRead, Tick};
 pub use sys::ProcessIdentity;
@@ -167,7 +171,8 @@ fn segment_path(name: &str) -> PathBuf {
 
 /// Removes segment `name`, whoever created it; returns whether it existed.
 ///
-/// For the supervisor at shutdown and for tests cleaning up. Processes that
+/// For tests cleaning up what they made; a run removes its table with
+/// [`unlink_segment_if_written_by`], which checks who created it. Processes that
 /// still have it mapped keep their view until they unmap it.
 pub fn unlink_segment(name: &str) -> Result<bool, ShmError> {
     layout::validate_name(name)?;

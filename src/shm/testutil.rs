@@ -32,7 +32,7 @@ pub(crate) fn syms(list: &[&str]) -> Vec<String> {
 
 /// Overwrites bytes of segment `name` at `offset`, as another process (or
 /// corruption) would.
-pub(super) fn poke(name: &str, offset: u64, bytes: &[u8]) {
+pub(crate) fn poke(name: &str, offset: u64, bytes: &[u8]) {
     let file = OpenOptions::new()
         .write(true)
         .open(segment_path(name))
@@ -42,7 +42,7 @@ pub(super) fn poke(name: &str, offset: u64, bytes: &[u8]) {
 
 /// Records `writer` in segment `name`'s header as its writer (pid at 32,
 /// start time at 80), as if that process had created it.
-pub(super) fn poke_writer(name: &str, writer: super::ProcessIdentity) {
+pub(crate) fn poke_writer(name: &str, writer: super::ProcessIdentity) {
     poke(name, 32, &writer.pid.to_le_bytes());
     poke(name, 80, &writer.start_time.to_le_bytes());
 }
