@@ -294,8 +294,7 @@ fn a_run_never_removes_a_file_that_is_not_a_table() {
         "{main_log}"
     );
     assert!(
-        dir.read("logs/orderbook.log")
-            .contains("remove it by hand"),
+        dir.read("logs/orderbook.log").contains("remove it by hand"),
         "the orderbook says why it cannot start"
     );
     assert_children_gone(&dir);

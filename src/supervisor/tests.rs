@@ -288,7 +288,11 @@ fn a_stopped_writer_of_the_table_is_refused_too() {
     );
     assert!(!marker.exists(), "no child was started");
     let reader = crate::shm::PriceTableReader::attach(&name).unwrap();
-    assert_eq!(reader.generation(), table.generation(), "the table is untouched");
+    assert_eq!(
+        reader.generation(),
+        table.generation(),
+        "the table is untouched"
+    );
     table.unlink().unwrap();
 }
 
