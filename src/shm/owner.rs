@@ -73,8 +73,11 @@ pub fn unlink_segment_if_written_by(
     }
 }
 
-/// The header's owner fields and the (device, inode) of the file read.
-fn read_owner(name: &str) -> Result<Option<(SegmentOwner, (u64, u64))>, ShmError> {
+/// The (device, inode) pair naming one file, whatever name it has now.
+type FileId = (u64, u64);
+
+/// The header's owner fields and the identity of the file read.
+fn read_owner(name: &str) -> Result<Option<(SegmentOwner, FileId)>, ShmError> {
     validate_name(name)?;
     let file = match File::open(segment_path(name)) {
         Ok(f) => f,
