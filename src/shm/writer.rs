@@ -365,13 +365,14 @@ fn inspect_existing(name: &str, path: &Path) -> Result<Existing, ShmError> {
         });
     }
     // The pid and generation sit at the same offsets in every layout
-    // version, so a leftover of an older build is recognised too. Version 1
-    // has zero where the start time now is: then only the pid is compared.
+    // version, so a leftover of another build is recognised too. The start
+    // time is read only where this version keeps it (version 1 has zero
+    // there; a later version may not): otherwise only the pid is compared.
     let word = |off: usize| u64::from_le_bytes(head[off..off + 8].try_into().unwrap_or([0; 8]));
     let version = word(OFF_VERSION_AND_COUNT) as u32;
     let writer = ProcessIdentity {
         pid: word(OFF_WRITER_PID) as u32,
-        start_time: if version >= 2 {
+        start_time: if version == LAYOUT_VERSION {
             word(OFF_WRITER_START)
         } else {
             0
