@@ -76,6 +76,41 @@ fn malformed_frames_are_counted_and_the_connection_stays_open() {
 }
 
 #[test]
+fn an_order_with_an_id_and_a_byte_that_is_not_utf8_gets_exactly_its_rej() {
+    let dir = TestDir::new();
+    let shm = ShmName::new("omutf8");
+    let (mut om, addr) = start(&dir, &shm, 0);
+    // Invalid UTF-8 in the symbol, then in the price, then an id that is
+    // itself not UTF-8 (no answer possible), then an order dated past 2200.
+    let mut c = connect_and_send(
+        addr,
+        b"1732512345.5,BUY,1,AA\xffPL,1.0,u1*1732512345.5,SELL,1,AAPL,1.\xc3,u2*\
+          1732512345.5,BUY,1,AAPL,1.0,u\xff3*1e300,BUY,1,AAPL,1.0,u4*",
+    );
+    let want = "REJ,u1,BAD_FRAME*REJ,u2,BAD_FRAME*REJ,u4,BAD_TIMESTAMP*";
+    assert_eq!(read_n(&mut c, want.len()), want);
+    c.write_all(b"1732512345.5,BUY,1,AAPL,1.0,u5*").unwrap();
+    assert_eq!(read_n(&mut c, 7), "ACK,u5*", "nothing else was answered");
+    om.terminate();
+    assert!(om.wait().success());
+    let journal = dir.journal();
+    let ids: Vec<_> = journal
+        .iter()
+        .map(|r| (r.client_order_id.as_deref(), r.reason.map(|r| r.as_str())))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (Some("u1"), Some("BAD_FRAME")),
+            (Some("u2"), Some("BAD_FRAME")),
+            (None, Some("BAD_FRAME")),
+            (Some("u4"), Some("BAD_TIMESTAMP")),
+            (Some("u5"), None),
+        ]
+    );
+}
+
+#[test]
 fn the_original_protocol_without_ids_works_and_is_never_answered() {
     let dir = TestDir::new();
     let shm = ShmName::new("omorig");

@@ -192,3 +192,110 @@ fn ctrl_c_stops_a_looping_run_cleanly() {
         "{last:?}"
     );
 }
+
+/// Environment for an `--all` run that would end quickly by itself if its
+/// orderbook could not start: ephemeral ports, no data file needed, short
+/// backoff and a small restart budget.
+fn failing_run_env() -> Vec<(&'static str, String)> {
+    let mut env = TestDir::ports_env();
+    env.extend([
+        ("TRADING__GATEWAY__SOURCE", "random_walk".to_string()),
+        ("TRADING__STRATEGY__USE_NEWS", "false".into()),
+        ("TRADING__SUPERVISOR__MAX_RESTARTS", "1".into()),
+        ("TRADING__SUPERVISOR__BACKOFF_INITIAL_MS", "10".into()),
+        ("TRADING__SUPERVISOR__BACKOFF_MAX_MS", "20".into()),
+        ("TRADING__SUPERVISOR__STOP_TIMEOUT_MS", "5000".into()),
+    ]);
+    env
+}
+
+/// Every child the run's main.log says it started has exited.
+fn assert_children_gone(dir: &TestDir) {
+    let main_log = dir.read("logs/main.log");
+    for role in ["gateway", "orderbook", "strategy", "ordermanager"] {
+        for pid in child_pids(&main_log, role) {
+            assert!(!alive(pid), "{role} (pid {pid}) is still running");
+        }
+    }
+}
+
+#[test]
+fn a_run_on_the_table_of_a_stopped_orderbook_fails_and_leaves_the_table() {
+    let dir = TestDir::new();
+    let shm = ShmName::new("stopped");
+    let config = dir.config(&shm, "");
+    // A market data "gateway" that never answers: the orderbook stays connected
+    // and idle, and no stranger's port is ever dialled.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let md_port = silent.local_addr().unwrap().port().to_string();
+    let mut writer = spawn_role(
+        &dir,
+        "orderbook",
+        &config,
+        &[
+            ("TRADING__ORDERBOOK__MD_PORT", md_port),
+            ("TRADING__ORDERBOOK__STATS_INTERVAL_MS", "100".into()),
+        ],
+    );
+    writer.ready();
+    let before = trading::shm::PriceTableReader::attach(&shm.0).unwrap();
+    assert_eq!(before.writer_pid(), writer.child.id());
+    writer.signal(Signal::SIGSTOP);
+    // What the tester saw: the stopped writer's heartbeat goes stale, older
+    // than the 2 s after which the supervisor used to call it gone.
+    wait_until("a stale heartbeat", || {
+        before.writer_status(trading::clock::unix_now_ns(), 2_500_000_000)
+            == trading::shm::WriterStatus::Stale
+    });
+
+    let mut run = spawn(
+        &dir,
+        &["--all", "--config", config.to_str().unwrap()],
+        &failing_run_env(),
+    );
+    let status = run.wait();
+    assert!(!status.success(), "the run must fail: {status}");
+
+    let after = trading::shm::PriceTableReader::attach(&shm.0).unwrap();
+    assert_eq!(after.generation(), before.generation(), "the same table");
+    assert_eq!(after.writer_pid(), writer.child.id());
+    assert!(
+        !dir.read("logs/main.log").contains("price table removed"),
+        "{}",
+        dir.read("logs/main.log")
+    );
+    assert_children_gone(&dir);
+
+    writer.signal(Signal::SIGCONT);
+    writer.terminate();
+    assert!(writer.wait().success());
+    assert!(!shm.exists(), "the orderbook removed its own table");
+}
+
+#[test]
+fn a_run_never_removes_a_file_that_is_not_a_table() {
+    let dir = TestDir::new();
+    let shm = ShmName::new("garbage");
+    let config = dir.config(&shm, "");
+    let path = std::path::Path::new("/dev/shm").join(&shm.0);
+    std::fs::write(&path, b"someone else's file").unwrap();
+
+    let mut run = spawn(
+        &dir,
+        &["--all", "--config", config.to_str().unwrap()],
+        &failing_run_env(),
+    );
+    let status = run.wait();
+    assert!(!status.success(), "the orderbook cannot start: {status}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"someone else's file");
+    let main_log = dir.read("logs/main.log");
+    assert!(
+        main_log.contains("price table name left alone"),
+        "{main_log}"
+    );
+    assert!(
+        dir.read("logs/orderbook.log").contains("remove it by hand"),
+        "the orderbook says why it cannot start"
+    );
+    assert_children_gone(&dir);
+}

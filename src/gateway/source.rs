@@ -123,7 +123,10 @@ impl Replay {
                 field(price_col, "price")?,
             );
             if parse_event_time(ts).is_none() {
-                bail!("{name}:{line}: timestamp {ts:?} is not YYYY-MM-DD HH:MM:SS[.fff]");
+                bail!(
+                    "{name}:{line}: timestamp {ts:?} is not YYYY-MM-DD HH:MM:SS[.fff] \
+                     from 1970-01-01 up to 2200-01-01"
+                );
             }
             let price = match Price::parse(price) {
                 Ok(p) if p.units() > 0 => p,
@@ -407,7 +410,8 @@ mod tests {
         );
         assert_eq!(
             e("timestamp,symbol,price\nnoon,AAPL,1\n"),
-            "t.csv:2: timestamp \"noon\" is not YYYY-MM-DD HH:MM:SS[.fff]"
+            "t.csv:2: timestamp \"noon\" is not YYYY-MM-DD HH:MM:SS[.fff] \
+             from 1970-01-01 up to 2200-01-01"
         );
         assert!(e("timestamp,symbol,price\n2024-01-02 09:30:00,AAPL\n")
             .starts_with("t.csv: unreadable row"));

@@ -9,6 +9,12 @@
 //!
 //! This is the hot path: parsing borrows the symbol and parses the price and
 //! time in place, with no allocation on success.
+//!
+//! Event times must lie in [`EVENT_TIME_RANGE`] (1970-01-01 00:00:00 up to,
+//! not including, 2200-01-01 00:00:00): nanoseconds since the epoch of any
+//! date past 2262-04-11 do not fit an `i64`, so a frame dated 2263 used to be
+//! stored with a wrapped, negative event time. A timestamp outside the range
+//! is a malformed frame whose error names the `timestamp` field.
 
 use super::fields::{positive_price, split_fields, validate_symbol};
 use super::ParseError;
@@ -25,6 +31,39 @@ pub struct MarketData<'a> {
     pub event_time_ns: Option<i64>,
     /// Gateway send time in ns since the epoch, when the gateway sent it.
     pub send_ns: Option<i64>,
+}
+
+/// The event times a frame may carry, in ns since the epoch: from
+/// 1970-01-01 00:00:00 up to, not including, 2200-01-01 00:00:00. Far
+/// enough from `i64::MAX` (2262-04-11) that every conversion stays exact.
+pub const EVENT_TIME_RANGE: std::ops::Range<i64> = 0..EVENT_TIME_END_DAYS * NS_PER_DAY;
+
+/// Days from 1970-01-01 to 2200-01-01, the first day out of range.
+const EVENT_TIME_END_DAYS: i64 = 84_006;
+/// First year out of range.
+const EVENT_TIME_END_YEAR: i64 = 2200;
+/// First year in range.
+const EVENT_TIME_FIRST_YEAR: i64 = 1970;
+/// Nanoseconds per day.
+const NS_PER_DAY: i64 = 86_400_000_000_000;
+
+/// Why a timestamp field was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimeError {
+    /// Not `YYYY-MM-DD HH:MM:SS[.fraction]`, or not a calendar date/time.
+    Malformed,
+    /// A valid date outside [`EVENT_TIME_RANGE`].
+    OutOfRange,
+}
+
+impl TimeError {
+    /// The `problem` text of the [`ParseError`] naming the field.
+    fn problem(self) -> &'static str {
+        match self {
+            TimeError::Malformed => "is not YYYY-MM-DD HH:MM:SS[.fff]",
+            TimeError::OutOfRange => "is not between 1970-01-01 and 2200-01-01 (exclusive)",
+        }
+    }
 }
 
 /// Parses one market data frame (without its `*`).
@@ -54,9 +93,10 @@ fn parse_market_data_general(frame: &[u8]) -> Result<MarketData<'_>, ParseError>
     validate_symbol(f[0])?;
     let price = positive_price("price", f[1])?;
     let event_time_ns = if n >= 3 {
-        Some(parse_event_time(f[2]).ok_or_else(|| {
-            ParseError::bad("timestamp", f[2], "is not YYYY-MM-DD HH:MM:SS[.fff]")
-        })?)
+        Some(
+            event_time_bytes(f[2].as_bytes())
+                .map_err(|e| ParseError::bad("timestamp", f[2], e.problem()))?,
+        )
     } else {
         None
     };
@@ -85,67 +125,85 @@ fn parse_market_data_general(frame: &[u8]) -> Result<MarketData<'_>, ParseError>
 /// Parses `YYYY-MM-DD HH:MM:SS[.fraction]` (or with `T`) as naive UTC → ns since the epoch.
 ///
 /// Up to 9 fraction digits; every calendar field is range-checked, leap years
-/// included. `None` when the text is anything else.
+/// included. `None` when the text is anything else or the time is outside
+/// [`EVENT_TIME_RANGE`].
 pub fn parse_event_time(s: &str) -> Option<i64> {
-    event_time_bytes(s.as_bytes())
+    event_time_bytes(s.as_bytes()).ok()
 }
 
 /// [`parse_event_time`] on bytes, so the fast path needs no UTF-8 check.
-fn event_time_bytes(b: &[u8]) -> Option<i64> {
+fn event_time_bytes(b: &[u8]) -> Result<i64, TimeError> {
+    use TimeError::Malformed;
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b' ' || b[10] == b'T') {
-        return None;
+        return Err(Malformed);
     }
     if b[13] != b':' || b[16] != b':' {
-        return None;
+        return Err(Malformed);
     }
     const TIME_DIGITS: [usize; 6] = [11, 12, 14, 15, 17, 18];
     if !TIME_DIGITS.iter().all(|&i| b[i].is_ascii_digit()) {
-        return None;
+        return Err(Malformed);
     }
     let two = |i: usize| (b[i] - b'0') as i64 * 10 + (b[i + 1] - b'0') as i64;
     let (hour, minute, second) = (two(11), two(14), two(17));
     if hour > 23 || minute > 59 || second > 59 {
-        return None;
+        return Err(Malformed);
     }
     let days = date_days(&b[..10])?;
     let mut nanos = 0i64;
     if b.len() > 19 {
         let frac = &b[20..];
         if b[19] != b'.' || frac.is_empty() || frac.len() > 9 {
-            return None;
+            return Err(Malformed);
         }
         let mut n = 0i64;
         for &c in frac {
             if !c.is_ascii_digit() {
-                return None;
+                return Err(Malformed);
             }
             n = n * 10 + (c - b'0') as i64;
         }
         nanos = n * 10i64.pow(9 - frac.len() as u32);
     }
-    Some(((days * 24 + hour) * 60 + minute) * 60_000_000_000 + second * 1_000_000_000 + nanos)
+    // `date_days` keeps `days` inside the range, so this cannot overflow;
+    // checked anyway, so that widening the range can never wrap silently.
+    let second_of_day = (hour * 60 + minute) * 60 + second;
+    days.checked_mul(NS_PER_DAY)
+        .and_then(|ns| ns.checked_add(second_of_day * 1_000_000_000 + nanos))
+        .filter(|ns| EVENT_TIME_RANGE.contains(ns))
+        .ok_or(TimeError::OutOfRange)
 }
 
 /// Days since the epoch of a validated `YYYY-MM-DD` (the first 10 bytes of a
-/// timestamp whose separators were already checked).
+/// timestamp whose separators were already checked), for years inside
+/// [`EVENT_TIME_RANGE`] only.
 ///
 /// The last date seen is remembered per thread: a stream's timestamps share
 /// their date, so the calendar arithmetic runs once a day instead of once a
 /// frame. A pure function's memo, so it cannot change any result.
-fn date_days(b: &[u8]) -> Option<i64> {
+fn date_days(b: &[u8]) -> Result<i64, TimeError> {
     use std::cell::Cell;
+    use TimeError::Malformed;
     thread_local! {
         static LAST: Cell<(u64, u16, i64)> = const { Cell::new((0, 0, 0)) };
     }
-    let head = u64::from_le_bytes(b.get(..8)?.try_into().ok()?);
-    let tail = u16::from_le_bytes(b.get(8..10)?.try_into().ok()?);
+    let head = u64::from_le_bytes(
+        b.get(..8)
+            .and_then(|h| h.try_into().ok())
+            .ok_or(Malformed)?,
+    );
+    let tail = u16::from_le_bytes(
+        b.get(8..10)
+            .and_then(|t| t.try_into().ok())
+            .ok_or(Malformed)?,
+    );
     let (last_head, last_tail, last_days) = LAST.get();
     if (head, tail) == (last_head, last_tail) {
-        return Some(last_days);
+        return Ok(last_days);
     }
     const DATE_DIGITS: [usize; 8] = [0, 1, 2, 3, 5, 6, 8, 9];
     if !DATE_DIGITS.iter().all(|&i| b[i].is_ascii_digit()) {
-        return None;
+        return Err(Malformed);
     }
     let two = |i: usize| (b[i] - b'0') as i64 * 10 + (b[i + 1] - b'0') as i64;
     let (year, month, day) = (two(0) * 100 + two(2), two(5), two(8));
@@ -165,15 +223,20 @@ fn date_days(b: &[u8]) -> Option<i64> {
         31,
     ];
     if !(1..=12).contains(&month) || day < 1 || day > month_days[(month - 1) as usize] {
-        return None;
+        return Err(Malformed);
+    }
+    // Only dates in range are remembered, so a remembered date needs no check.
+    if !(EVENT_TIME_FIRST_YEAR..EVENT_TIME_END_YEAR).contains(&year) {
+        return Err(TimeError::OutOfRange);
     }
     let days = days_from_civil(year, month, day);
     LAST.set((head, tail, days));
-    Some(days)
+    Ok(days)
 }
 
 /// Appends `ns` (since the epoch, naive UTC) as `YYYY-MM-DD HH:MM:SS[.fraction]`,
-/// the fraction with trailing zeros trimmed, so [`parse_event_time`] gives `ns` back.
+/// the fraction with trailing zeros trimmed, so [`parse_event_time`] gives `ns`
+/// back when it is inside [`EVENT_TIME_RANGE`].
 pub fn write_event_time(out: &mut Vec<u8>, ns: i64) {
     let secs = ns.div_euclid(1_000_000_000);
     let nanos = ns.rem_euclid(1_000_000_000);
@@ -324,7 +387,9 @@ mod fast {
             _ => rest.iter().position(|&b| b == b','),
         };
         let ts = &rest[..c3.unwrap_or(rest.len())];
-        let event_time_ns = Some(event_time_bytes(ts)?);
+        // Any refusal (out of range included) goes to the general parser,
+        // which explains it.
+        let event_time_ns = Some(event_time_bytes(ts).ok()?);
         let send_ns = match c3 {
             None => None,
             Some(i) => Some(digits(&rest[i + 1..])?),
@@ -542,6 +607,26 @@ mod tests {
                 "AAPL,1,2024-01-02 09:30:00,-5",
                 "send_ns \"-5\" is not a non-negative integer",
             ),
+            (
+                "AAPL,123.45,2263-01-01 00:00:00",
+                "timestamp \"2263-01-01 00:00:00\" is not between 1970-01-01 and 2200-01-01 (exclusive)",
+            ),
+            (
+                "AAPL,1,2200-01-01 00:00:00,5",
+                "timestamp \"2200-01-01 00:00:00\" is not between 1970-01-01 and 2200-01-01 (exclusive)",
+            ),
+            (
+                "AAPL,1,1969-12-31 23:59:59.999999999",
+                "timestamp \"1969-12-31 23:59:59.999999999\" is not between 1970-01-01 and 2200-01-01 (exclusive)",
+            ),
+            (
+                "AAPL,1,9999-12-31 23:59:59",
+                "timestamp \"9999-12-31 23:59:59\" is not between 1970-01-01 and 2200-01-01 (exclusive)",
+            ),
+            (
+                "AAPL,1,0000-01-01 00:00:00",
+                "timestamp \"0000-01-01 00:00:00\" is not between 1970-01-01 and 2200-01-01 (exclusive)",
+            ),
         ];
         for (frame, want) in table {
             assert_eq!(md(frame).unwrap_err(), *want, "{frame}");
@@ -580,6 +665,57 @@ mod tests {
     }
 
     #[test]
+    fn event_times_outside_the_range_are_refused_not_wrapped() {
+        // What the tester saw: 2263 overflowed i64 nanoseconds.
+        let frame = b"AAPL,123.45,2263-01-01 00:00:00";
+        assert_eq!(
+            fast::parse(frame),
+            None,
+            "the fast path defers to the general one"
+        );
+        assert!(matches!(
+            parse_market_data(frame),
+            Err(ParseError::BadField {
+                field: "timestamp",
+                ..
+            })
+        ));
+        let last = EVENT_TIME_RANGE.end - 1;
+        assert_eq!(
+            parse_event_time("2199-12-31 23:59:59.999999999"),
+            Some(last)
+        );
+        assert_eq!(
+            parse_market_data(b"A,1,2199-12-31 23:59:59.999999999,7")
+                .unwrap()
+                .event_time_ns,
+            Some(last)
+        );
+        for out in [
+            "2200-01-01 00:00:00",
+            "2262-04-11 23:47:16",
+            "2263-01-01 00:00:00",
+            "9999-12-31 23:59:59.999999999",
+            "1969-12-31 23:59:59",
+            "1677-09-21 00:12:43",
+            "0000-01-01 00:00:00",
+        ] {
+            assert_eq!(parse_event_time(out), None, "{out}");
+            assert_eq!(
+                event_time_bytes(out.as_bytes()),
+                Err(TimeError::OutOfRange),
+                "{out}"
+            );
+        }
+        // A remembered in-range date does not let an out-of-range one through.
+        assert_eq!(
+            parse_event_time("2199-12-31 00:00:00"),
+            Some(last - 86_399_999_999_999)
+        );
+        assert_eq!(parse_event_time("2200-01-01 00:00:00"), None);
+    }
+
+    #[test]
     fn writers_produce_exact_bytes() {
         let mut out = Vec::new();
         let p = Price::parse("186.73").unwrap();
@@ -594,10 +730,24 @@ mod tests {
 
     proptest! {
         #[test]
-        fn event_time_round_trips(ns in 0i64..i64::MAX) {
+        fn event_time_round_trips(ns in EVENT_TIME_RANGE) {
             let mut out = Vec::new();
             write_event_time(&mut out, ns);
             prop_assert_eq!(parse_event_time(std::str::from_utf8(&out).unwrap()), Some(ns));
+        }
+
+        #[test]
+        fn event_times_past_the_range_are_refused_by_both_parsers(
+            ns in EVENT_TIME_RANGE.end..i64::MAX,
+        ) {
+            let mut frame = b"AAPL,1.5,".to_vec();
+            write_event_time(&mut frame, ns);
+            prop_assert_eq!(fast::parse(&frame), None);
+            let is_timestamp_error = matches!(
+                parse_market_data_general(&frame),
+                Err(ParseError::BadField { field: "timestamp", .. })
+            );
+            prop_assert!(is_timestamp_error);
         }
 
         #[test]
@@ -631,10 +781,17 @@ mod tests {
 
         #[test]
         fn the_fast_path_agrees_with_the_general_parser(
-            frame in "[A-Z.]{0,3}(,[0-9. e-]{0,12}(,2024-0[1-2]-[0-3][0-9][ T][0-2][0-9]:[0-5][0-9]:[0-6][0-9](\\.[0-9]{0,10})?(,[0-9 -]{0,20})?)?)?,?"
+            frame in "[A-Z.]{0,3}(,[0-9. e-]{0,12}(,(2024|19[0-9]{2}|2[0-9]{3}|[0-9]{4})-0[1-2]-[0-3][0-9][ T][0-2][0-9]:[0-5][0-9]:[0-6][0-9](\\.[0-9]{0,10})?(,[0-9 -]{0,20})?)?)?,?"
         ) {
-            if let Some(fast) = fast::parse(frame.as_bytes()) {
-                prop_assert_eq!(Ok(fast), parse_market_data_general(frame.as_bytes()));
+            // Both accept the same frames: the fast path either agrees or
+            // defers, and every year outside the range is an error of both.
+            match fast::parse(frame.as_bytes()) {
+                Some(fast) => prop_assert_eq!(Ok(fast), parse_market_data_general(frame.as_bytes())),
+                None => {
+                    if let Ok(md) = parse_market_data_general(frame.as_bytes()) {
+                        prop_assert!(md.event_time_ns.is_none_or(|t| EVENT_TIME_RANGE.contains(&t)));
+                    }
+                }
             }
         }
     }

@@ -31,7 +31,7 @@ pub use fields::validate_symbol;
 pub use frame::{FrameBatch, FrameError, FrameSplitter, DEFAULT_MAX_FRAME};
 pub use market_data::{
     finish_market_data, parse_event_time, parse_market_data, write_event_time, write_market_data,
-    write_market_data_prefix, MarketData,
+    write_market_data_prefix, MarketData, EVENT_TIME_RANGE,
 };
 pub use news::{parse_news, write_news, News};
 pub use order::{parse_order, write_order, BadOrder, Order, Side};

@@ -52,7 +52,8 @@ impl Side {
 /// One parsed order, borrowing its text fields from the frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Order<'a> {
-    /// Client send time, float seconds since the epoch (finite, ≥ 0).
+    /// Client send time, float seconds since the epoch, from 0 up to (not
+    /// including) [`MAX_ORDER_TIMESTAMP_S`].
     pub timestamp: f64,
     /// Buy or sell.
     pub side: Side,
@@ -70,7 +71,9 @@ pub struct Order<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadOrder<'a> {
     /// The id, when the frame had six fields and the sixth was a valid id,
-    /// so the server can `REJ` it even though another field is bad.
+    /// so the server can `REJ` it even though another field is bad — also
+    /// when another field is not UTF-8 (`REJ,ID,BAD_FRAME`): the client is
+    /// waiting for an answer to that id.
     pub client_order_id: Option<&'a str>,
     /// The `REJ` reason code.
     pub reason: RejectReason,
@@ -86,6 +89,26 @@ pub fn valid_order_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// Latest client send time accepted, in seconds since the epoch
+/// (2200-01-01 00:00:00, as for market data event times): anything later is
+/// not a clock reading, and stays far from where seconds stop fitting an
+/// `i64` of nanoseconds (2262).
+pub const MAX_ORDER_TIMESTAMP_S: f64 = 7_258_118_400.0;
+
+/// The id of a frame whose bytes are not all UTF-8, if it has six fields and
+/// the sixth (trimmed) is a valid id: such a frame still gets its
+/// `REJ,ID,BAD_FRAME` instead of leaving the client waiting.
+fn id_despite_invalid_utf8(frame: &[u8]) -> Option<&str> {
+    if frame.iter().filter(|&&b| b == b',').count() != 5 {
+        return None;
+    }
+    let last = frame.rsplit(|&b| b == b',').next()?;
+    let id = std::str::from_utf8(last)
+        .ok()?
+        .trim_matches(|c| c == ' ' || c == '\t');
+    valid_order_id(id).then_some(id)
+}
+
 /// Parses one order frame (without its `*`).
 pub fn parse_order(frame: &[u8]) -> Result<Order<'_>, BadOrder<'_>> {
     let bad = |id, reason, error| BadOrder {
@@ -93,7 +116,8 @@ pub fn parse_order(frame: &[u8]) -> Result<Order<'_>, BadOrder<'_>> {
         reason,
         error,
     };
-    let (f, n) = split_fields(frame).map_err(|e| bad(None, RejectReason::BadFrame, e))?;
+    let (f, n) = split_fields(frame)
+        .map_err(|e| bad(id_despite_invalid_utf8(frame), RejectReason::BadFrame, e))?;
     if !(5..=6).contains(&n) {
         let e = ParseError::FieldCount {
             kind: "order",
@@ -118,7 +142,7 @@ pub fn parse_order(frame: &[u8]) -> Result<Order<'_>, BadOrder<'_>> {
     let timestamp = f[0]
         .parse::<f64>()
         .ok()
-        .filter(|t| t.is_finite() && *t >= 0.0 && !f[0].starts_with(['+', '-']))
+        .filter(|t| (0.0..MAX_ORDER_TIMESTAMP_S).contains(t) && !f[0].starts_with(['+', '-']))
         .filter(|_| {
             f[0].bytes()
                 .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
@@ -306,6 +330,42 @@ mod tests {
         }
         assert_eq!(order("1,BUY,1,A,1,\u{e9}").unwrap_err().1, BadOrderId);
         assert_eq!(parse_order(b"1,BUY,1,A,\xff").unwrap_err().reason, BadFrame);
+    }
+
+    #[test]
+    fn a_frame_that_is_not_utf8_keeps_a_valid_id() {
+        let rej = |frame: &'static [u8]| {
+            let b = parse_order(frame).unwrap_err();
+            assert_eq!(b.error, ParseError::InvalidUtf8, "{frame:?}");
+            (b.client_order_id, b.reason)
+        };
+        use RejectReason::BadFrame;
+        assert_eq!(rej(b"1,BUY,1,AA\xffPL,1.0,c-1"), (Some("c-1"), BadFrame));
+        assert_eq!(rej(b"\xfe,BUY,1,AAPL,1.0, c_2 "), (Some("c_2"), BadFrame));
+        assert_eq!(rej(b"1,BUY,1,AAPL,\xc3,c3"), (Some("c3"), BadFrame));
+        // No id to answer: five fields, seven, a bad id, or the id itself bad.
+        assert_eq!(rej(b"1,BUY,1,AA\xffPL,1.0"), (None, BadFrame));
+        assert_eq!(rej(b"1,BUY,1,AA\xffPL,1.0,c1,x"), (None, BadFrame));
+        assert_eq!(rej(b"1,BUY,1,AA\xffPL,1.0,c 1"), (None, BadFrame));
+        assert_eq!(rej(b"1,BUY,1,AAPL,1.0,c\xff1"), (None, BadFrame));
+        assert_eq!(rej(b"1,BUY,1,AAPL,1.0,\xe9t\xe9"), (None, BadFrame));
+    }
+
+    #[test]
+    fn timestamps_past_2200_are_refused() {
+        let o = order("7258118399.999,BUY,1,A,1,t1").unwrap();
+        assert_eq!(o.timestamp, 7258118399.999);
+        for ts in ["7258118400", "1e300", "9.3e9", "1.8e308"] {
+            let frame = format!("{ts},BUY,1,A,1,t1");
+            assert_eq!(
+                order(&frame).unwrap_err(),
+                (
+                    Some("t1"),
+                    RejectReason::BadTimestamp,
+                    format!("timestamp \"{ts}\" is not seconds since the epoch")
+                ),
+            );
+        }
     }
 
     #[test]

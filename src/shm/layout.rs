@@ -19,8 +19,10 @@ compile_error!("the shared-memory price table is defined for little-endian Linux
 /// The first eight bytes of every table, as ASCII: rejects files that merely
 /// share the name.
 pub const MAGIC: [u8; 8] = *b"TSPXTBL\0";
-/// Bumped whenever any offset or field meaning changes.
-pub const LAYOUT_VERSION: u32 = 1;
+/// Bumped whenever any offset or field meaning changes. Version 2 added the
+/// writer's start time (offset 80), without which a reused pid or a zombie
+/// writer looked alive.
+pub const LAYOUT_VERSION: u32 = 2;
 /// Bytes before the symbol directory: four 64-byte lines.
 pub const HEADER_SIZE: usize = 256;
 /// Bytes per directory entry: up to 15 symbol bytes, NUL padded.
@@ -50,6 +52,8 @@ pub(crate) const OFF_SLOTS: usize = 40;
 pub(crate) const OFF_RING: usize = 48;
 pub(crate) const OFF_TOTAL: usize = 56;
 pub(crate) const LINE_STATUS: usize = 64;
+/// The writer's start time: word 2 of the status line (byte 80).
+pub(crate) const OFF_WRITER_START: usize = 80;
 pub(crate) const LINE_HEAD: usize = 128;
 pub(crate) const OFF_FUTEX: usize = 192;
 

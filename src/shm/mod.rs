@@ -12,12 +12,13 @@
 //!   tick gets them all, or an exact count of the ones it fell too far behind
 //!   to see ([`RingRead::Lost`]). Readers can sleep on a futex until ticks come.
 //!
-//! The header carries the writer's pid, a heartbeat and a generation number,
+//! The header carries the writer's pid and start time, a heartbeat and a
+//! generation number,
 //! so a reader can tell a live table from a dead or hung writer's
 //! ([`PriceTableReader::writer_status`]) and notice re-creation
 //! ([`PriceTableReader::is_current`]).
 //!
-//! # Byte layout (layout version 1)
+//! # Byte layout (layout version 2)
 //!
 //! The segment is the file `/dev/shm/<name>`. All integers are native
 //! **little-endian**; `u64`/`i64` fields are 8-byte aligned; times are
@@ -30,7 +31,7 @@
 //! | offset | size | type | field |
 //! |---|---|---|---|
 //! | 0 | 8 | bytes | magic, ASCII `TSPXTBL` followed by one NUL byte |
-//! | 8 | 4 | u32 | layout version, `1` |
+//! | 8 | 4 | u32 | layout version, `2` |
 //! | 12 | 4 | u32 | symbol count `N` (0..=4096) |
 //! | 16 | 8 | u64 | ring capacity `C`, a power of two, 2..=2^24 |
 //! | 24 | 8 | u64 | generation: nonzero, new on every creation |
@@ -41,7 +42,8 @@
 //! | 56 | 8 | u64 | total segment size in bytes |
 //! | 64 | 8 | i64 | writer heartbeat time (refreshed by the writer) |
 //! | 72 | 8 | u64 | feed ended: 1 once a finite feed ended, else 0 |
-//! | 80..128 | | — | zero |
+//! | 80 | 8 | u64 | writer start time: field 22 (`starttime`) of `/proc/<pid>/stat`, clock ticks since boot; 0 if unknown |
+//! | 88..128 | | — | zero |
 //! | 128 | 8 | u64 | ticks written `H` (the ring head; next tick's seq) |
 //! | 136..192 | | — | zero |
 //! | 192 | 4 | u32 | futex word, incremented by the writer before a wake-up |
@@ -49,6 +51,13 @@
 //!
 //! The magic, the writer pid (32) and the generation (24) keep their offsets
 //! in every future layout version.
+//!
+//! The writer is alive only while a process with the recorded pid exists,
+//! has the recorded start time (a pid is reused once its process has been
+//! reaped) and is not a zombie (state `Z` in `/proc/<pid>/stat`; its pid
+//! stays taken until its parent reaps it). Version 1, without the start
+//! time, is refused by readers ([`ShmError::VersionMismatch`] names both
+//! versions); a writer replacing a version-1 leftover compares its pid only.
 //!
 //! ## Symbol directory, bytes 256..256 + 16·N
 //!
@@ -121,11 +130,14 @@
 //! The writer creates the segment with mode 0600 under a temporary name and
 //! hard-links it into place, so readers never see it half-initialised.
 //! Dropping the writer leaves the segment (readers keep the last prices); the
-//! supervisor removes it with [`unlink_segment`]. A segment left by a dead
-//! writer is replaced on the next creation with a new generation.
+//! supervisor removes it with [`unlink_segment_if_written_by`], only if the
+//! header names one of the orderbooks it started (another run's table, or a
+//! file that is not a table, is left alone). A segment left by a dead writer
+//! is replaced on the next creation with a new generation.
 
 mod error;
 mod layout;
+mod owner;
 mod reader;
 mod ring;
 mod sys;
@@ -143,8 +155,10 @@ use std::path::PathBuf;
 
 pub use error::ShmError;
 pub use layout::{LAYOUT_VERSION, MAGIC, MAX_RING_CAPACITY, MAX_SYMBOLS, MAX_SYMBOL_LEN};
+pub use owner::{segment_owner, unlink_segment_if_written_by, Removal, SegmentOwner};
 pub use reader::{PriceTableReader, Quote, WriterStatus};
 pub use ring::{RingCursor, RingRead, Tick};
+pub use sys::ProcessIdentity;
 pub use writer::PriceTable;
 
 /// The directory holding POSIX shared-memory segments on Linux.
@@ -157,7 +171,8 @@ fn segment_path(name: &str) -> PathBuf {
 
 /// Removes segment `name`, whoever created it; returns whether it existed.
 ///
-/// For the supervisor at shutdown and for tests cleaning up. Processes that
+/// For tests cleaning up what they made; a run removes its table with
+/// [`unlink_segment_if_written_by`], which checks who created it. Processes that
 /// still have it mapped keep their view until they unmap it.
 pub fn unlink_segment(name: &str) -> Result<bool, ShmError> {
     layout::validate_name(name)?;

@@ -13,8 +13,9 @@ use memmap2::MmapOptions;
 
 use super::error::ShmError;
 use super::layout::*;
+use super::segment_path;
+use super::sys::{self, ProcessIdentity};
 use super::writer::{file_identity, read_prefix};
-use super::{segment_path, sys};
 
 /// Spins before a blocked read starts yielding the CPU to the writer.
 const SPINS_BEFORE_YIELD: u32 = 1 << 10;
@@ -171,7 +172,7 @@ impl PriceTableReader {
             std::thread::yield_now();
             if attempts.is_multiple_of(YIELDS_PER_LIVENESS_CHECK)
                 && before & 1 == 1
-                && !sys::pid_alive(self.writer_pid())
+                && !sys::writer_alive(self.writer())
                 && s[0].load(Ordering::Relaxed) == before
             {
                 return Quote::default();
@@ -187,6 +188,22 @@ impl PriceTableReader {
     /// The pid of the process that created this table.
     pub fn writer_pid(&self) -> u32 {
         self.region.line(0)[OFF_WRITER_PID / 8].load(Ordering::Relaxed) as u32
+    }
+
+    /// The start time of the process that created this table (field 22 of
+    /// its `/proc/<pid>/stat`, clock ticks since boot; 0 if it could not
+    /// tell): with the pid, what tells the writer from a later process that
+    /// was given the same pid.
+    pub fn writer_start_time(&self) -> u64 {
+        self.region.line(LINE_STATUS)[(OFF_WRITER_START - LINE_STATUS) / 8].load(Ordering::Relaxed)
+    }
+
+    /// The writer's pid and start time, as the header records them.
+    pub fn writer(&self) -> ProcessIdentity {
+        ProcessIdentity {
+            pid: self.writer_pid(),
+            start_time: self.writer_start_time(),
+        }
     }
 
     /// The writer's last heartbeat, ns since the epoch.
@@ -206,10 +223,11 @@ impl PriceTableReader {
     }
 
     /// Whether the writer can still be trusted at `now_ns`: `Dead` if its
-    /// process is gone, `Stale` if its heartbeat is older than
+    /// process is gone (no process with its pid and start time, or only a
+    /// zombie), `Stale` if its heartbeat is older than
     /// `max_heartbeat_age_ns`, else `Alive`.
     pub fn writer_status(&self, now_ns: i64, max_heartbeat_age_ns: i64) -> WriterStatus {
-        if !sys::pid_alive(self.writer_pid()) {
+        if !sys::writer_alive(self.writer()) {
             WriterStatus::Dead
         } else if now_ns.saturating_sub(self.heartbeat_ns()) > max_heartbeat_age_ns {
             WriterStatus::Stale

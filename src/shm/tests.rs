@@ -3,7 +3,7 @@
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
 
-use super::testutil::{dead_pid, poke, syms, LiveChild, Seg};
+use super::testutil::{dead_pid, poke, poke_writer, syms, LiveChild, Seg};
 use super::*;
 
 const SECOND: i64 = 1_000_000_000;
@@ -25,6 +25,8 @@ fn create_attach_read_and_update() {
     assert_eq!(reader.symbol_index("GOOG"), Some(2));
     assert_eq!(reader.generation(), table.generation());
     assert_eq!(reader.writer_pid(), std::process::id());
+    assert_eq!(reader.writer(), ProcessIdentity::current());
+    assert!(reader.writer_start_time() > 0);
     assert!(reader.heartbeat_ns() > 0);
     assert!(reader.is_current());
     for i in 0..3 {
@@ -135,7 +137,7 @@ fn segment_of_live_writer_is_in_use() {
     let seg = Seg::new();
     let first = PriceTable::create(&seg.0, &syms(&["A"]), 2).unwrap();
     let child = LiveChild::spawn();
-    poke(&seg.0, 32, &child.0.id().to_le_bytes());
+    poke_writer(&seg.0, child.identity());
     let err = PriceTable::create(&seg.0, &syms(&["A"]), 2).err().unwrap();
     assert!(
         matches!(err, ShmError::InUse { ref name, pid } if *name == seg.0 && pid == child.0.id()),
@@ -174,12 +176,111 @@ fn other_layout_version_is_rejected() {
             err,
             ShmError::VersionMismatch {
                 found: 99,
-                expected: 1,
+                expected: 2,
                 ..
             }
         ),
         "{err}"
     );
+}
+
+#[test]
+fn a_version_1_table_is_refused_naming_both_versions() {
+    let seg = Seg::new();
+    let _table = PriceTable::create(&seg.0, &syms(&["A"]), 2).unwrap();
+    poke(&seg.0, 8, &1u32.to_le_bytes());
+    poke(&seg.0, 80, &0u64.to_le_bytes());
+    let err = PriceTableReader::attach(&seg.0).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "price table /dev/shm/{} has layout version 1, this build reads version 2; \
+             restart the writer with the same build",
+            seg.0
+        )
+    );
+}
+
+#[test]
+fn a_version_1_leftover_is_judged_by_its_pid_alone() {
+    let seg = Seg::new();
+    let _table = PriceTable::create(&seg.0, &syms(&["A"]), 2).unwrap();
+    let child = LiveChild::spawn();
+    poke(&seg.0, 8, &1u32.to_le_bytes());
+    poke_writer(
+        &seg.0,
+        ProcessIdentity {
+            pid: child.0.id(),
+            start_time: 0,
+        },
+    );
+    let err = PriceTable::create(&seg.0, &syms(&["A"]), 2).err().unwrap();
+    assert!(
+        matches!(err, ShmError::InUse { pid, .. } if pid == child.0.id()),
+        "{err}"
+    );
+    poke(&seg.0, 32, &dead_pid().to_le_bytes());
+    assert!(PriceTable::create(&seg.0, &syms(&["A"]), 2)
+        .unwrap()
+        .replaced_stale());
+}
+
+#[test]
+fn a_reused_pid_does_not_keep_a_dead_writer_alive() {
+    let seg = Seg::new();
+    let symbols = syms(&["A"]);
+    let old = PriceTable::create(&seg.0, &symbols, 2).unwrap();
+    let old_generation = old.generation();
+    drop(old);
+    // A live process has the recorded pid, but it started at another time:
+    // the pid was handed on after the writer died.
+    let child = LiveChild::spawn();
+    let mut reused = child.identity();
+    reused.start_time -= 1;
+    poke_writer(&seg.0, reused);
+    let reader = PriceTableReader::attach(&seg.0).unwrap();
+    assert_eq!(reader.writer(), reused);
+    assert_eq!(reader.writer_status(0, i64::MAX), WriterStatus::Dead);
+    let new = PriceTable::create(&seg.0, &symbols, 2).unwrap();
+    assert!(new.replaced_stale());
+    assert_ne!(new.generation(), old_generation);
+}
+
+#[test]
+fn a_zombie_writer_is_dead() {
+    let seg = Seg::new();
+    let symbols = syms(&["A"]);
+    drop(PriceTable::create(&seg.0, &symbols, 2).unwrap());
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let writer = ProcessIdentity::of(child.id()).unwrap();
+    poke_writer(&seg.0, writer);
+    let reader = PriceTableReader::attach(&seg.0).unwrap();
+    assert_eq!(reader.writer_status(0, i64::MAX), WriterStatus::Alive);
+    assert!(matches!(
+        PriceTable::create(&seg.0, &symbols, 2),
+        Err(ShmError::InUse { .. })
+    ));
+    child.kill().unwrap();
+    // Killed but not reaped: a zombie still holding the pid.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(format!("/proc/{}/stat", writer.pid))
+        .unwrap()
+        .rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never became a zombie"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(reader.writer_status(0, i64::MAX), WriterStatus::Dead);
+    let new = PriceTable::create(&seg.0, &symbols, 2).unwrap();
+    assert!(new.replaced_stale());
+    child.wait().unwrap();
 }
 
 #[test]

@@ -32,12 +32,19 @@ pub(crate) fn syms(list: &[&str]) -> Vec<String> {
 
 /// Overwrites bytes of segment `name` at `offset`, as another process (or
 /// corruption) would.
-pub(super) fn poke(name: &str, offset: u64, bytes: &[u8]) {
+pub(crate) fn poke(name: &str, offset: u64, bytes: &[u8]) {
     let file = OpenOptions::new()
         .write(true)
         .open(segment_path(name))
         .unwrap();
     file.write_all_at(bytes, offset).unwrap();
+}
+
+/// Records `writer` in segment `name`'s header as its writer (pid at 32,
+/// start time at 80), as if that process had created it.
+pub(crate) fn poke_writer(name: &str, writer: super::ProcessIdentity) {
+    poke(name, 32, &writer.pid.to_le_bytes());
+    poke(name, 80, &writer.start_time.to_le_bytes());
 }
 
 /// A pid that belonged to a process which has exited and been reaped.
@@ -54,6 +61,11 @@ pub(super) struct LiveChild(pub Child);
 impl LiveChild {
     pub fn spawn() -> LiveChild {
         LiveChild(Command::new("sleep").arg("60").spawn().unwrap())
+    }
+
+    /// Its pid and start time, as a writer's header would record them.
+    pub fn identity(&self) -> super::ProcessIdentity {
+        super::ProcessIdentity::of(self.0.id()).unwrap()
     }
 }
 

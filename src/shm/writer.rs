@@ -16,7 +16,8 @@ use memmap2::MmapOptions;
 
 use super::error::ShmError;
 use super::layout::*;
-use super::{segment_path, sys};
+use super::segment_path;
+use super::sys::{self, ProcessIdentity};
 
 /// How many times creation retries when the name keeps being taken and
 /// freed by others between our checks.
@@ -43,7 +44,8 @@ pub struct PriceTable {
 enum Existing {
     /// Vanished between the failed link and the inspection.
     Gone,
-    /// A live process other than us writes it.
+    /// A live process other than us writes it (pid and start time match a
+    /// running, non-zombie process).
     Live(u32),
     /// Its writer is gone; identified by device/inode for a safe removal.
     Stale {
@@ -169,7 +171,10 @@ impl PriceTable {
         h[OFF_VERSION_AND_COUNT / 8].store(version_and_count, Ordering::Relaxed);
         h[OFF_RING_CAPACITY / 8].store(l.capacity as u64, Ordering::Relaxed);
         h[OFF_GENERATION / 8].store(self.generation, Ordering::Relaxed);
-        h[OFF_WRITER_PID / 8].store(u64::from(std::process::id()), Ordering::Relaxed);
+        let me = ProcessIdentity::current();
+        h[OFF_WRITER_PID / 8].store(u64::from(me.pid), Ordering::Relaxed);
+        self.region.line(LINE_STATUS)[(OFF_WRITER_START - LINE_STATUS) / 8]
+            .store(me.start_time, Ordering::Relaxed);
         h[OFF_SLOTS / 8].store(l.slots_offset as u64, Ordering::Relaxed);
         h[OFF_RING / 8].store(l.ring_offset as u64, Ordering::Relaxed);
         h[OFF_TOTAL / 8].store(l.total_size as u64, Ordering::Relaxed);
@@ -345,14 +350,14 @@ fn inspect_existing(name: &str, path: &Path) -> Result<Existing, ShmError> {
         Err(e) => return Err(ShmError::io(name, e)),
     };
     let meta = file.metadata().map_err(|e| ShmError::io(name, e))?;
-    let mut head = [0u8; 64];
+    let mut head = [0u8; 128];
     let got = read_prefix(&file, &mut head).map_err(|e| ShmError::io(name, e))?;
     if got < 8 || head[..8] != MAGIC {
         return Err(ShmError::BadMagic {
             name: name.to_owned(),
         });
     }
-    if got < 64 {
+    if got < head.len() {
         return Err(ShmError::TooSmall {
             name: name.to_owned(),
             size: meta.len(),
@@ -360,11 +365,23 @@ fn inspect_existing(name: &str, path: &Path) -> Result<Existing, ShmError> {
         });
     }
     // The pid and generation sit at the same offsets in every layout
-    // version, so a leftover of an older build is recognised too.
+    // version, so a leftover of another build is recognised too. The start
+    // time is read only where this version keeps it (version 1 has zero
+    // there; a later version may not): otherwise only the pid is compared.
     let word = |off: usize| u64::from_le_bytes(head[off..off + 8].try_into().unwrap_or([0; 8]));
-    let pid = word(OFF_WRITER_PID) as u32;
-    if pid != std::process::id() && sys::pid_alive(pid) {
-        return Ok(Existing::Live(pid));
+    let version = word(OFF_VERSION_AND_COUNT) as u32;
+    let writer = ProcessIdentity {
+        pid: word(OFF_WRITER_PID) as u32,
+        start_time: if version == LAYOUT_VERSION {
+            word(OFF_WRITER_START)
+        } else {
+            0
+        },
+    };
+    // Our own pid is never another live writer: either this very process
+    // left the segment, or a dead process had our pid before us.
+    if writer.pid != std::process::id() && sys::writer_alive(writer) {
+        return Ok(Existing::Live(writer.pid));
     }
     Ok(Existing::Stale {
         generation: word(OFF_GENERATION),

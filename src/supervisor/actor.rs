@@ -13,13 +13,13 @@ use slog::Logger;
 use tokio::sync::oneshot;
 
 use super::child::{
-    ChildActor, ChildEvent, ChildSpec, GetRestarts, SharedEnv, StartChild, StopChild,
+    ChildActor, ChildEvent, ChildSpec, GetRestarts, GetStarted, SharedEnv, StartChild, StopChild,
 };
 use super::status::RunStats;
 use super::RunReport;
 use crate::config::Config;
 use crate::lifecycle::Role;
-use crate::shm::unlink_segment;
+use crate::shm::{unlink_segment_if_written_by, ProcessIdentity, Removal};
 
 /// How often the status line is redrawn on a terminal.
 const STATUS_EVERY: Duration = Duration::from_millis(250);
@@ -163,26 +163,47 @@ impl SupervisorActor {
                 let _ = child.send(StopChild).await;
             }
             let mut restarts = Vec::new();
+            let mut writers = Vec::new();
             for (role, child) in order {
                 restarts.push((role, child.send(GetRestarts).await.unwrap_or(0)));
+                if role == Role::Orderbook {
+                    writers = child.send(GetStarted).await.unwrap_or_default();
+                }
             }
-            restarts
+            (restarts, writers)
         };
         ctx.spawn(
             fut.into_actor(self)
-                .map(|restarts, act, ctx| act.finish(restarts, ctx)),
+                .map(|(restarts, writers), act, ctx| act.finish(restarts, &writers, ctx)),
         );
     }
 
-    fn finish(&mut self, restarts: Vec<(Role, u32)>, ctx: &mut Context<Self>) {
+    /// Removes the table if one of `writers` (this run's orderbooks)
+    /// created it, and says why it leaves anything else alone.
+    fn remove_own_table(&self, writers: &[ProcessIdentity]) {
+        let shm = &self.config.orderbook.shared_memory_name;
+        match unlink_segment_if_written_by(shm, writers) {
+            Ok(Removal::Removed(owner)) => slog::info!(self.log, "price table removed";
+                "name" => shm, "generation" => format!("{:016x}", owner.generation)),
+            Ok(Removal::Missing) => {}
+            Ok(Removal::NotOurs(owner)) => slog::warn!(self.log,
+                "price table left alone: this run's orderbook did not create it";
+                "name" => shm, "writer_pid" => owner.writer.pid,
+                "generation" => format!("{:016x}", owner.generation)),
+            Err(e) => slog::warn!(self.log, "price table name left alone";
+                "name" => shm, "error" => %e),
+        }
+    }
+
+    fn finish(
+        &mut self,
+        restarts: Vec<(Role, u32)>,
+        writers: &[ProcessIdentity],
+        ctx: &mut Context<Self>,
+    ) {
         // The final counts, read before the segment goes.
         self.stats.refresh();
-        let shm = &self.config.orderbook.shared_memory_name;
-        match unlink_segment(shm) {
-            Ok(true) => slog::info!(self.log, "price table removed"; "name" => shm),
-            Ok(false) => {}
-            Err(e) => slog::warn!(self.log, "could not remove the price table"; "error" => %e),
-        }
+        self.remove_own_table(writers);
         if self.terminal {
             // Leave the status line in place; the summary starts below it.
             eprintln!();

@@ -29,6 +29,7 @@ use tokio::sync::oneshot;
 
 use crate::config::SupervisorConfig;
 use crate::lifecycle::{parse_ready_line, Role};
+use crate::shm::ProcessIdentity;
 
 /// How long an exited child's stdout may stay open before its exit is
 /// reported anyway (a grandchild could hold it). Waiting for it at all is
@@ -89,6 +90,13 @@ pub struct StopChild;
 #[rtype(result = "u32")]
 pub struct GetRestarts;
 
+/// Every process this actor started (pid and start time), in order: what
+/// tells a table the run's own orderbook created from one another process
+/// created under the same name, so that only the former is removed.
+#[derive(Message)]
+#[rtype(result = "Vec<ProcessIdentity>")]
+pub struct GetStarted;
+
 /// The READY line of start number `run`.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -136,6 +144,8 @@ pub struct ChildActor {
     stopping: bool,
     /// Told when the child has exited.
     exit_waiters: Vec<oneshot::Sender<()>>,
+    /// Identity of every process started, for [`GetStarted`].
+    started: Vec<ProcessIdentity>,
 }
 
 impl ChildActor {
@@ -163,6 +173,7 @@ impl ChildActor {
             restarts: 0,
             stopping: false,
             exit_waiters: Vec::new(),
+            started: Vec::new(),
         }
     }
 
@@ -198,6 +209,11 @@ impl ChildActor {
         self.run += 1;
         self.ready = false;
         self.pid = child.id();
+        // Read before anything can reap it: until our `wait` below, the pid
+        // stays this child's (a zombie at worst) with its start time.
+        if let Some(id) = self.pid.and_then(ProcessIdentity::of) {
+            self.started.push(id);
+        }
         self.stdin = child.stdin.take();
         slog::info!(self.log, "child started"; "child" => role.name(), "pid" => self.pid.unwrap_or(0));
         let me = ctx.address();
@@ -379,6 +395,14 @@ impl Handler<StopChild> for ChildActor {
             .into_actor(self)
             .map(|_, _, _| ()),
         )
+    }
+}
+
+impl Handler<GetStarted> for ChildActor {
+    type Result = Vec<ProcessIdentity>;
+
+    fn handle(&mut self, _: GetStarted, _: &mut Context<Self>) -> Vec<ProcessIdentity> {
+        self.started.clone()
     }
 }
 

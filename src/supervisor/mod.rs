@@ -22,7 +22,10 @@
 //!   orderbook, strategy, ordermanager, so the strategy's last orders still
 //!   reach the ordermanager — each with SIGTERM, then SIGKILL after
 //!   `stop_timeout_ms`; then the shm segment is removed, the summary printed
-//!   on stdout, and the process exits 0.
+//!   on stdout, and the process exits 0. Only a segment this run's orderbook
+//!   created is removed: its header must name one of the orderbook processes
+//!   the run started (pid and start time). Another run's table, or a file
+//!   that is not a table, is left alone, and the log says so.
 //! * **A finite replay** (`gateway.loop = false`) ends by itself: the gateway
 //!   sends the data once and exits 0, the orderbook marks the table's feed
 //!   ended and exits 0, and the strategy exits 0 once it has read every tick
@@ -31,7 +34,8 @@
 //!   order as for Ctrl+C, removes the segment, prints the summary and exits 0.
 //!   (Any run in which every child has exited 0 ends the same way.)
 //! * **One run per table**: a configuration whose shm table already has a
-//!   live writer (another run) is refused before any child starts.
+//!   live writer (another run; alive even if stopped or hung, which leaves its
+//!   heartbeat stale) is refused before any child starts.
 //!
 //! While it runs, a one-line status (ticks/s and ticks from the table,
 //! accepted orders and rejects from the journal, restarts) is redrawn on the
@@ -45,7 +49,9 @@ mod child;
 pub mod status;
 
 pub use actor::{Launch, StopAll, SupervisorActor};
-pub use child::{ChildActor, ChildEvent, ChildSpec, GetRestarts, SharedEnv, StartChild, StopChild};
+pub use child::{
+    ChildActor, ChildEvent, ChildSpec, GetRestarts, GetStarted, SharedEnv, StartChild, StopChild,
+};
 pub use status::RunStats;
 
 use std::io::IsTerminal;
@@ -63,7 +69,8 @@ use crate::shm::{PriceTableReader, WriterStatus};
 /// How long a child may take from its start to its READY line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A table whose writer beat its heart within this age is in use by a run.
+/// A writer whose heartbeat is older than this is called stopped or hung
+/// in the refusal message (it still owns the table while it exists).
 const LIVE_WRITER_MAX_AGE_NS: i64 = 2_000_000_000;
 
 /// Runs the whole system until Ctrl+C/SIGTERM, a finite run's end, or a
@@ -155,16 +162,23 @@ pub fn supervise(
 }
 
 /// Refuses to start when another run's orderbook writes the table.
+///
+/// A writer whose process exists owns the table even when its heartbeat is
+/// stale (stopped with SIGSTOP, or hung): our orderbook could not create the
+/// table anyway, and the run would only fail later, less clearly.
 fn refuse_a_live_table(name: &str) -> anyhow::Result<()> {
     if let Ok(r) = PriceTableReader::attach(name) {
         let now = crate::clock::unix_now_ns();
-        if r.writer_status(now, LIVE_WRITER_MAX_AGE_NS) == WriterStatus::Alive {
-            bail!(
-                "the price table {name:?} is being written by a live orderbook (pid {}): \
-                 another run is active; stop it or set orderbook.shared_memory_name",
-                r.writer_pid()
-            );
-        }
+        let quiet = match r.writer_status(now, LIVE_WRITER_MAX_AGE_NS) {
+            WriterStatus::Dead => return Ok(()),
+            WriterStatus::Alive => "",
+            WriterStatus::Stale => ", though its heartbeat is stale: stopped or hung?",
+        };
+        bail!(
+            "the price table {name:?} is being written by a live orderbook (pid {}{quiet}): \
+             another run is active; stop it or set orderbook.shared_memory_name",
+            r.writer_pid()
+        );
     }
     Ok(())
 }

@@ -118,7 +118,7 @@ fn a_finite_run_passes_ports_on_and_ends_in_order_when_the_strategy_finishes() {
     let cfg = config(dir.path(), false, &[]);
     let shm = cfg.orderbook.shared_memory_name.clone();
     let segment = Path::new("/dev/shm").join(&shm);
-    std::fs::write(&segment, b"left by the orderbook").unwrap();
+    std::fs::write(&segment, b"not a price table").unwrap();
     let specs = vec![
         fake(Role::Gateway, &gateway),
         ready(Role::Orderbook, "", &stops),
@@ -144,7 +144,12 @@ fn a_finite_run_passes_ports_on_and_ends_in_order_when_the_strategy_finishes() {
             (Role::Ordermanager, 0)
         ]
     );
-    assert!(!segment.exists(), "the segment is removed");
+    assert_eq!(
+        std::fs::read(&segment).unwrap(),
+        b"not a price table",
+        "a file that is not a table is never removed"
+    );
+    std::fs::remove_file(&segment).unwrap();
     assert!(
         report
             .summary
@@ -258,4 +263,94 @@ fn a_live_writer_of_the_table_is_refused_before_anything_starts() {
     );
     assert!(!marker.exists(), "no child was started");
     table.unlink().unwrap();
+}
+
+#[test]
+fn a_stopped_writer_of_the_table_is_refused_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), false, &[]);
+    let name = cfg.orderbook.shared_memory_name.clone();
+    // A writer that exists but beats no heart (SIGSTOP, or hung) still owns
+    // the table: our orderbook could never create it.
+    let table = crate::shm::PriceTable::create(&name, &cfg.symbols, 2).unwrap();
+    table.heartbeat(0);
+    let marker = dir.path().join("started");
+    let specs = vec![fake(Role::Gateway, &format!("touch {}", marker.display()))];
+    let err = supervise(cfg, specs, discard(), Supervision::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "is being written by a live orderbook (pid {}, though its heartbeat is stale",
+            std::process::id()
+        )),
+        "{err}"
+    );
+    assert!(!marker.exists(), "no child was started");
+    let reader = crate::shm::PriceTableReader::attach(&name).unwrap();
+    assert_eq!(
+        reader.generation(),
+        table.generation(),
+        "the table is untouched"
+    );
+    table.unlink().unwrap();
+}
+
+/// A finite run whose orderbook (a fake) waits for `go` before its READY
+/// line, so that the test can put a table under the name mid-run, after the
+/// start-up check; `by_orderbook` says whose pid the table's header names.
+/// Returns whether the table survived the run's end.
+fn table_made_mid_run_survives(by_orderbook: bool) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let (stops, pid_file, go) = (
+        dir.path().join("stops"),
+        dir.path().join("ob.pid"),
+        dir.path().join("go"),
+    );
+    let orderbook = format!(
+        "trap 'echo orderbook >> {s}; exit 0' TERM; echo $$ > {p}.tmp; mv {p}.tmp {p}; \
+         while [ ! -e {go} ]; do sleep 0.02; done; echo READY orderbook; \
+         while :; do sleep 0.05; done",
+        s = stops.display(),
+        p = pid_file.display(),
+        go = go.display()
+    );
+    let specs = vec![
+        ready(Role::Gateway, "md=127.0.0.1:1 news=127.0.0.1:2", &stops),
+        fake(Role::Orderbook, &orderbook),
+        fake(Role::Strategy, "echo READY strategy; exit 0"),
+        ready(Role::Ordermanager, "orders=127.0.0.1:3", &stops),
+    ];
+    let cfg = config(dir.path(), false, &[]);
+    let name = cfg.orderbook.shared_memory_name.clone();
+    let symbols = cfg.symbols.clone();
+    let run = std::thread::spawn(move || supervise_in_thread(cfg, specs, None));
+    wait_for_file(&pid_file);
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let table = crate::shm::PriceTable::create(&name, &symbols, 2).unwrap();
+    if by_orderbook {
+        let child = crate::shm::ProcessIdentity::of(pid).unwrap();
+        crate::shm::testutil::poke_writer(&name, child);
+    }
+    std::fs::write(&go, b"").unwrap();
+    run.join().unwrap().unwrap();
+    let survived = crate::shm::segment_owner(&name)
+        .unwrap()
+        .is_some_and(|o| o.generation == table.generation());
+    let _ = crate::shm::unlink_segment(&name);
+    survived
+}
+
+#[test]
+fn the_end_of_a_run_removes_the_table_its_orderbook_created() {
+    assert!(!table_made_mid_run_survives(true));
+}
+
+#[test]
+fn the_end_of_a_run_leaves_a_table_another_process_created() {
+    assert!(table_made_mid_run_survives(false));
 }
