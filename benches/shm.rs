@@ -7,6 +7,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use trading::shm::{unlink_segment, PriceTable, PriceTableReader, RingRead};
+use trading::symbol::SymbolIndex;
 
 /// Removes the bench segment even if a benchmark panics.
 struct Seg(String);
@@ -31,17 +32,17 @@ fn shm_benches(c: &mut Criterion) {
     group.bench_function("publish (slot + ring append)", |b| {
         b.iter(|| {
             price += 1;
-            black_box(table.publish(black_box(2), price, price, 0, price));
+            black_box(table.publish(black_box(SymbolIndex(2)), price, price, 0, price));
         })
     });
     group.bench_function("write_slot (slot only)", |b| {
         b.iter(|| {
             price += 1;
-            table.write_slot(black_box(2), price, price, 0, price);
+            table.write_slot(black_box(SymbolIndex(2)), price, price, 0, price);
         })
     });
     group.bench_function("read slot", |b| {
-        b.iter(|| black_box(reader.read(black_box(2))))
+        b.iter(|| black_box(reader.read(black_box(SymbolIndex(2)))))
     });
     group.bench_function("symbol_index (5 symbols)", |b| {
         b.iter(|| black_box(reader.symbol_index(black_box("TSLA"))))
@@ -51,7 +52,7 @@ fn shm_benches(c: &mut Criterion) {
     group.bench_function("ring append + consume one tick", |b| {
         b.iter(|| {
             price += 1;
-            table.publish(black_box(1), price, price, 0, price);
+            table.publish(black_box(SymbolIndex(1)), price, price, 0, price);
             match reader.ring_next(&mut cursor) {
                 RingRead::Tick(t) => black_box(t),
                 other => panic!("expected a tick, got {other:?}"),

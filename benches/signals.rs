@@ -1,6 +1,7 @@
 //! Cost of one tick through the crossover detector and the whole engine.
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use trading::signals::{Crossover, SignalEngine, SignalParams};
+use trading::symbol::SymbolIndex;
 
 /// A deterministic two-decimal walk around 100.00, in 1e-8 units.
 fn walk(n: usize) -> Vec<i64> {
@@ -41,7 +42,11 @@ fn bench(c: &mut Criterion) {
         let mut i = 0u64;
         b.iter(|| {
             i += 1;
-            e.on_tick(black_box((i % 5) as usize), prices[(i & 4095) as usize], i)
+            e.on_tick(
+                black_box(SymbolIndex((i % 5) as u32)),
+                prices[(i & 4095) as usize],
+                i,
+            )
         })
     });
 }

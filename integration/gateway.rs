@@ -6,6 +6,7 @@ use std::io::Read;
 
 use common::*;
 use trading::shm::PriceTableReader;
+use trading::symbol::SymbolIndex;
 
 /// A CSV of `n` rows over AAPL and MSFT and the exact frames it must become.
 fn csv(n: usize) -> (String, String) {
@@ -112,8 +113,17 @@ fn gateway_and_orderbook_leave_the_last_prices_in_the_table() {
             .unwrap()
             .units()
     };
-    assert_eq!(table.read(0).price_units, price(998));
-    assert_eq!(table.read(1).price_units, price(999));
-    assert_eq!((table.read(0).updates, table.read(1).updates), (500, 500));
-    assert!(table.read(0).send_ns > 0, "SEND_NS travelled into the slot");
+    assert_eq!(table.read(SymbolIndex(0)).price_units, price(998));
+    assert_eq!(table.read(SymbolIndex(1)).price_units, price(999));
+    assert_eq!(
+        (
+            table.read(SymbolIndex(0)).updates,
+            table.read(SymbolIndex(1)).updates
+        ),
+        (500, 500)
+    );
+    assert!(
+        table.read(SymbolIndex(0)).send_ns > 0,
+        "SEND_NS travelled into the slot"
+    );
 }

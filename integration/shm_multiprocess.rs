@@ -17,6 +17,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use trading::shm::{unlink_segment, PriceTable, PriceTableReader, RingRead};
+use trading::symbol::SymbolIndex;
 
 const ROLE: &str = "TRADING_SHM_MP_ROLE";
 const NAME: &str = "TRADING_SHM_MP_NAME";
@@ -65,7 +66,10 @@ fn run_writer(name: &str, n: u64) -> String {
     assert_eq!(go.trim(), "GO");
     for seq in 0..n {
         let (idx, p, event, send, write) = expected(seq);
-        assert_eq!(table.publish(idx, p, event, send, write), seq);
+        assert_eq!(
+            table.publish(SymbolIndex::new(idx), p, event, send, write),
+            seq
+        );
         if (seq + 1) % BATCH == 0 {
             table.heartbeat(trading::clock::unix_now_ns());
             table.notify_readers();
@@ -92,7 +96,7 @@ fn run_slot_reader(name: &str, n: u64) -> String {
     loop {
         let ended = reader.feed_ended();
         for (idx, last) in last.iter_mut().enumerate() {
-            let q = reader.read(idx);
+            let q = reader.read(SymbolIndex::new(idx));
             reads += 1;
             assert!(
                 q.updates >= *last,
@@ -143,7 +147,7 @@ fn run_ring_reader(name: &str, n: u64) -> String {
                 let (idx, p, event, send, write) = expected(t.seq);
                 assert_eq!(
                     (
-                        t.symbol_idx as usize,
+                        t.symbol.get(),
                         t.price_units,
                         t.event_ns,
                         t.send_ns,

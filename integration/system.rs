@@ -6,6 +6,7 @@ use common::*;
 use trading::price::Price;
 use trading::protocol::Side;
 use trading::signals::{SignalEngine, SignalParams};
+use trading::symbol::SymbolIndex;
 
 const SYMBOLS: [&str; 2] = ["AAA", "BBB"];
 
@@ -46,8 +47,8 @@ fn predicted(rows: &[(usize, Price)], short: usize, long: usize) -> Vec<(String,
         .enumerate()
         .filter_map(|(seq, &(s, p))| {
             engine
-                .on_tick(s, p.units(), seq as u64)
-                .map(|i| (SYMBOLS[i.symbol].to_string(), i.side, p))
+                .on_tick(SymbolIndex::new(s), p.units(), seq as u64)
+                .map(|i| (SYMBOLS[i.symbol.get()].to_string(), i.side, p))
         })
         .collect()
 }

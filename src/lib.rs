@@ -9,6 +9,8 @@
 //!
 //! * [`price`] — the fixed-point price every layer uses, so that averages and
 //!   crossovers compare exactly instead of through floating-point noise.
+//! * [`symbol`] — [`symbol::SymbolIndex`], how every layer names a symbol:
+//!   its position in the configured list and in the shm table.
 //! * [`protocol`] — parse and format every wire frame, and split a TCP byte
 //!   stream into frames; "incomplete" is a normal state, not an error.
 //! * [`shm`] — the lock-free shared-memory price table (one seqlocked slot per
@@ -58,3 +60,4 @@ pub mod shm;
 pub mod signals;
 pub mod strategy;
 pub mod supervisor;
+pub mod symbol;

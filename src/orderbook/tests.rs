@@ -13,6 +13,7 @@ use crate::net::{ConnId, LinkDown, LinkEvent, NetEvent};
 use crate::protocol::{FrameBatch, FrameError};
 use crate::shm::testutil::Seg;
 use crate::shm::{PriceTable, PriceTableReader, RingRead};
+use crate::symbol::SymbolIndex;
 
 fn symbols() -> Vec<String> {
     vec!["AAPL".into(), "MSFT".into()]
@@ -59,15 +60,15 @@ async fn the_writer_publishes_every_frame_of_a_read_and_counts_bad_ones() {
     );
 
     let reader = PriceTableReader::attach_expecting(&seg.0, &symbols()).unwrap();
-    let aapl = reader.read(0);
+    let aapl = reader.read(SymbolIndex(0));
     assert_eq!((aapl.price_units, aapl.updates), (18_700_000_000, 2));
     assert_eq!(aapl.event_ns, 1_704_187_802_000_000_000);
-    let msft = reader.read(1);
+    let msft = reader.read(SymbolIndex(1));
     assert_eq!((msft.price_units, msft.updates), (32_600_000_000, 2));
     let mut cursor = reader.cursor_from_oldest();
     let mut seen = Vec::new();
     while let RingRead::Tick(t) = reader.ring_next(&mut cursor) {
-        seen.push((t.symbol_idx, t.price_units, t.send_ns));
+        seen.push((t.symbol.0, t.price_units, t.send_ns));
     }
     assert_eq!(
         seen,

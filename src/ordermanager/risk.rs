@@ -18,6 +18,7 @@ use super::positions::PositionBook;
 use crate::price::Price;
 use crate::protocol::{Order, RejectReason};
 use crate::shm::PriceTableReader;
+use crate::symbol::SymbolIndex;
 
 /// The limits of `[ordermanager]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -232,7 +233,7 @@ impl LastPrice for ShmLastPrices {
                 Err(_) => {}
             }
         }
-        let q = self.reader.as_ref()?.read(idx);
+        let q = self.reader.as_ref()?.read(SymbolIndex::new(idx));
         (q.updates > 0).then(|| Price::from_units(q.price_units))
     }
 }

@@ -133,14 +133,14 @@ fn pack(symbol: &str) -> Option<u128> {
 /// Symbol-to-index lookup without allocation: a sorted array of packed keys
 /// searched by bisection, a handful of integer compares for 100 symbols.
 #[derive(Debug, Clone)]
-pub(crate) struct SymbolIndex {
+pub(crate) struct SymbolLookup {
     keys: Vec<(u128, u32)>,
 }
 
-impl SymbolIndex {
+impl SymbolLookup {
     /// Validates `symbols` (count, length, no NUL, no duplicates) and builds
     /// the lookup table.
-    pub fn build(symbols: &[String]) -> Result<SymbolIndex, ShmError> {
+    pub fn build(symbols: &[String]) -> Result<SymbolLookup, ShmError> {
         if symbols.len() > MAX_SYMBOLS {
             return Err(ShmError::TooManySymbols {
                 count: symbols.len(),
@@ -163,7 +163,7 @@ impl SymbolIndex {
         if let Some(w) = keys.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(bad_duplicate(&symbols[w[0].1 as usize]));
         }
-        Ok(SymbolIndex { keys })
+        Ok(SymbolLookup { keys })
     }
 
     /// The slot index of `symbol`, if the table has it.
@@ -315,7 +315,7 @@ mod tests {
     #[test]
     fn index_finds_every_symbol_and_nothing_else() {
         let s = syms(&["MSFT", "AAPL", "A", "GOOGLEXYZ123456"]);
-        let ix = SymbolIndex::build(&s).unwrap();
+        let ix = SymbolLookup::build(&s).unwrap();
         assert_eq!(ix.get("MSFT"), Some(0));
         assert_eq!(ix.get("AAPL"), Some(1));
         assert_eq!(ix.get("A"), Some(2));
@@ -328,17 +328,17 @@ mod tests {
 
     #[test]
     fn bad_symbols_are_rejected_with_a_reason() {
-        let e = SymbolIndex::build(&syms(&["A", "B", "A"])).unwrap_err();
+        let e = SymbolLookup::build(&syms(&["A", "B", "A"])).unwrap_err();
         assert!(matches!(e, ShmError::BadSymbol { ref symbol, reason }
             if symbol == "A" && reason.contains("more than once")));
-        let e = SymbolIndex::build(&syms(&["0123456789ABCDEF"])).unwrap_err();
+        let e = SymbolLookup::build(&syms(&["0123456789ABCDEF"])).unwrap_err();
         assert!(matches!(e, ShmError::BadSymbol { reason, .. } if reason.contains("15")));
-        let e = SymbolIndex::build(&syms(&[""])).unwrap_err();
+        let e = SymbolLookup::build(&syms(&[""])).unwrap_err();
         assert!(matches!(e, ShmError::BadSymbol { .. }));
-        let e = SymbolIndex::build(&syms(&["A\0B"])).unwrap_err();
+        let e = SymbolLookup::build(&syms(&["A\0B"])).unwrap_err();
         assert!(matches!(e, ShmError::BadSymbol { reason, .. } if reason.contains("NUL")));
         let many: Vec<String> = (0..MAX_SYMBOLS + 1).map(|i| format!("S{i}")).collect();
-        let e = SymbolIndex::build(&many).unwrap_err();
+        let e = SymbolLookup::build(&many).unwrap_err();
         assert!(matches!(
             e,
             ShmError::TooManySymbols {

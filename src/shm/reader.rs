@@ -5,6 +5,7 @@
 //! index. Reads never block the writer: a read that overlaps a write simply
 //! retries.
 
+use crate::symbol::SymbolIndex;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::sync::atomic::Ordering;
@@ -56,7 +57,7 @@ pub enum WriterStatus {
 pub struct PriceTableReader {
     pub(super) name: String,
     pub(super) symbols: Vec<String>,
-    pub(super) index: SymbolIndex,
+    pub(super) index: SymbolLookup,
     pub(super) layout: Layout,
     pub(super) region: Region,
     pub(super) generation: u64,
@@ -81,7 +82,7 @@ impl PriceTableReader {
         file.read_exact_at(&mut dir, HEADER_SIZE as u64)
             .map_err(io_err)?;
         let symbols = decode_directory(&dir).map_err(|what| corrupt(name, what))?;
-        let index = SymbolIndex::build(&symbols).map_err(|e| corrupt(name, e.to_string()))?;
+        let index = SymbolLookup::build(&symbols).map_err(|e| corrupt(name, e.to_string()))?;
         let map = MmapOptions::new()
             .len(layout.total_size)
             .map_raw_read_only(&file)
@@ -119,8 +120,8 @@ impl PriceTableReader {
 
     /// The slot index of `s`; resolve once, then read by index.
     #[inline]
-    pub fn symbol_index(&self, s: &str) -> Option<usize> {
-        self.index.get(s)
+    pub fn symbol_index(&self, s: &str) -> Option<SymbolIndex> {
+        self.index.get(s).map(SymbolIndex::new)
     }
 
     /// The segment name (without `/dev/shm/`).
@@ -140,7 +141,8 @@ impl PriceTableReader {
     /// If `idx` is not below the number of symbols (a caller bug, like an
     /// out-of-range slice index).
     #[inline]
-    pub fn read(&self, idx: usize) -> Quote {
+    pub fn read(&self, idx: SymbolIndex) -> Quote {
+        let idx = idx.get();
         assert!(
             idx < self.layout.symbols,
             "slot index {idx} out of range for {} symbols",

@@ -5,6 +5,7 @@
 //! writer never waits: when the ring is full it overwrites the oldest entry,
 //! and a reader that fell behind is told exactly how many ticks it lost.
 
+use crate::symbol::SymbolIndex;
 use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
 
@@ -39,7 +40,7 @@ pub struct Tick {
     /// Position in the table's tick stream, from 0 without gaps.
     pub seq: u64,
     /// The slot (symbol) the tick updated.
-    pub symbol_idx: u32,
+    pub symbol: SymbolIndex,
     /// The price in 1e-8 units.
     pub price_units: i64,
     /// When the price happened, ns since the epoch.
@@ -102,7 +103,7 @@ impl PriceTableReader {
         if before == want {
             let tick = Tick {
                 seq: e[1].load(Ordering::Relaxed),
-                symbol_idx: e[2].load(Ordering::Relaxed) as u32,
+                symbol: SymbolIndex(e[2].load(Ordering::Relaxed) as u32),
                 price_units: e[3].load(Ordering::Relaxed) as i64,
                 event_ns: e[4].load(Ordering::Relaxed) as i64,
                 send_ns: e[5].load(Ordering::Relaxed) as i64,

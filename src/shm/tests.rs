@@ -5,6 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use super::testutil::{dead_pid, poke, poke_writer, syms, LiveChild, Seg};
 use super::*;
+use crate::symbol::SymbolIndex;
 
 const SECOND: i64 = 1_000_000_000;
 
@@ -15,27 +16,30 @@ fn create_attach_read_and_update() {
     let mut table = PriceTable::create(&seg.0, &symbols, 8).unwrap();
     assert!(!table.replaced_stale());
     assert_eq!(table.symbols(), &symbols[..]);
-    assert_eq!(table.symbol_index("MSFT"), Some(1));
+    assert_eq!(table.symbol_index("MSFT"), Some(SymbolIndex(1)));
     assert_eq!(table.symbol_index("TSLA"), None);
     assert_ne!(table.generation(), 0);
     assert_eq!(table.name(), seg.0);
 
     let reader = PriceTableReader::attach_expecting(&seg.0, &symbols).unwrap();
     assert_eq!(reader.symbols(), &symbols[..]);
-    assert_eq!(reader.symbol_index("GOOG"), Some(2));
+    assert_eq!(reader.symbol_index("GOOG"), Some(SymbolIndex(2)));
     assert_eq!(reader.generation(), table.generation());
     assert_eq!(reader.writer_pid(), std::process::id());
     assert_eq!(reader.writer(), ProcessIdentity::current());
     assert!(reader.writer_start_time() > 0);
     assert!(reader.heartbeat_ns() > 0);
     assert!(reader.is_current());
-    for i in 0..3 {
+    for i in SymbolIndex::all(3) {
         assert_eq!(reader.read(i), Quote::default());
     }
 
-    assert_eq!(table.publish(1, 15_000_000_000, 100, 90, 110), 0);
     assert_eq!(
-        reader.read(1),
+        table.publish(SymbolIndex(1), 15_000_000_000, 100, 90, 110),
+        0
+    );
+    assert_eq!(
+        reader.read(SymbolIndex(1)),
         Quote {
             price_units: 15_000_000_000,
             event_ns: 100,
@@ -44,15 +48,15 @@ fn create_attach_read_and_update() {
             updates: 1
         }
     );
-    assert_eq!(table.publish(1, -5, 200, 0, 210), 1);
-    assert_eq!(table.publish(0, 7, 300, 0, 310), 2);
-    let q = reader.read(1);
+    assert_eq!(table.publish(SymbolIndex(1), -5, 200, 0, 210), 1);
+    assert_eq!(table.publish(SymbolIndex(0), 7, 300, 0, 310), 2);
+    let q = reader.read(SymbolIndex(1));
     assert_eq!(
         (q.price_units, q.event_ns, q.send_ns, q.updates),
         (-5, 200, 0, 2)
     );
-    assert_eq!(reader.read(0).updates, 1);
-    assert_eq!(reader.read(2).updates, 0);
+    assert_eq!(reader.read(SymbolIndex(0)).updates, 1);
+    assert_eq!(reader.read(SymbolIndex(2)).updates, 0);
     assert_eq!(table.ticks_written(), 3);
     assert_eq!(reader.ticks_written(), 3);
 
@@ -83,9 +87,9 @@ fn write_slot_updates_the_slot_but_not_the_ring() {
     let seg = Seg::new();
     let mut table = PriceTable::create(&seg.0, &syms(&["A", "B"]), 4).unwrap();
     let reader = PriceTableReader::attach(&seg.0).unwrap();
-    table.write_slot(1, 11, 12, 13, 14);
-    table.write_slot(1, 21, 22, 23, 24);
-    let q = reader.read(1);
+    table.write_slot(SymbolIndex(1), 11, 12, 13, 14);
+    table.write_slot(SymbolIndex(1), 21, 22, 23, 24);
+    let q = reader.read(SymbolIndex(1));
     assert_eq!(
         (q.price_units, q.event_ns, q.send_ns, q.write_ns, q.updates),
         (21, 22, 23, 24, 2)
@@ -106,7 +110,7 @@ fn stale_segment_of_dead_writer_is_replaced() {
     let seg = Seg::new();
     let symbols = syms(&["A", "B"]);
     let mut old = PriceTable::create(&seg.0, &symbols, 4).unwrap();
-    old.publish(0, 5, 5, 5, 5);
+    old.publish(SymbolIndex(0), 5, 5, 5, 5);
     let old_generation = old.generation();
     drop(old);
     poke(&seg.0, 32, &dead_pid().to_le_bytes());
@@ -119,7 +123,7 @@ fn stale_segment_of_dead_writer_is_replaced() {
     assert!(!old_reader.is_current());
     let reader = PriceTableReader::attach(&seg.0).unwrap();
     assert_eq!(reader.generation(), new.generation());
-    assert_eq!(reader.read(0).updates, 0);
+    assert_eq!(reader.read(SymbolIndex(0)).updates, 0);
     assert_eq!(reader.writer_pid(), std::process::id());
 }
 
@@ -417,12 +421,12 @@ fn writer_status_reports_alive_stale_and_dead() {
 fn slot_left_mid_write_by_dead_writer_reads_as_unwritten() {
     let seg = Seg::new();
     let mut table = PriceTable::create(&seg.0, &syms(&["A"]), 2).unwrap();
-    table.publish(0, 1, 1, 1, 1);
+    table.publish(SymbolIndex(0), 1, 1, 1, 1);
     let reader = PriceTableReader::attach(&seg.0).unwrap();
     // Slot 0 is at 256 + 16 rounded up to 64 = 320; sequence 3 = mid-write.
     poke(&seg.0, 320, &3u64.to_le_bytes());
     poke(&seg.0, 32, &dead_pid().to_le_bytes());
-    assert_eq!(reader.read(0), Quote::default());
+    assert_eq!(reader.read(SymbolIndex(0)), Quote::default());
 }
 
 #[test]
@@ -434,7 +438,13 @@ fn concurrent_reads_are_never_torn() {
     const N: i64 = 100_000;
     let writer = std::thread::spawn(move || {
         for p in 1..=N {
-            table.publish((p % 2) as usize, p, p * 7 + 3, p * 11, p * 13);
+            table.publish(
+                SymbolIndex::new((p % 2) as usize),
+                p,
+                p * 7 + 3,
+                p * 11,
+                p * 13,
+            );
         }
         table.mark_feed_ended();
     });
@@ -442,7 +452,7 @@ fn concurrent_reads_are_never_torn() {
     loop {
         let ended = reader.feed_ended();
         for (i, last) in last.iter_mut().enumerate() {
-            let q = reader.read(i);
+            let q = reader.read(SymbolIndex::new(i));
             assert!(q.updates >= *last, "update count went backwards");
             *last = q.updates;
             if q.updates > 0 {
@@ -460,6 +470,6 @@ fn concurrent_reads_are_never_torn() {
     }
     writer.join().unwrap();
     assert_eq!(last, [N as u64 / 2, N as u64 / 2]);
-    assert_eq!(reader.read(0).price_units, N);
-    assert_eq!(reader.read(1).price_units, N - 1);
+    assert_eq!(reader.read(SymbolIndex(0)).price_units, N);
+    assert_eq!(reader.read(SymbolIndex(1)).price_units, N - 1);
 }

@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use super::testutil::{poke, syms, Seg};
 use super::*;
+use crate::symbol::SymbolIndex;
 
 fn tick(seq: u64, idx: u32) -> Tick {
     let p = seq as i64 + 1;
     Tick {
         seq,
-        symbol_idx: idx,
+        symbol: SymbolIndex(idx),
         price_units: p,
         event_ns: p * 7 + 3,
         send_ns: p * 11,
@@ -22,13 +23,7 @@ fn tick(seq: u64, idx: u32) -> Tick {
 fn publish_range(table: &mut PriceTable, from: u64, to: u64) {
     for seq in from..to {
         let t = tick(seq, (seq % 2) as u32);
-        let got = table.publish(
-            t.symbol_idx as usize,
-            t.price_units,
-            t.event_ns,
-            t.send_ns,
-            t.write_ns,
-        );
+        let got = table.publish(t.symbol, t.price_units, t.event_ns, t.send_ns, t.write_ns);
         assert_eq!(got, seq);
     }
 }
@@ -119,7 +114,7 @@ fn wait_for_ticks_times_out_without_ticks() {
     let cursor = reader.cursor_from_now();
     table.notify_readers();
     assert!(!reader.wait_for_ticks(&cursor, Duration::from_millis(20)));
-    table.publish(0, 1, 1, 1, 1);
+    table.publish(SymbolIndex(0), 1, 1, 1, 1);
     assert!(reader.wait_for_ticks(&cursor, Duration::ZERO));
 }
 
@@ -133,7 +128,7 @@ fn wait_for_ticks_wakes_when_another_thread_publishes() {
     let go = Arc::clone(&start);
     let writer = std::thread::spawn(move || {
         go.wait();
-        table.publish(0, 5, 6, 7, 8);
+        table.publish(SymbolIndex(0), 5, 6, 7, 8);
         table.notify_readers();
         table
     });

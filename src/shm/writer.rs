@@ -6,6 +6,7 @@
 //! leftover segment whose writer is dead is replaced; one whose writer lives
 //! is refused.
 
+use crate::symbol::SymbolIndex;
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -30,7 +31,7 @@ const CREATE_ATTEMPTS: usize = 8;
 pub struct PriceTable {
     name: String,
     symbols: Vec<String>,
-    index: SymbolIndex,
+    index: SymbolLookup,
     layout: Layout,
     region: Region,
     generation: u64,
@@ -77,7 +78,7 @@ impl PriceTable {
         ring_capacity: usize,
     ) -> Result<PriceTable, ShmError> {
         validate_name(name)?;
-        let index = SymbolIndex::build(symbols)?;
+        let index = SymbolLookup::build(symbols)?;
         validate_capacity(ring_capacity)?;
         let layout = Layout::new(symbols.len(), ring_capacity);
         let io_err = |e| ShmError::io(name, e);
@@ -195,8 +196,8 @@ impl PriceTable {
     /// The slot index of `symbol`; look it up once per message, then publish
     /// by index.
     #[inline]
-    pub fn symbol_index(&self, symbol: &str) -> Option<usize> {
-        self.index.get(symbol)
+    pub fn symbol_index(&self, symbol: &str) -> Option<SymbolIndex> {
+        self.index.get(symbol).map(SymbolIndex::new)
     }
 
     /// The symbols in slot order, as written to the directory.
@@ -216,7 +217,7 @@ impl PriceTable {
     #[inline]
     pub fn publish(
         &mut self,
-        idx: usize,
+        idx: SymbolIndex,
         price_units: i64,
         event_ns: i64,
         send_ns: i64,
@@ -230,7 +231,7 @@ impl PriceTable {
         e[0].store(2 * n + 1, Ordering::Relaxed);
         fence(Ordering::Release);
         e[1].store(n, Ordering::Relaxed);
-        e[2].store(idx as u64, Ordering::Relaxed);
+        e[2].store(u64::from(idx.0), Ordering::Relaxed);
         e[3].store(price_units as u64, Ordering::Relaxed);
         e[4].store(event_ns as u64, Ordering::Relaxed);
         e[5].store(send_ns as u64, Ordering::Relaxed);
@@ -249,12 +250,13 @@ impl PriceTable {
     #[inline]
     pub fn write_slot(
         &mut self,
-        idx: usize,
+        idx: SymbolIndex,
         price_units: i64,
         event_ns: i64,
         send_ns: i64,
         write_ns: i64,
     ) {
+        let idx = idx.get();
         assert!(
             idx < self.layout.symbols,
             "slot index {idx} out of range for {} symbols",

@@ -8,12 +8,13 @@
 //! agreeing news frame). Without news, every crossover is an order at once.
 
 use crate::protocol::Side;
+use crate::symbol::SymbolIndex;
 
 /// A decision to send an order; the caller adds price, quantity and id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderIntent {
-    /// Symbol index in the table.
-    pub symbol: usize,
+    /// Which symbol.
+    pub symbol: SymbolIndex,
     /// Direction of the price signal.
     pub side: Side,
     /// The caller's tag of the crossover tick (the ring sequence number), so
@@ -49,8 +50,13 @@ impl Combiner {
     }
 
     /// A crossover of `side` on `symbol` at the tick tagged `tag`.
-    pub fn on_crossover(&mut self, symbol: usize, side: Side, tag: u64) -> Option<OrderIntent> {
-        let s = self.symbols.get_mut(symbol)?;
+    pub fn on_crossover(
+        &mut self,
+        symbol: SymbolIndex,
+        side: Side,
+        tag: u64,
+    ) -> Option<OrderIntent> {
+        let s = self.symbols.get_mut(symbol.get())?;
         if !self.use_news || s.news == Some(side) {
             s.pending = None;
             return Some(OrderIntent { symbol, side, tag });
@@ -60,11 +66,11 @@ impl Combiner {
     }
 
     /// A news view on `symbol` (`None` = HOLD).
-    pub fn on_news(&mut self, symbol: usize, view: Option<Side>) -> Option<OrderIntent> {
+    pub fn on_news(&mut self, symbol: SymbolIndex, view: Option<Side>) -> Option<OrderIntent> {
         if !self.use_news {
             return None;
         }
-        let s = self.symbols.get_mut(symbol)?;
+        let s = self.symbols.get_mut(symbol.get())?;
         s.news = view;
         match s.pending {
             Some((side, tag)) if view == Some(side) => {
@@ -83,7 +89,7 @@ mod tests {
 
     fn intent(side: Side, tag: u64) -> Option<OrderIntent> {
         Some(OrderIntent {
-            symbol: 0,
+            symbol: SymbolIndex(0),
             side,
             tag,
         })
@@ -92,53 +98,61 @@ mod tests {
     #[test]
     fn news_already_agreeing_fires_at_the_crossover() {
         let mut c = Combiner::new(1, true);
-        assert_eq!(c.on_news(0, Some(Buy)), None);
-        assert_eq!(c.on_crossover(0, Buy, 7), intent(Buy, 7));
-        assert_eq!(c.on_news(0, Some(Buy)), None, "the signal is used up");
+        assert_eq!(c.on_news(SymbolIndex(0), Some(Buy)), None);
+        assert_eq!(c.on_crossover(SymbolIndex(0), Buy, 7), intent(Buy, 7));
+        assert_eq!(
+            c.on_news(SymbolIndex(0), Some(Buy)),
+            None,
+            "the signal is used up"
+        );
     }
 
     #[test]
     fn later_agreeing_news_fires_once() {
         let mut c = Combiner::new(1, true);
-        assert_eq!(c.on_crossover(0, Sell, 3), None);
-        assert_eq!(c.on_news(0, Some(Buy)), None, "disagrees");
-        assert_eq!(c.on_news(0, None), None, "HOLD");
-        assert_eq!(c.on_news(0, Some(Sell)), intent(Sell, 3));
-        assert_eq!(c.on_news(0, Some(Sell)), None);
-        assert_eq!(c.on_news(0, Some(Sell)), None);
+        assert_eq!(c.on_crossover(SymbolIndex(0), Sell, 3), None);
+        assert_eq!(c.on_news(SymbolIndex(0), Some(Buy)), None, "disagrees");
+        assert_eq!(c.on_news(SymbolIndex(0), None), None, "HOLD");
+        assert_eq!(c.on_news(SymbolIndex(0), Some(Sell)), intent(Sell, 3));
+        assert_eq!(c.on_news(SymbolIndex(0), Some(Sell)), None);
+        assert_eq!(c.on_news(SymbolIndex(0), Some(Sell)), None);
     }
 
     #[test]
     fn a_new_crossover_replaces_the_pending_one() {
         let mut c = Combiner::new(1, true);
-        assert_eq!(c.on_crossover(0, Buy, 1), None);
-        assert_eq!(c.on_crossover(0, Sell, 2), None);
-        assert_eq!(c.on_news(0, Some(Buy)), None, "the BUY signal was replaced");
-        assert_eq!(c.on_news(0, Some(Sell)), intent(Sell, 2));
+        assert_eq!(c.on_crossover(SymbolIndex(0), Buy, 1), None);
+        assert_eq!(c.on_crossover(SymbolIndex(0), Sell, 2), None);
+        assert_eq!(
+            c.on_news(SymbolIndex(0), Some(Buy)),
+            None,
+            "the BUY signal was replaced"
+        );
+        assert_eq!(c.on_news(SymbolIndex(0), Some(Sell)), intent(Sell, 2));
     }
 
     #[test]
     fn hold_news_clears_an_earlier_agreeing_view() {
         let mut c = Combiner::new(1, true);
-        c.on_news(0, Some(Buy));
-        c.on_news(0, None);
-        assert_eq!(c.on_crossover(0, Buy, 5), None);
-        assert_eq!(c.on_news(0, Some(Buy)), intent(Buy, 5));
+        c.on_news(SymbolIndex(0), Some(Buy));
+        c.on_news(SymbolIndex(0), None);
+        assert_eq!(c.on_crossover(SymbolIndex(0), Buy, 5), None);
+        assert_eq!(c.on_news(SymbolIndex(0), Some(Buy)), intent(Buy, 5));
     }
 
     #[test]
     fn symbols_are_independent() {
         let mut c = Combiner::new(2, true);
-        c.on_crossover(0, Buy, 1);
-        assert_eq!(c.on_news(1, Some(Buy)), None);
-        assert_eq!(c.on_news(0, Some(Buy)), intent(Buy, 1));
+        c.on_crossover(SymbolIndex(0), Buy, 1);
+        assert_eq!(c.on_news(SymbolIndex(1), Some(Buy)), None);
+        assert_eq!(c.on_news(SymbolIndex(0), Some(Buy)), intent(Buy, 1));
     }
 
     #[test]
     fn without_news_every_crossover_is_an_order() {
         let mut c = Combiner::new(1, false);
-        assert_eq!(c.on_crossover(0, Buy, 1), intent(Buy, 1));
-        assert_eq!(c.on_news(0, Some(Sell)), None);
-        assert_eq!(c.on_crossover(0, Sell, 2), intent(Sell, 2));
+        assert_eq!(c.on_crossover(SymbolIndex(0), Buy, 1), intent(Buy, 1));
+        assert_eq!(c.on_news(SymbolIndex(0), Some(Sell)), None);
+        assert_eq!(c.on_crossover(SymbolIndex(0), Sell, 2), intent(Sell, 2));
     }
 }

@@ -18,6 +18,7 @@ pub use combiner::{Combiner, OrderIntent};
 pub use crossover::Crossover;
 pub use news::classify_sentiment;
 
+use crate::symbol::SymbolIndex;
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -96,14 +97,19 @@ impl SignalEngine {
     ///
     /// An out-of-range `symbol` yields `None`: callers map symbols through
     /// the same table the engine was sized for.
-    pub fn on_tick(&mut self, symbol: usize, price_units: i64, tag: u64) -> Option<OrderIntent> {
-        let side = self.crossovers.get_mut(symbol)?.update(price_units)?;
+    pub fn on_tick(
+        &mut self,
+        symbol: SymbolIndex,
+        price_units: i64,
+        tag: u64,
+    ) -> Option<OrderIntent> {
+        let side = self.crossovers.get_mut(symbol.get())?.update(price_units)?;
         self.combiner.on_crossover(symbol, side, tag)
     }
 
     /// Feeds one news frame's sentiment (0–100) for `symbol`.
-    pub fn on_news(&mut self, symbol: usize, sentiment: u8) -> Option<OrderIntent> {
-        if symbol >= self.crossovers.len() {
+    pub fn on_news(&mut self, symbol: SymbolIndex, sentiment: u8) -> Option<OrderIntent> {
+        if symbol.get() >= self.crossovers.len() {
             return None;
         }
         let view = classify_sentiment(sentiment, self.bullish, self.bearish);
@@ -111,8 +117,8 @@ impl SignalEngine {
     }
 
     /// The detector of `symbol`, for logging its averages.
-    pub fn crossover(&self, symbol: usize) -> Option<&Crossover> {
-        self.crossovers.get(symbol)
+    pub fn crossover(&self, symbol: SymbolIndex) -> Option<&Crossover> {
+        self.crossovers.get(symbol.get())
     }
 }
 
@@ -155,19 +161,27 @@ mod tests {
         // Symbol 0: 10, 10, 10 (sign undefined: tie), 9 (short 9.5 < long 9.67: down, first sign: no signal),
         // 12 (short 10.5 > long 10.33: up → BUY pending).
         for (i, p) in [10, 10, 10, 9].into_iter().enumerate() {
-            assert_eq!(e.on_tick(0, p, i as u64), None);
+            assert_eq!(e.on_tick(SymbolIndex(0), p, i as u64), None);
         }
-        assert_eq!(e.on_tick(0, 12, 4), None, "news is HOLD so far");
-        assert_eq!(e.on_news(1, 90), None, "another symbol's news");
         assert_eq!(
-            e.on_news(0, 90),
+            e.on_tick(SymbolIndex(0), 12, 4),
+            None,
+            "news is HOLD so far"
+        );
+        assert_eq!(e.on_news(SymbolIndex(1), 90), None, "another symbol's news");
+        assert_eq!(
+            e.on_news(SymbolIndex(0), 90),
             Some(OrderIntent {
-                symbol: 0,
+                symbol: SymbolIndex(0),
                 side: Side::Buy,
                 tag: 4
             })
         );
-        assert_eq!(e.on_news(0, 95), None, "one order per price signal");
-        assert_eq!(e.on_tick(7, 1, 9), None);
+        assert_eq!(
+            e.on_news(SymbolIndex(0), 95),
+            None,
+            "one order per price signal"
+        );
+        assert_eq!(e.on_tick(SymbolIndex(7), 1, 9), None);
     }
 }

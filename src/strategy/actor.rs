@@ -165,7 +165,7 @@ impl SignalActor {
                 intent.tag,
             ),
             symbol_idx: intent.symbol,
-            symbol: &self.settings.symbols[intent.symbol],
+            symbol: &self.settings.symbols[intent.symbol.get()],
             side: intent.side,
             quantity: self.settings.quantity,
             price,
@@ -181,7 +181,7 @@ impl SignalActor {
     /// An original five-field order: nothing answers it, so it is only
     /// counted; it waits in `out` while disconnected.
     fn place_untracked(&mut self, intent: OrderIntent, price: Price) {
-        let symbol = &self.settings.symbols[intent.symbol];
+        let symbol = &self.settings.symbols[intent.symbol.get()];
         let order = Order {
             timestamp: unix_now_ns() as f64 / 1e9,
             side: intent.side,

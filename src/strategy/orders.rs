@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::price::Price;
 use crate::protocol::{write_order, Order, Side};
+use crate::symbol::SymbolIndex;
 
 /// The id of the order for the price signal at tick `seq` of table `generation`:
 /// `{client_name}-{generation's low 32 bits, 8 hex}-{seq in hex}`.
@@ -30,7 +31,7 @@ struct PendingOrder {
     /// The exact frame sent, resent byte for byte after a reconnect.
     frame: Vec<u8>,
     /// Symbol index, for the position.
-    symbol: usize,
+    symbol: SymbolIndex,
     /// Direction, for the position.
     side: Side,
     /// Shares, for the position.
@@ -47,7 +48,7 @@ pub(crate) enum Answer {
     /// An ACK of a pending order: the position moved.
     Acked {
         /// Symbol index whose position moved.
-        symbol: usize,
+        symbol: SymbolIndex,
         /// Direction of the fill.
         side: Side,
         /// Shares filled.
@@ -68,7 +69,7 @@ pub(crate) struct OrderTicket<'a> {
     /// Client order id, derived from the signal (see [`order_id`]).
     pub(crate) id: String,
     /// Symbol index, for the position the ACK moves.
-    pub(crate) symbol_idx: usize,
+    pub(crate) symbol_idx: SymbolIndex,
     /// Symbol name, for the frame.
     pub(crate) symbol: &'a str,
     /// Direction.
@@ -106,7 +107,7 @@ pub(crate) struct OrderTracker {
     /// Next local sequence.
     next: u64,
     /// Net shares per symbol, from ACKs.
-    positions: HashMap<usize, i64>,
+    positions: HashMap<SymbolIndex, i64>,
     /// Everything counted about the orders.
     counts: OrderCounts,
 }
@@ -221,7 +222,7 @@ impl OrderTracker {
     }
 
     /// Net shares of `symbol` as the ACKs say.
-    pub(crate) fn position(&self, symbol: usize) -> i64 {
+    pub(crate) fn position(&self, symbol: SymbolIndex) -> i64 {
         self.positions.get(&symbol).copied().unwrap_or(0)
     }
 }
@@ -234,7 +235,7 @@ mod tests {
     fn create(t: &mut OrderTracker, id: &str, side: Side) -> Option<Vec<u8>> {
         let ticket = OrderTicket {
             id: id.into(),
-            symbol_idx: 0,
+            symbol_idx: SymbolIndex(0),
             symbol: "AAPL",
             side,
             quantity: 100,
@@ -273,26 +274,26 @@ mod tests {
         create(&mut t, "a", Side::Buy);
         create(&mut t, "b", Side::Buy);
         create(&mut t, "c", Side::Sell);
-        assert_eq!(t.position(0), 0);
+        assert_eq!(t.position(SymbolIndex(0)), 0);
         assert_eq!(
             t.answer("a", false),
             Answer::Acked {
-                symbol: 0,
+                symbol: SymbolIndex(0),
                 side: Side::Buy,
                 quantity: 100
             }
         );
         assert_eq!(t.answer("b", true), Answer::Rejected);
-        assert_eq!(t.position(0), 100);
+        assert_eq!(t.position(SymbolIndex(0)), 100);
         assert_eq!(
             t.answer("c", false),
             Answer::Acked {
-                symbol: 0,
+                symbol: SymbolIndex(0),
                 side: Side::Sell,
                 quantity: 100
             }
         );
-        assert_eq!(t.position(0), 0);
+        assert_eq!(t.position(SymbolIndex(0)), 0);
         assert_eq!(
             t.answer("c", false),
             Answer::Unknown,
@@ -329,7 +330,7 @@ mod tests {
         let t0 = Instant::now();
         let ticket = OrderTicket {
             id: "a".into(),
-            symbol_idx: 0,
+            symbol_idx: SymbolIndex(0),
             symbol: "AAPL",
             side: Side::Buy,
             quantity: 1,
@@ -350,7 +351,7 @@ mod tests {
         assert_eq!(
             t.answer("a", false),
             Answer::Acked {
-                symbol: 0,
+                symbol: SymbolIndex(0),
                 side: Side::Buy,
                 quantity: 1
             }

@@ -16,6 +16,7 @@ use crate::protocol::{parse_order, FrameSplitter};
 use crate::shm::testutil::Seg;
 use crate::shm::PriceTable;
 use crate::signals::SignalParams;
+use crate::symbol::SymbolIndex;
 
 fn symbols() -> Vec<String> {
     vec!["AAPL".into(), "MSFT".into()]
@@ -127,7 +128,7 @@ async fn wait_for_counts(
 
 fn publish(table: &mut PriceTable, symbol: usize, prices: &[i64]) {
     for &p in prices {
-        table.publish(symbol, p * 100_000_000, 0, 0, 0);
+        table.publish(SymbolIndex::new(symbol), p * 100_000_000, 0, 0, 0);
     }
     table.notify_readers();
 }

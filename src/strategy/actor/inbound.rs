@@ -95,7 +95,7 @@ impl SignalActor {
                 Ok((idx, sentiment)) => {
                     self.input.news += 1;
                     if let Some(intent) = self.engine.on_news(idx, sentiment) {
-                        match self.last_price[idx] {
+                        match self.last_price[idx.get()] {
                             Some(price) => self.place(intent, price),
                             None => {
                                 slog::debug!(self.log, "news signal before any price; skipped"; "symbol" => idx)

@@ -34,9 +34,9 @@ impl SignalActor {
             match self.reader.ring_next(&mut self.cursor) {
                 RingRead::Tick(t) => {
                     self.input.ticks += 1;
-                    let sym = t.symbol_idx as usize;
+                    let sym = t.symbol;
                     let price = Price::from_units(t.price_units);
-                    if let Some(p) = self.last_price.get_mut(sym) {
+                    if let Some(p) = self.last_price.get_mut(sym.get()) {
                         *p = Some(price);
                     }
                     if let Some(intent) = self.engine.on_tick(sym, t.price_units, t.seq) {

@@ -16,6 +16,7 @@ use std::time::Instant;
 use actix::{ActorContext, Context};
 
 use super::SignalActor;
+use crate::symbol::SymbolIndex;
 
 /// Where the actor is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,8 +109,14 @@ impl SignalActor {
 
     fn log_final_counts(&self) {
         let c = self.current_counts();
-        let positions: Vec<String> = (0..self.settings.symbols.len())
-            .map(|i| format!("{}={}", self.settings.symbols[i], self.tracker.position(i)))
+        let positions: Vec<String> = SymbolIndex::all(self.settings.symbols.len())
+            .map(|i| {
+                format!(
+                    "{}={}",
+                    self.settings.symbols[i.get()],
+                    self.tracker.position(i)
+                )
+            })
             .collect();
         slog::info!(self.log, "final counts";
             "sent" => c.orders.sent, "acked" => c.orders.acked, "rejected" => c.orders.rejected, "unanswered" => c.unanswered,
