@@ -77,9 +77,12 @@ pub async fn connect_with_backoff(
             stream.set_nodelay(true)?;
             Ok::<_, std::io::Error>(stream)
         };
+        // Biased: once stopped, never dial again, even if a connect would
+        // also be ready.
         let result = tokio::select! {
-            r = attempt => r,
+            biased;
             _ = stop.cancelled() => return None,
+            r = attempt => r,
         };
         match result {
             Ok(stream) => return Some(stream),

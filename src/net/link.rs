@@ -8,6 +8,7 @@ use actix::{
     WrapFuture,
 };
 use slog::Logger;
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -139,75 +140,117 @@ async fn run_link<K: 'static>(
     stop: CancellationToken,
     log: Logger,
 ) {
-    let connecting = stop.child_token();
-    let reading = stop.child_token();
-    let watcher = {
-        let (connecting, reading, stop) = (connecting.clone(), reading.clone(), stop.clone());
-        let keep_reading = s.read_through_shutdown;
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = shutdown.requested() => {
-                    connecting.cancel();
-                    if !keep_reading {
-                        reading.cancel();
-                    }
-                }
-                _ = stop.cancelled() => {}
-            }
-        })
-    };
+    let (connecting, reading) = (stop.child_token(), stop.child_token());
+    let watcher = tokio::spawn(watch_shutdown(
+        shutdown,
+        stop,
+        connecting.clone(),
+        (!s.read_through_shutdown).then(|| reading.clone()),
+    ));
     let mut backoff = Backoff::client_default();
     loop {
-        let on_retry = |e: &std::io::Error, delay: Duration, n: u64| {
-            let addr = format!("{}:{}", s.host, s.port);
-            if n == 1 || n.is_multiple_of(WARN_EVERY) {
-                slog::warn!(log, "peer not reachable, retrying"; "peer" => s.peer, "addr" => addr,
-                    "check" => s.config_key, "error" => %e, "attempts" => n, "delay_ms" => delay.as_millis() as u64);
-            } else {
-                slog::debug!(log, "peer not reachable, retrying"; "peer" => s.peer, "addr" => addr,
-                    "error" => %e, "attempts" => n, "delay_ms" => delay.as_millis() as u64);
-            }
-        };
+        let on_retry = |e: &std::io::Error, delay, n| log_retry(&log, &s, e, delay, n);
         let dialled = connect_with_backoff(&s.host, s.port, &mut backoff, &connecting, on_retry);
         let Some(stream) = dialled.await else { break };
-        let Ok(peer) = stream.peer_addr() else {
-            continue;
-        };
-        let conn = ConnId::next();
-        let (rd, wr) = stream.into_split();
-        let cut = CancellationToken::new();
-        let (writer, write_task) = spawn_writer(wr, cut.clone());
-        let up = LinkEvent::Up { peer, writer };
-        if to.send(NetEvent::new(conn, up)).await.is_err() {
-            break;
-        }
-        let since = Instant::now();
-        let pumped = pump(rd, conn, &to, s.limits, &reading, &cut).await;
-        let (frames, at_end) = (pumped.frames, s.eof_ends && pumped.down == LinkDown::Closed);
-        let stopping = pumped.owner_gone
-            || reading.is_cancelled()
-            || to
-                .send(NetEvent::new(conn, LinkEvent::Down(pumped.down)))
-                .await
-                .is_err();
-        if stopping {
-            // Let the owner's last bytes (orders, answers) reach the peer.
-            let _ = tokio::time::timeout(FLUSH_TIMEOUT, write_task).await;
-            break;
-        }
-        cut.cancel();
-        if at_end {
-            break;
-        }
-        if frames > 0 || since.elapsed() >= USEFUL_AFTER {
-            backoff.reset();
-        } else {
-            let delay = backoff.next_delay();
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = connecting.cancelled() => break,
+        match one_connection(stream, &s, &to, &reading).await {
+            After::End => break,
+            After::Reconnect { useful: true } => backoff.reset(),
+            After::Reconnect { useful: false } => {
+                let delay = backoff.next_delay();
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = connecting.cancelled() => break,
+                }
             }
         }
     }
     watcher.abort();
+}
+
+/// What the link does once a connection is over.
+enum After {
+    /// Stopped, the owner is gone, or a finite feed ended.
+    End,
+    /// Dial again; a useful connection resets the backoff.
+    Reconnect {
+        /// It delivered a frame or lasted [`USEFUL_AFTER`].
+        useful: bool,
+    },
+}
+
+/// One connection from `Up` to `Down`.
+async fn one_connection<K: 'static>(
+    stream: TcpStream,
+    s: &LinkSettings,
+    to: &Recipient<NetEvent<K>>,
+    reading: &CancellationToken,
+) -> After {
+    let Ok(peer) = stream.peer_addr() else {
+        return After::Reconnect { useful: false };
+    };
+    let conn = ConnId::next();
+    let (rd, wr) = stream.into_split();
+    let cut = CancellationToken::new();
+    let (writer, write_task) = spawn_writer(wr, cut.clone());
+    if to
+        .send(NetEvent::new(conn, LinkEvent::Up { peer, writer }))
+        .await
+        .is_err()
+    {
+        return After::End;
+    }
+    let since = Instant::now();
+    let pumped = pump(rd, conn, to, s.limits, reading, &cut).await;
+    let useful = pumped.frames > 0 || since.elapsed() >= USEFUL_AFTER;
+    let at_end = s.eof_ends && pumped.down == LinkDown::Closed;
+    let owner_gone = pumped.owner_gone
+        || to
+            .send(NetEvent::new(conn, LinkEvent::Down(pumped.down)))
+            .await
+            .is_err();
+    let stopping = owner_gone || reading.is_cancelled();
+    if stopping {
+        // Let the owner's last bytes (orders, answers) reach the peer.
+        let _ = tokio::time::timeout(FLUSH_TIMEOUT, write_task).await;
+        return After::End;
+    }
+    cut.cancel();
+    if at_end {
+        After::End
+    } else {
+        After::Reconnect { useful }
+    }
+}
+
+/// On a process shutdown: stop dialling, and stop reading unless `reading`
+/// is `None` (the link reads through a shutdown). Ends with the link.
+async fn watch_shutdown(
+    shutdown: Shutdown,
+    stop: CancellationToken,
+    connecting: CancellationToken,
+    reading: Option<CancellationToken>,
+) {
+    tokio::select! {
+        _ = shutdown.requested() => {
+            connecting.cancel();
+            if let Some(r) = reading {
+                r.cancel();
+            }
+        }
+        _ = stop.cancelled() => {}
+    }
+}
+
+/// An unreachable peer: at warn on the first attempt and every
+/// [`WARN_EVERY`]th, naming the address and the key to check; else debug.
+fn log_retry(log: &Logger, s: &LinkSettings, e: &std::io::Error, delay: Duration, n: u64) {
+    let addr = format!("{}:{}", s.host, s.port);
+    let delay_ms = delay.as_millis() as u64;
+    if n == 1 || n.is_multiple_of(WARN_EVERY) {
+        slog::warn!(log, "peer not reachable, retrying"; "peer" => s.peer, "addr" => addr,
+            "check" => s.config_key, "error" => %e, "attempts" => n, "delay_ms" => delay_ms);
+    } else {
+        slog::debug!(log, "peer not reachable, retrying"; "peer" => s.peer, "addr" => addr,
+            "error" => %e, "attempts" => n, "delay_ms" => delay_ms);
+    }
 }

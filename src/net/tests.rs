@@ -100,6 +100,15 @@ async fn linked(eof_ends: bool) -> (TcpListener, Addr<ClientLink<Test>>, Seen, W
     (listener, link.start(), seen, writer)
 }
 
+/// Waits until the link actor has stopped.
+async fn link_ended(link: &Addr<ClientLink<Test>>, what: &str) {
+    wait_until(what, Duration::from_secs(10), || {
+        let connected = link.connected();
+        async move { !connected }
+    })
+    .await;
+}
+
 async fn seen_len(seen: &Seen, n: usize) {
     let s = seen.clone();
     wait_until(
@@ -179,12 +188,7 @@ async fn a_finite_feed_ends_at_its_end_of_stream() {
     drop(c);
     seen_len(&seen, 3).await;
     assert_eq!(seen.lines()[2], "down: the peer closed the connection");
-    let s = link.clone();
-    wait_until("the link ends", Duration::from_secs(10), || {
-        let connected = s.connected();
-        async move { !connected }
-    })
-    .await;
+    link_ended(&link, "the link ends").await;
     assert!(
         tokio::time::timeout(Duration::from_millis(300), listener.accept())
             .await
@@ -290,4 +294,56 @@ async fn a_cut_connection_is_closed_and_reported() {
         .await
         .unwrap();
     assert!(matches!(n, Ok(0) | Err(_)));
+}
+
+#[actix_rt::test]
+async fn a_link_that_reads_through_a_shutdown_keeps_its_connection_but_stops_dialling() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (owner, seen, _) = recorder();
+    let (shutdown, trigger) = Shutdown::manual();
+    let settings = LinkSettings {
+        read_through_shutdown: true,
+        ..settings(port, false)
+    };
+    let link = ClientLink::new(settings, owner.recipient(), shutdown, discard()).start();
+    let (mut c, _) = listener.accept().await.unwrap();
+    seen_len(&seen, 1).await;
+    trigger.trigger();
+    c.write_all(b"ACK,1*").await.unwrap();
+    seen_len(&seen, 2).await;
+    drop(c);
+    seen_len(&seen, 3).await;
+    assert_eq!(
+        seen.lines(),
+        ["up", "ACK,1", "down: the peer closed the connection"]
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), listener.accept())
+            .await
+            .is_err(),
+        "no new connection after the shutdown"
+    );
+    link_ended(&link, "the link ends by itself").await;
+}
+
+#[actix_rt::test]
+async fn a_shutdown_ends_an_ordinary_link_at_once() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (owner, seen, _) = recorder();
+    let (shutdown, trigger) = Shutdown::manual();
+    let link = ClientLink::new(
+        settings(port, false),
+        owner.recipient(),
+        shutdown,
+        discard(),
+    );
+    let link = link.start();
+    let (_c, _) = listener.accept().await.unwrap();
+    seen_len(&seen, 1).await;
+    trigger.trigger();
+    seen_len(&seen, 2).await;
+    assert_eq!(seen.lines()[1], "down: the link was stopped");
+    link_ended(&link, "the link ends").await;
 }
