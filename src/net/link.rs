@@ -60,7 +60,7 @@ pub struct LinkSettings {
 pub struct ClientLink<K: 'static> {
     /// Where and how.
     settings: LinkSettings,
-    /// The owner.
+    /// The actor that owns the connection and receives its events.
     to: Recipient<NetEvent<K>>,
     /// The process's stop request.
     shutdown: Shutdown,

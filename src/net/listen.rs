@@ -21,7 +21,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 /// One accepted connection, holding its place under the connection cap.
 #[derive(Debug)]
 pub struct Accepted {
-    /// The connection.
+    /// The connection, still whole: the owner decides how to split it.
     pub stream: TcpStream,
     /// The client's address.
     pub peer: SocketAddr,
