@@ -42,6 +42,10 @@ impl FrameSource for Box<dyn FrameSource> {
     fn next_frame(&mut self, out: &mut Vec<u8>) -> bool {
         (**self).next_frame(out)
     }
+
+    fn seek(&mut self, position: u64) -> bool {
+        (**self).seek(position)
+    }
 }
 
 /// Runs the gateway until it is asked to stop or a finite replay is delivered.
