@@ -3,55 +3,6 @@
 mod common;
 
 use common::*;
-use trading::price::Price;
-use trading::protocol::Side;
-use trading::signals::{SignalEngine, SignalParams};
-use trading::symbol::SymbolIndex;
-
-const SYMBOLS: [&str; 2] = ["AAA", "BBB"];
-
-/// 300 rows, two symbols, slow waves with a little noise: plenty of crossovers.
-fn wavy_csv() -> (String, Vec<(usize, Price)>) {
-    let mut text = String::from("timestamp,symbol,price\n");
-    let mut rows = Vec::new();
-    for i in 0..300usize {
-        let s = i % 2;
-        let t = (i / 2) as f64;
-        let cents = (10_000.0 + 400.0 * (t / (6.0 + s as f64)).sin() + ((i * 37) % 11) as f64 * 7.0)
-            .round() as i64;
-        let price = Price::from_units(cents * 1_000_000);
-        text.push_str(&format!(
-            "2024-01-02 10:{:02}:{:02}.{:03},{},{}\n",
-            i / 600,
-            (i / 10) % 60,
-            (i % 10) * 100,
-            SYMBOLS[s],
-            price
-        ));
-        rows.push((s, price));
-    }
-    (text, rows)
-}
-
-/// What a crossover computation over the rows says the orders must be.
-fn predicted(rows: &[(usize, Price)], short: usize, long: usize) -> Vec<(String, Side, Price)> {
-    let params = SignalParams {
-        short_window: short,
-        long_window: long,
-        bullish_threshold: 70,
-        bearish_threshold: 30,
-        use_news: false,
-    };
-    let mut engine = SignalEngine::new(SYMBOLS.len(), &params).unwrap();
-    rows.iter()
-        .enumerate()
-        .filter_map(|(seq, &(s, p))| {
-            engine
-                .on_tick(SymbolIndex::new(s), p.units(), seq as u64)
-                .map(|i| (SYMBOLS[i.symbol.get()].to_string(), i.side, p))
-        })
-        .collect()
-}
 
 /// Every line the exited run printed on stdout (its reader thread may lag
 /// behind the exit, so read until it hangs up).
@@ -63,25 +14,11 @@ fn all_stdout(run: &Proc) -> Vec<String> {
     lines
 }
 
-fn finite_env(csv: &std::path::Path) -> Vec<(&'static str, String)> {
-    let mut env = TestDir::ports_env();
-    env.extend([
-        ("TRADING__SYMBOLS", SYMBOLS.join(",")),
-        ("TRADING__GATEWAY__DATA_PATH", csv.display().to_string()),
-        ("TRADING__GATEWAY__LOOP", "false".into()),
-        ("TRADING__GATEWAY__RATE", "0".into()),
-        ("TRADING__STRATEGY__USE_NEWS", "false".into()),
-        ("TRADING__STRATEGY__SHORT_WINDOW", "3".into()),
-        ("TRADING__STRATEGY__LONG_WINDOW", "8".into()),
-    ]);
-    env
-}
-
 #[test]
 fn a_finite_run_records_exactly_the_predicted_orders_and_ends_clean() {
     let dir = TestDir::new();
     let shm = ShmName::new("sys");
-    let (csv, rows) = wavy_csv();
+    let (csv, rows) = wavy_csv(300);
     let csv_path = dir.write("wavy.csv", &csv);
     let config = dir.config(&shm, "");
     let want = predicted(&rows, 3, 8);
@@ -94,7 +31,7 @@ fn a_finite_run_records_exactly_the_predicted_orders_and_ends_clean() {
     let mut run = spawn(
         &dir,
         &["--all", "--config", config.to_str().unwrap()],
-        &finite_env(&csv_path),
+        &finite_env(&csv_path, 0),
     );
     let status = run.wait();
     assert!(status.success(), "exit status {status}");

@@ -187,6 +187,9 @@ pub struct StrategyConfig {
     pub order_ids: bool,
     /// When an unanswered order is reported as in doubt.
     pub order_timeout_ms: u64,
+    /// Ticks older than this (since the gateway sent them) trade no more;
+    /// 0 = off. Applies to live feeds only (looping, rate > 0).
+    pub max_tick_age_ms: u64,
 }
 
 /// How hard the journal pushes records to disk before acknowledging them;

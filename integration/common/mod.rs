@@ -15,6 +15,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub use nix::sys::signal::Signal;
+use trading::price::Price;
+use trading::protocol::Side;
+use trading::signals::{SignalEngine, SignalParams};
+use trading::symbol::SymbolIndex;
 
 /// Upper bound for anything a test waits for; tests fail instead of hanging.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
@@ -273,4 +277,75 @@ pub fn connect_and_send(addr: SocketAddr, bytes: &[u8]) -> std::net::TcpStream {
     s.set_read_timeout(Some(TIMEOUT)).unwrap();
     s.write_all(bytes).unwrap();
     s
+}
+
+/// The symbols of the wavy replays.
+pub const SYMBOLS: [&str; 2] = ["AAA", "BBB"];
+
+/// `n` rows, two symbols, slow waves with a little noise: plenty of crossovers.
+pub fn wavy_csv(n: usize) -> (String, Vec<(usize, Price)>) {
+    let mut text = String::from("timestamp,symbol,price\n");
+    let mut rows = Vec::new();
+    for i in 0..n {
+        let s = i % 2;
+        let t = (i / 2) as f64;
+        let cents = (10_000.0 + 400.0 * (t / (6.0 + s as f64)).sin() + ((i * 37) % 11) as f64 * 7.0)
+            .round() as i64;
+        let price = Price::from_units(cents * 1_000_000);
+        text.push_str(&format!(
+            "2024-01-02 {:02}:{:02}:{:02}.{:03},{},{}\n",
+            10 + i / 36_000,
+            i / 600 % 60,
+            (i / 10) % 60,
+            (i % 10) * 100,
+            SYMBOLS[s],
+            price
+        ));
+        rows.push((s, price));
+    }
+    (text, rows)
+}
+
+/// What a crossover computation over the rows says the orders must be.
+pub fn predicted(rows: &[(usize, Price)], short: usize, long: usize) -> Vec<(String, Side, Price)> {
+    let params = SignalParams {
+        short_window: short,
+        long_window: long,
+        bullish_threshold: 70,
+        bearish_threshold: 30,
+        use_news: false,
+    };
+    let mut engine = SignalEngine::new(SYMBOLS.len(), &params).unwrap();
+    rows.iter()
+        .enumerate()
+        .filter_map(|(seq, &(s, p))| {
+            engine
+                .on_tick(SymbolIndex::new(s), p.units(), seq as u64)
+                .map(|i| (SYMBOLS[i.symbol.get()].to_string(), i.side, p))
+        })
+        .collect()
+}
+
+/// Environment for a finite `--all` replay of `csv` over [`SYMBOLS`] at
+/// `rate` ticks/s (0 = full speed), crossover windows 3/8, no news.
+pub fn finite_env(csv: &Path, rate: u64) -> Vec<(&'static str, String)> {
+    let mut env = TestDir::ports_env();
+    env.extend([
+        ("TRADING__SYMBOLS", SYMBOLS.join(",")),
+        ("TRADING__GATEWAY__DATA_PATH", csv.display().to_string()),
+        ("TRADING__GATEWAY__LOOP", "false".into()),
+        ("TRADING__GATEWAY__RATE", rate.to_string()),
+        ("TRADING__STRATEGY__USE_NEWS", "false".into()),
+        ("TRADING__STRATEGY__SHORT_WINDOW", "3".into()),
+        ("TRADING__STRATEGY__LONG_WINDOW", "8".into()),
+    ]);
+    env
+}
+
+/// The orders of the run's journal: (symbol, side, price), in order.
+pub fn journal_orders(dir: &TestDir) -> Vec<(String, Side, Price)> {
+    dir.journal()
+        .iter()
+        .map(|r| (r.symbol.clone().unwrap(), r.side.unwrap(), r.price.unwrap()))
+        .collect()
 }

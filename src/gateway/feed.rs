@@ -15,6 +15,16 @@
 //! loses no ticks to nobody. When a finite source is exhausted, every queue
 //! is closed: the writer tasks send what is queued, shut the write side down
 //! (the reader sees a clean EOF), and the actor reports the end.
+//!
+//! With [`FeedSettings::resume_wait`] (market data for our own orderbook,
+//! see [`crate::protocol::feed_control`]) a subscriber joins only once its
+//! `#RESUME,N*` arrived (or the wait passed): with no other subscriber the
+//! source seeks to frame `N`, so a restarted gateway or a dropped and
+//! reconnected orderbook continues exactly where it stopped; the
+//! subscriber's first frame is `#AT,M*` (`M` = the next frame's position,
+//! which differs from `N` only when others were being served), a finite
+//! stream's last frame is `#END,T*`, and the stream pauses while nobody
+//! is subscribed, so a finite replay never ends to nobody.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -27,7 +37,9 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use tokio::task::JoinHandle;
 
+use super::resume::{read_resume, Activate};
 use super::source::FrameSource;
+use crate::protocol::{write_feed_control, FeedControl};
 
 /// Frames at most in one batch (one write per subscriber).
 const MAX_BATCH_FRAMES: u64 = 1024;
@@ -73,9 +85,15 @@ pub struct FeedSettings {
     pub max_stall: Duration,
     /// Produce nothing (a news rate of 0).
     pub paused: bool,
+    /// Speak the resume extension (`#RESUME`/`#AT`/`#END`), waiting this
+    /// long for a new subscriber's `#RESUME`; `None` for the original
+    /// one-way protocol (news, and market data for three-field peers).
+    pub resume_wait: Option<Duration>,
 }
 
-struct Subscriber {
+pub(super) struct Subscriber {
+    /// Names it for [`Activate`].
+    id: u64,
     peer: SocketAddr,
     queue: mpsc::Sender<Bytes>,
     /// When its queue was first seen full in a row (rate 0 only).
@@ -88,8 +106,14 @@ pub struct FeedActor<S: FrameSource + Unpin + 'static> {
     source: S,
     settings: FeedSettings,
     subscribers: Vec<Subscriber>,
-    /// Set when the first subscriber connects: the start of pacing.
-    started: Option<Instant>,
+    /// Subscribers whose `#RESUME` is awaited (resume mode only).
+    pending: Vec<Subscriber>,
+    /// Id of the next subscriber.
+    next_id: u64,
+    /// The start of pacing and the frame count then; `None` while not
+    /// streaming (before the first subscriber; in resume mode, while nobody
+    /// is subscribed).
+    paced: Option<(Instant, u64)>,
     /// Frames produced so far.
     frames: u64,
     /// Subscribers dropped for falling behind.
@@ -113,7 +137,9 @@ impl<S: FrameSource + Unpin + 'static> FeedActor<S> {
             source,
             settings,
             subscribers: Vec::new(),
-            started: None,
+            pending: Vec::new(),
+            next_id: 0,
+            paced: None,
             frames: 0,
             dropped: 0,
             batch: Vec::with_capacity(64 * 1024),
@@ -123,13 +149,19 @@ impl<S: FrameSource + Unpin + 'static> FeedActor<S> {
     }
 
     fn turn(&mut self, ctx: &mut Context<Self>) {
-        let Some(started) = self.started else { return };
+        if self.settings.resume_wait.is_some() && self.subscribers.is_empty() {
+            self.paced = None;
+        }
+        let Some((started, base)) = self.paced else {
+            return;
+        };
         if self.settings.paused {
             return;
         }
         if self.settings.rate > 0 {
-            let due =
-                (self.settings.rate as u128 * started.elapsed().as_nanos() / 1_000_000_000) as u64;
+            let due = base
+                + (self.settings.rate as u128 * started.elapsed().as_nanos() / 1_000_000_000)
+                    as u64;
             let mut left = due.saturating_sub(self.frames);
             while left > 0 && self.end.is_some() {
                 let n = left.min(MAX_BATCH_FRAMES);
@@ -182,7 +214,11 @@ impl<S: FrameSource + Unpin + 'static> FeedActor<S> {
             made += 1;
         }
         self.frames += made;
-        if made > 0 {
+        let exhausted = made < n;
+        if exhausted && self.settings.resume_wait.is_some() {
+            write_feed_control(&mut self.batch, FeedControl::End(self.frames));
+        }
+        if !self.batch.is_empty() {
             let batch = Bytes::copy_from_slice(&self.batch);
             let (log, name) = (&self.log, self.settings.name);
             let mut dropped = 0;
@@ -201,14 +237,19 @@ impl<S: FrameSource + Unpin + 'static> FeedActor<S> {
             });
             self.dropped += dropped;
         }
-        if made < n {
+        if exhausted {
             self.finish(ctx);
         }
     }
 
     /// The source is exhausted: close every queue and report.
     fn finish(&mut self, ctx: &mut Context<Self>) {
-        let writers = self.subscribers.drain(..).map(|s| s.writer).collect();
+        let writers = self
+            .subscribers
+            .drain(..)
+            .chain(self.pending.drain(..))
+            .map(|s| s.writer)
+            .collect();
         slog::info!(self.log, "stream ended"; "stream" => self.settings.name, "frames" => self.frames, "dropped_subscribers" => self.dropped);
         if let Some(end) = self.end.take() {
             let _ = end.send(FeedEnd {
@@ -232,35 +273,110 @@ impl<S: FrameSource + Unpin + 'static> Actor for FeedActor<S> {
 impl<S: FrameSource + Unpin + 'static> Handler<Subscribe> for FeedActor<S> {
     type Result = ();
 
-    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) {
         let (tx, rx) = mpsc::channel(self.settings.queue_len);
         let _ = msg.stream.set_nodelay(true);
-        let slot = msg.slot;
-        let stream = msg.stream;
+        let (slot, stream, id) = (msg.slot, msg.stream, self.next_id);
+        self.next_id += 1;
+        let handshake = self
+            .settings
+            .resume_wait
+            .map(|wait| (wait, ctx.address().recipient(), id));
         let writer = tokio::spawn(async move {
-            write_queue(rx, stream).await;
+            write_queue(rx, stream, handshake).await;
             drop(slot);
         });
-        slog::info!(self.log, "subscriber joined"; "stream" => self.settings.name, "peer" => %msg.peer);
-        self.subscribers.push(Subscriber {
+        let sub = Subscriber {
+            id,
             peer: msg.peer,
             queue: tx,
             full_since: None,
             writer,
-        });
-        if self.started.is_none() {
-            slog::info!(self.log, "stream started"; "stream" => self.settings.name, "rate" => self.settings.rate);
-            self.started = Some(Instant::now());
+        };
+        if self.settings.resume_wait.is_some() {
+            self.pending.push(sub);
+            return;
+        }
+        slog::info!(self.log, "subscriber joined"; "stream" => self.settings.name, "peer" => %msg.peer);
+        self.subscribers.push(sub);
+        self.start_pacing();
+    }
+}
+
+impl<S: FrameSource + Unpin + 'static> Handler<Activate> for FeedActor<S> {
+    type Result = ();
+
+    /// A resume-mode subscriber's `#RESUME` arrived (or its wait passed).
+    fn handle(&mut self, msg: Activate, _: &mut Context<Self>) {
+        let Some(i) = self.pending.iter().position(|s| s.id == msg.id) else {
+            return;
+        };
+        let sub = self.pending.swap_remove(i);
+        if let Some(n) = msg.resume {
+            self.reposition(n, sub.peer);
+        }
+        let mut at = Vec::with_capacity(24);
+        write_feed_control(&mut at, FeedControl::At(self.frames));
+        // The queue is new and empty: this cannot find it full.
+        let _ = sub.queue.try_send(Bytes::from(at));
+        slog::info!(self.log, "subscriber joined"; "stream" => self.settings.name, "peer" => %sub.peer,
+            "resume" => msg.resume.map_or("none".to_string(), |n| n.to_string()), "at" => self.frames);
+        self.subscribers.push(sub);
+        self.start_pacing();
+    }
+}
+
+impl<S: FrameSource + Unpin + 'static> FeedActor<S> {
+    /// Starts (or, after a pause, restarts) pacing from now and the current
+    /// position, so a resumed stream does not burst to catch up.
+    fn start_pacing(&mut self) {
+        if self.paced.is_none() {
+            slog::info!(self.log, "stream started"; "stream" => self.settings.name,
+                "rate" => self.settings.rate, "at" => self.frames);
+            self.paced = Some((Instant::now(), self.frames));
+        }
+    }
+
+    /// Moves the source to frame `n`, which a joining subscriber asked for.
+    /// Only when nobody else is being served: a live stream cannot rewind
+    /// for one subscriber. Otherwise that subscriber learns from `#AT` where
+    /// its frames start and judges the gap itself.
+    fn reposition(&mut self, n: u64, peer: SocketAddr) {
+        let (name, at) = (self.settings.name, self.frames);
+        if n == at {
+            return;
+        }
+        if !self.subscribers.is_empty() {
+            slog::warn!(self.log, "cannot resume where the subscriber asked: others are being served";
+                "stream" => name, "peer" => %peer, "asked" => n, "at" => at);
+        } else if self.source.seek(n) {
+            slog::info!(self.log, "resuming where the subscriber stopped";
+                "stream" => name, "peer" => %peer, "from" => n, "was_at" => at);
+            self.frames = n;
+            self.paced = None;
+        } else {
+            slog::warn!(self.log, "cannot resume where the subscriber asked: the source cannot go there";
+                "stream" => name, "peer" => %peer, "asked" => n, "at" => at);
         }
     }
 }
 
 /// Drains one subscriber's queue into its socket, then shuts the write side.
 ///
-/// Whatever the subscriber sends is read and discarded, so it can never fill
-/// our receive buffer; its EOF or an error ends the task.
-async fn write_queue(mut queue: mpsc::Receiver<Bytes>, stream: TcpStream) {
+/// With a `handshake`, the subscriber's `#RESUME` is read first (at most
+/// its wait) and reported to the actor as [`Activate`]; nothing is queued
+/// before that. Whatever the subscriber sends afterwards is read and
+/// discarded, so it can never fill our receive buffer.
+async fn write_queue(
+    mut queue: mpsc::Receiver<Bytes>,
+    stream: TcpStream,
+    handshake: Option<(Duration, actix::Recipient<Activate>, u64)>,
+) {
     let (mut rd, mut wr) = stream.into_split();
+    if let Some((wait, to, id)) = handshake {
+        let resume = read_resume(&mut rd, wait).await;
+        to.do_send(Activate { id, resume });
+    }
     let discard = tokio::spawn(async move {
         let mut sink = [0u8; 1024];
         while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {}

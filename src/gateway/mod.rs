@@ -18,6 +18,7 @@
 //! `cargo run --release -- --generate-csv data/market_data.csv --ticks 20000`.
 
 pub mod feed;
+mod resume;
 pub mod source;
 
 pub use feed::{FeedActor, FeedEnd, FeedSettings, Subscribe};
@@ -37,10 +38,19 @@ use crate::net::accept_loop;
 
 /// How long a finished replay waits for subscribers to take their last bytes.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a new market data subscriber may take to send its `#RESUME`.
+/// Our orderbook sends it the moment it connects; the wait only matters
+/// for an extension-speaking peer that does not resume, which then gets
+/// the stream from its current position after this pause.
+const RESUME_WAIT: Duration = Duration::from_secs(2);
 
 impl FrameSource for Box<dyn FrameSource> {
     fn next_frame(&mut self, out: &mut Vec<u8>) -> bool {
         (**self).next_frame(out)
+    }
+
+    fn seek(&mut self, position: u64) -> bool {
+        (**self).seek(position)
     }
 }
 
@@ -96,9 +106,16 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         queue_len: g.subscriber_queue,
         max_stall: Duration::from_millis(g.max_stall_ms),
         paused: false,
+        resume_wait: None,
+    };
+    // Resuming needs our orderbook, which `send_time = true` stands for:
+    // the original one accepts three-field ticks only.
+    let md_settings = FeedSettings {
+        resume_wait: g.send_time.then_some(RESUME_WAIT),
+        ..settings("md", g.rate)
     };
     let (md_end_tx, md_end) = oneshot::channel();
-    let md = FeedActor::new(market, settings("md", g.rate), md_end_tx, log.clone()).start();
+    let md = FeedActor::new(market, md_settings, md_end_tx, log.clone()).start();
     let (news_end_tx, _news_end) = oneshot::channel();
     let news_settings = FeedSettings {
         paused: g.news_rate == 0,
@@ -172,3 +189,5 @@ pub fn write_random_walk_csv(config: &Config, path: &Path, ticks: u64) -> anyhow
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_resume;

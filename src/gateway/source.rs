@@ -28,6 +28,16 @@ use crate::protocol::{
 pub trait FrameSource {
     /// Appends the next whole frame to `out`; `false` once a finite source is exhausted.
     fn next_frame(&mut self, out: &mut Vec<u8>) -> bool;
+
+    /// Makes frame `position` (counted from 0 since the source was made)
+    /// the next one, so a subscriber that reconnects, or a restarted
+    /// gateway, continues exactly where the subscriber stopped instead of
+    /// starting the market again. `false` when the source cannot (news is
+    /// not a replayable stream) or `position` is past a finite source's end.
+    fn seek(&mut self, position: u64) -> bool {
+        let _ = position;
+        false
+    }
 }
 
 /// A CSV file rendered into frames, replayed once or forever.
@@ -183,6 +193,20 @@ impl FrameSource for Replay {
         self.next += 1;
         true
     }
+
+    /// A replay is an array of rows: frame `p` is row `p mod len`, with no
+    /// replaying needed.
+    fn seek(&mut self, position: u64) -> bool {
+        let len = self.ends.len() as u64;
+        let row = match (self.looping, len) {
+            (_, 0) => return position == 0,
+            (true, _) => position % len,
+            (false, _) if position <= len => position,
+            (false, _) => return false,
+        };
+        self.next = row as usize;
+        true
+    }
 }
 
 /// An endless, reproducible random walk over the configured symbols.
@@ -206,6 +230,8 @@ pub struct RandomWalk {
     count: u64,
     /// Append SEND_NS.
     send_time: bool,
+    /// The seed, to walk again from the start when seeking backwards.
+    seed: u64,
 }
 
 /// One cent in price units.
@@ -229,6 +255,7 @@ impl RandomWalk {
             event_ns: WALK_START_NS,
             count: 0,
             send_time,
+            seed,
         }
     }
 
@@ -260,6 +287,19 @@ impl FrameSource for RandomWalk {
         out.push(b',');
         write_event_time(out, t);
         finish_market_data(out, self.send_time.then(unix_now_ns));
+        true
+    }
+
+    /// The walk is a pure function of its seed: seeking walks (without
+    /// formatting anything) from here, or from the start when `position`
+    /// lies behind, so the prices and event times continue exactly.
+    fn seek(&mut self, position: u64) -> bool {
+        if position < self.count {
+            *self = RandomWalk::new(&self.symbols, self.seed, self.send_time);
+        }
+        while self.count < position {
+            self.step();
+        }
         true
     }
 }
@@ -317,151 +357,4 @@ pub fn write_walk_csv(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn syms() -> Vec<String> {
-        vec!["AAPL".into(), "MSFT".into()]
-    }
-
-    fn load(text: &str) -> anyhow::Result<(Replay, ReplayStats)> {
-        Replay::from_reader(text.as_bytes(), "t.csv", &syms(), false, false)
-    }
-
-    fn frames(mut src: impl FrameSource, n: usize) -> String {
-        let mut out = Vec::new();
-        for _ in 0..n {
-            if !src.next_frame(&mut out) {
-                break;
-            }
-        }
-        String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn a_csv_replays_exact_frames_once_or_forever() {
-        let csv = "timestamp,symbol,price\n2024-01-02 09:30:00,AAPL,186.70\n2024-01-02 09:30:01,MSFT,1e2\n";
-        let (r, stats) = load(csv).unwrap();
-        assert_eq!(stats.ticks, 2);
-        assert_eq!(
-            frames(r.clone(), 5),
-            "AAPL,186.7,2024-01-02 09:30:00*MSFT,100,2024-01-02 09:30:01*"
-        );
-        let (r, _) = Replay::from_reader(csv.as_bytes(), "t", &syms(), true, false).unwrap();
-        assert_eq!(frames(r, 3), "AAPL,186.7,2024-01-02 09:30:00*MSFT,100,2024-01-02 09:30:01*AAPL,186.7,2024-01-02 09:30:00*");
-    }
-
-    #[test]
-    fn send_time_adds_a_fourth_field() {
-        let (r, _) = Replay::from_reader(
-            "timestamp,symbol,price\n2024-01-02 09:30:00,AAPL,1\n".as_bytes(),
-            "t",
-            &syms(),
-            false,
-            true,
-        )
-        .unwrap();
-        let f = frames(r, 1);
-        let fields: Vec<&str> = f.trim_end_matches('*').split(',').collect();
-        assert_eq!(fields.len(), 4);
-        assert!(fields[3].parse::<i64>().unwrap() > 1_600_000_000_000_000_000);
-    }
-
-    #[test]
-    fn bom_and_column_order_are_accepted() {
-        let csv = "\u{feff}symbol,price,timestamp\nAAPL,1.5,2024-01-02 09:30:00\n";
-        let (r, _) = load(csv).unwrap();
-        assert_eq!(frames(r, 1), "AAPL,1.5,2024-01-02 09:30:00*");
-    }
-
-    #[test]
-    fn unknown_symbols_are_skipped_and_counted() {
-        let csv = "timestamp,symbol,price\n2024-01-02 09:30:00,ZZZ,1\n2024-01-02 09:30:00,AAPL,2\n2024-01-02 09:30:00,ZZZ,3\n";
-        let (r, stats) = load(csv).unwrap();
-        assert_eq!(
-            (
-                stats.ticks,
-                stats.unknown_symbol_rows,
-                stats.unknown_symbols.clone()
-            ),
-            (1, 2, vec!["ZZZ".to_string()])
-        );
-        assert_eq!(r.len(), 1);
-    }
-
-    #[test]
-    fn bad_files_are_start_up_errors_naming_file_and_line() {
-        let e = |csv: &str| format!("{:#}", load(csv).unwrap_err());
-        assert_eq!(
-            e("timestamp,symbol\n"),
-            "t.csv: no `price` column (the header must name timestamp, symbol and price)"
-        );
-        assert_eq!(
-            e("timestamp,symbol,price\n"),
-            "t.csv: no ticks to replay (0 rows skipped for symbols not in `symbols`)"
-        );
-        assert_eq!(
-            e(""),
-            "t.csv: no `timestamp` column (the header must name timestamp, symbol and price)"
-        );
-        assert_eq!(
-            e("timestamp,symbol,price\n2024-01-02 09:30:00,AAPL,abc\n"),
-            "t.csv:2: price \"abc\" is not a decimal greater than zero"
-        );
-        assert_eq!(
-            e("timestamp,symbol,price\nnoon,AAPL,1\n"),
-            "t.csv:2: timestamp \"noon\" is not YYYY-MM-DD HH:MM:SS[.fff] \
-             from 1970-01-01 up to 2200-01-01"
-        );
-        assert!(e("timestamp,symbol,price\n2024-01-02 09:30:00,AAPL\n")
-            .starts_with("t.csv: unreadable row"));
-        let only_unknown = "timestamp,symbol,price\n2024-01-02 09:30:00,ZZZ,1\n";
-        assert_eq!(
-            e(only_unknown),
-            "t.csv: no ticks to replay (1 rows skipped for symbols not in `symbols`)"
-        );
-    }
-
-    #[test]
-    fn the_walk_is_reproducible_positive_and_wavy() {
-        let a = frames(RandomWalk::new(&syms(), 7, false), 50);
-        let b = frames(RandomWalk::new(&syms(), 7, false), 50);
-        let c = frames(RandomWalk::new(&syms(), 8, false), 50);
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-        let mut walk = RandomWalk::new(&syms(), 7, false);
-        let mut engine = crate::signals::Crossover::new(5, 20).unwrap();
-        let mut crossings = 0;
-        for _ in 0..2000 {
-            let (i, p, _) = walk.step();
-            assert!(p.units() > 0);
-            if i == 0 && engine.update(p.units()).is_some() {
-                crossings += 1;
-            }
-        }
-        assert!(crossings >= 10, "only {crossings} crossovers in 1000 ticks");
-    }
-
-    #[test]
-    fn news_is_reproducible_and_in_range() {
-        let text = frames(NewsSource::new(&syms(), 42), 200);
-        assert_eq!(text, frames(NewsSource::new(&syms(), 42), 200));
-        for f in text.split('*').filter(|f| !f.is_empty()) {
-            let n = crate::protocol::parse_news(f.as_bytes()).unwrap();
-            assert!(syms().iter().any(|s| s == n.symbol) && n.sentiment <= 100);
-        }
-    }
-
-    #[test]
-    fn a_generated_csv_loads_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("walk.csv");
-        write_walk_csv(&path, &syms(), 7, 100).unwrap();
-        let (r, stats) = Replay::load(&path, &syms(), false, false).unwrap();
-        assert_eq!(stats.ticks, 100);
-        assert_eq!(
-            frames(r, 100),
-            frames(RandomWalk::new(&syms(), 7, false), 100)
-        );
-    }
-}
+mod tests;

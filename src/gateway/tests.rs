@@ -10,12 +10,12 @@ use tokio::sync::oneshot;
 use super::*;
 use crate::logging::discard;
 
-fn symbols() -> Vec<String> {
+pub(super) fn symbols() -> Vec<String> {
     vec!["AAPL".into(), "MSFT".into()]
 }
 
 /// A CSV of `n` rows alternating two symbols, and the frames it must produce.
-fn csv(n: usize) -> (String, String) {
+pub(super) fn csv(n: usize) -> (String, String) {
     let mut text = String::from("timestamp,symbol,price\n");
     let mut frames = String::new();
     for i in 0..n {
@@ -29,18 +29,19 @@ fn csv(n: usize) -> (String, String) {
     (text, frames)
 }
 
-fn settings(rate: u64, queue_len: usize) -> FeedSettings {
+pub(super) fn settings(rate: u64, queue_len: usize) -> FeedSettings {
     FeedSettings {
         name: "md",
         rate,
         queue_len,
         max_stall: Duration::from_millis(200),
         paused: false,
+        resume_wait: None,
     }
 }
 
 /// Connects a client and hands the server side to the feed.
-async fn subscribe<A>(listener: &TcpListener, feed: &actix::Addr<A>) -> TcpStream
+pub(super) async fn subscribe<A>(listener: &TcpListener, feed: &actix::Addr<A>) -> TcpStream
 where
     A: Actor<Context = actix::Context<A>> + actix::Handler<Subscribe>,
 {

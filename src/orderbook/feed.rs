@@ -15,8 +15,10 @@ pub enum MarketData {}
 /// The orderbook's market data client (the design's FeedActor).
 pub type FeedActor = ClientLink<MarketData>;
 
-/// Where the feed connects and how: a finite replay (`gateway.loop =
-/// false`) ends at the gateway's end of stream instead of reconnecting.
+/// Where the feed connects and how. Only a finite replay from a
+/// three-field gateway ends at its end of stream; with our gateway's
+/// `#END` frame an end of stream is a cut connection, and the link
+/// reconnects so the writer can resume (see [`super::FeedEnding`]).
 pub fn feed_settings(cfg: &Config) -> LinkSettings {
     LinkSettings {
         peer: "gateway",
@@ -24,7 +26,7 @@ pub fn feed_settings(cfg: &Config) -> LinkSettings {
         host: cfg.orderbook.md_host.clone(),
         port: cfg.orderbook.md_port,
         limits: ReadLimits::frames_only(cfg.protocol.max_frame),
-        eof_ends: !cfg.gateway.loop_replay,
+        eof_ends: super::feed_ending(cfg) == super::FeedEnding::AtEof,
         read_through_shutdown: false,
     }
 }

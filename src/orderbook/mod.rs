@@ -13,17 +13,29 @@
 //!   symbols and malformed frames, wakes readers once per read, refreshes the
 //!   heartbeat and logs throughput.
 //!
-//! With `gateway.loop = false` the market data stream is finite: its end (EOF)
-//! marks the table "feed ended" so the strategy can finish, and the process
-//! exits 0 leaving the segment for the readers (the supervisor removes it).
-//! Otherwise an EOF or error means "reconnect". On Ctrl+C/SIGTERM the writer
-//! logs its totals and removes the segment.
+//! Every connection starts with `#RESUME,N*` (`N` = market data frames
+//! received so far, see [`position`]), so a restarted gateway, or one that
+//! dropped us, continues exactly where we stopped.
+//!
+//! With `gateway.loop = false` the market data stream is finite: only its
+//! real end — `#END,T*` with `T` equal to the frames received — marks the
+//! table "feed ended" so the strategy can finish, and the process exits 0
+//! leaving the segment for the readers (the supervisor removes it). An end
+//! of stream without `#END` is a cut connection: reconnect and resume. A
+//! finite feed that cannot be complete (the gateway skipped frames, or its
+//! `#END` disagrees) marks the table "cut short" instead, so the strategy
+//! ends non-zero saying so. In the three-field mode (`gateway.send_time =
+//! false`) there is no `#END`, and the end of stream is the end, as in the
+//! original protocol. Otherwise an end of stream or error means
+//! "reconnect". On Ctrl+C/SIGTERM the writer logs its totals and removes
+//! the segment.
 
 mod feed;
+pub mod position;
 mod writer;
 
 pub use feed::{feed_settings, FeedActor, MarketData};
-pub use writer::{BookCounts, BookWriterActor};
+pub use writer::{BookCounts, BookWriterActor, FeedEnding};
 
 use actix::Actor;
 use anyhow::Context;
@@ -54,7 +66,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     let (done_tx, done_rx) = oneshot::channel();
     let writer = BookWriterActor::new(
         table,
-        !cfg.gateway.loop_replay,
+        feed_ending(cfg),
         std::time::Duration::from_millis(cfg.orderbook.stats_interval_ms.max(1)),
         ctx.log.clone(),
         done_tx,
@@ -77,6 +89,17 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         _ = done_rx => {}
     }
     Ok(())
+}
+
+/// What ends this run's feed: nothing when it loops; our gateway's
+/// `#END` when it speaks the extensions (`gateway.send_time = true`);
+/// otherwise the end of stream, as in the original protocol.
+pub fn feed_ending(cfg: &crate::config::Config) -> FeedEnding {
+    match (cfg.gateway.loop_replay, cfg.gateway.send_time) {
+        (true, _) => FeedEnding::Never,
+        (false, true) => FeedEnding::AtEndFrame,
+        (false, false) => FeedEnding::AtEof,
+    }
 }
 
 #[cfg(test)]

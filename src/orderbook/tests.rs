@@ -29,17 +29,17 @@ fn frames(read: &[u8]) -> NetEvent<MarketData> {
     ev(LinkEvent::Frames(FrameBatch::split(read, 64).unwrap()))
 }
 
-fn writer_over(seg: &Seg, finite: bool) -> (Addr<BookWriterActor>, oneshot::Receiver<()>) {
+fn writer_over(seg: &Seg, ending: FeedEnding) -> (Addr<BookWriterActor>, oneshot::Receiver<()>) {
     let table = PriceTable::create(&seg.0, &symbols(), 64).unwrap();
     let (done, done_rx) = oneshot::channel();
-    let w = BookWriterActor::new(table, finite, Duration::from_secs(3600), discard(), done);
+    let w = BookWriterActor::new(table, ending, Duration::from_secs(3600), discard(), done);
     (w.start(), done_rx)
 }
 
 #[actix_rt::test]
 async fn the_writer_publishes_every_frame_of_a_read_and_counts_bad_ones() {
     let seg = Seg::new();
-    let (writer, _done_rx) = writer_over(&seg, false);
+    let (writer, _done_rx) = writer_over(&seg, FeedEnding::Never);
     let reads: [&[u8]; 3] = [
         b"AAPL,186.73,2024-01-02 09:30:00,17000*MSFT,325.5,2024-01-02 09:30:01*",
         b"ZZZZ,1*AAPL,abc*\xff\xfe*AAPL,187,2024-01-02 09:30:02*",
@@ -84,7 +84,7 @@ async fn the_writer_publishes_every_frame_of_a_read_and_counts_bad_ones() {
 #[actix_rt::test]
 async fn an_unframeable_stream_is_counted_and_a_finite_feed_goes_on() {
     let seg = Seg::new();
-    let (writer, _done_rx) = writer_over(&seg, true);
+    let (writer, _done_rx) = writer_over(&seg, FeedEnding::AtEof);
     writer.send(frames(b"AAPL,1*")).await.unwrap();
     let too_long = FrameError::TooLong { limit: 64 };
     writer
@@ -101,7 +101,7 @@ async fn an_unframeable_stream_is_counted_and_a_finite_feed_goes_on() {
 #[actix_rt::test]
 async fn a_finite_feed_end_marks_the_table_and_stops_the_writer() {
     let seg = Seg::new();
-    let (writer, done_rx) = writer_over(&seg, true);
+    let (writer, done_rx) = writer_over(&seg, FeedEnding::AtEof);
     writer
         .send(ev(LinkEvent::Down(LinkDown::Closed)))
         .await
@@ -127,7 +127,7 @@ async fn counts_until(writer: &Addr<BookWriterActor>, what: &str, cond: fn(&Book
 async fn the_feed_and_the_writer_over_a_socket_survive_a_gateway_drop() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let seg = Seg::new();
-    let (writer, _done_rx) = writer_over(&seg, false);
+    let (writer, _done_rx) = writer_over(&seg, FeedEnding::Never);
     let mut cfg = crate::config::Config::load_with_env(None, Some(Default::default())).unwrap();
     cfg.orderbook.md_port = listener.local_addr().unwrap().port();
     let (shutdown, trigger) = Shutdown::manual();
@@ -154,3 +154,7 @@ async fn the_feed_and_the_writer_over_a_socket_survive_a_gateway_drop() {
     );
     trigger.trigger();
 }
+
+#[cfg(test)]
+#[path = "tests_resume.rs"]
+mod resume;

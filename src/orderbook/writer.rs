@@ -6,13 +6,18 @@ use actix::{Actor, ActorContext, AsyncContext, Context, Handler};
 use slog::Logger;
 use tokio::sync::oneshot;
 
+use super::position::{FeedPosition, Verdict};
 use super::MarketData;
 use crate::clock::unix_now_ns;
 use crate::lifecycle::{GetCounts, Stop};
 use crate::logging::LogLimiter;
-use crate::net::{LinkDown, LinkEvent, NetEvent};
-use crate::protocol::{parse_market_data, FrameBatch};
+use crate::net::{LinkDown, LinkEvent, LinkWriter, NetEvent};
+use crate::protocol::{
+    is_feed_control, parse_feed_control, parse_market_data, write_feed_control, FeedControl,
+    FrameBatch,
+};
 use crate::shm::PriceTable;
+use crate::symbol::SymbolIndex;
 
 /// How often the heartbeat in the table header is refreshed.
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
@@ -32,15 +37,48 @@ pub struct BookCounts {
     pub oversized: u64,
     /// Socket reads handled.
     pub reads: u64,
+    /// Frames skipped because an earlier connection already brought them
+    /// (a restarted gateway that started behind us).
+    pub repeated: u64,
+    /// Frames of the feed that never came (a gateway ahead of us).
+    pub missed: u64,
+    /// Ticks whose event time is earlier than their symbol's last one
+    /// (published all the same; equal times are normal).
+    pub time_backwards: u64,
+}
+
+/// How a market data feed ends, which decides what an end of stream means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedEnding {
+    /// A looping feed never ends: an end of stream means "reconnect".
+    Never,
+    /// A finite feed from a three-field gateway, which cannot say where it
+    /// ends: its end of stream is taken as the end (a crash cannot be told
+    /// apart; the original protocol has no way to).
+    AtEof,
+    /// A finite feed from our gateway: only `#END,T` with the count we
+    /// received ends it; an end of stream without it is a cut connection
+    /// (reconnect and resume), and frames missing end it cut short.
+    AtEndFrame,
 }
 
 /// The only writer of the shm table.
 pub struct BookWriterActor {
     /// The table and ring this process owns.
     table: Option<PriceTable>,
-    /// `gateway.loop = false`: the feed's end of stream is the end of the
-    /// data, to be marked in the table, not a failure.
-    finite: bool,
+    /// What ends the feed (and what an end of stream means).
+    ending: FeedEnding,
+    /// Frames received across connections, checked against `#AT`/`#END`.
+    position: FeedPosition,
+    /// The current connection's writer: `#RESUME` goes through it, and
+    /// holding it keeps our side of the connection open.
+    link: Option<LinkWriter>,
+    /// The finite feed was cut short: nothing more is published.
+    cut: bool,
+    /// Each symbol's last event time, to notice time running backwards.
+    last_event: Vec<i64>,
+    /// Keeps backwards-time log lines few.
+    time_log: LogLimiter,
     /// Totals since start.
     stats: BookCounts,
     /// Totals at the last stats line, for rates.
@@ -56,17 +94,23 @@ pub struct BookWriterActor {
 }
 
 impl BookWriterActor {
-    /// A writer owning `table`; `done` fires when it stops.
+    /// A writer owning `table`, for a feed that ends as `ending` says;
+    /// `done` fires when it stops.
     pub fn new(
         table: PriceTable,
-        finite: bool,
+        ending: FeedEnding,
         stats_every: Duration,
         log: Logger,
         done: oneshot::Sender<()>,
     ) -> BookWriterActor {
         BookWriterActor {
+            last_event: vec![i64::MIN; table.symbols().len()],
             table: Some(table),
-            finite,
+            ending,
+            position: FeedPosition::default(),
+            link: None,
+            cut: false,
+            time_log: LogLimiter::new(LOG_FIRST_BAD, Duration::from_secs(10)),
             stats: BookCounts::default(),
             last_stats: (BookCounts::default(), Instant::now()),
             stats_every,
@@ -77,48 +121,152 @@ impl BookWriterActor {
     }
 
     /// Publishes the frames of one read; readers are woken once per read.
-    fn publish_batch(&mut self, frames: &FrameBatch) {
-        let BookWriterActor {
-            table,
-            stats,
-            bad_log,
-            log,
-            ..
-        } = self;
-        let Some(table) = table.as_mut() else {
+    /// Returns what a control frame in it said, when that ends the feed.
+    fn publish_batch(&mut self, frames: &FrameBatch) -> Option<Verdict> {
+        if self.table.is_none() || self.cut {
+            return None;
+        }
+        self.stats.reads += 1;
+        let now = unix_now_ns();
+        let before = self.stats.ticks;
+        let mut ended = None;
+        for frame in frames.iter() {
+            if is_feed_control(frame) {
+                ended = self.on_control(frame);
+                if ended.is_some() {
+                    break;
+                }
+            } else if self.position.data_frame() {
+                self.publish_frame(frame, now);
+            } else {
+                self.stats.repeated += 1;
+            }
+        }
+        if let Some(table) = &self.table {
+            if self.stats.ticks != before {
+                table.notify_readers();
+            }
+        }
+        ended
+    }
+
+    /// One data frame: parsed, published if its symbol is known, counted.
+    fn publish_frame(&mut self, frame: &[u8], now: i64) {
+        let Some(table) = self.table.as_mut() else {
             return;
         };
-        stats.reads += 1;
-        let now = unix_now_ns();
-        let before = stats.ticks;
-        for frame in frames.iter() {
-            match parse_market_data(frame) {
-                Ok(md) => match table.symbol_index(md.symbol) {
-                    Some(idx) => {
-                        let event = md.event_time_ns.unwrap_or(now);
-                        table.publish(idx, md.price.units(), event, md.send_ns.unwrap_or(0), now);
-                        stats.ticks += 1;
-                    }
-                    None => {
-                        stats.unknown_symbols += 1;
-                        if let Some(skipped) = bad_log.allow() {
-                            slog::warn!(log, "unknown symbol"; "symbol" => md.symbol, "not_logged_before" => skipped);
-                        }
-                    }
-                },
-                Err(e) => {
-                    stats.malformed += 1;
+        let (stats, bad_log, log) = (&mut self.stats, &mut self.bad_log, &self.log);
+        match parse_market_data(frame) {
+            Ok(md) => match table.symbol_index(md.symbol) {
+                Some(idx) => {
+                    let event = md.event_time_ns.unwrap_or(now);
+                    table.publish(idx, md.price.units(), event, md.send_ns.unwrap_or(0), now);
+                    stats.ticks += 1;
+                    self.check_time(idx, md.symbol, event);
+                }
+                None => {
+                    stats.unknown_symbols += 1;
                     if let Some(skipped) = bad_log.allow() {
-                        let text = String::from_utf8_lossy(frame).into_owned();
-                        slog::warn!(log, "malformed market data frame";
-                            "reason" => %e, "frame" => text, "not_logged_before" => skipped);
+                        slog::warn!(log, "unknown symbol"; "symbol" => md.symbol, "not_logged_before" => skipped);
                     }
+                }
+            },
+            Err(e) => {
+                stats.malformed += 1;
+                if let Some(skipped) = bad_log.allow() {
+                    let text = String::from_utf8_lossy(frame).into_owned();
+                    slog::warn!(log, "malformed market data frame";
+                        "reason" => %e, "frame" => text, "not_logged_before" => skipped);
                 }
             }
         }
-        if stats.ticks != before {
-            table.notify_readers();
+    }
+
+    /// Counts (and logs, rate-limited) a tick dated before its symbol's
+    /// last one. It is published all the same: a looping replay starts its
+    /// file again, and a correction is data too; readers see the count.
+    fn check_time(&mut self, idx: SymbolIndex, symbol: &str, event: i64) {
+        let Some(last) = self.last_event.get_mut(idx.get()) else {
+            return;
+        };
+        if event < *last {
+            self.stats.time_backwards += 1;
+            if let Some(skipped) = self.time_log.allow() {
+                slog::warn!(self.log, "event time went backwards";
+                    "symbol" => symbol, "event_ns" => event, "last_event_ns" => *last,
+                    "total" => self.stats.time_backwards, "not_logged_before" => skipped);
+            }
         }
+        *last = event;
+    }
+
+    /// A control frame from the gateway; `Some` when it ends the feed.
+    fn on_control(&mut self, frame: &[u8]) -> Option<Verdict> {
+        let c = match parse_feed_control(frame) {
+            Ok(c) => c,
+            Err(e) => {
+                self.stats.malformed += 1;
+                slog::warn!(self.log, "malformed feed control frame"; "reason" => %e,
+                    "frame" => String::from_utf8_lossy(frame).into_owned());
+                return None;
+            }
+        };
+        let verdict = self.position.control(c);
+        let log = &self.log;
+        match verdict {
+            Verdict::InStep => None,
+            Verdict::Repeats(n) => {
+                slog::info!(log, "the gateway starts behind us: skipping frames we have"; "frames" => n);
+                None
+            }
+            Verdict::Gap { from, to } => {
+                self.stats.missed += to - from;
+                if self.ending == FeedEnding::AtEndFrame {
+                    return Some(verdict);
+                }
+                slog::warn!(log, "market data gap: frames missed"; "from" => from, "to" => to,
+                    "missed_total" => self.stats.missed);
+                None
+            }
+            Verdict::Complete | Verdict::EndMismatch { .. } => Some(verdict),
+            Verdict::Unexpected => {
+                slog::warn!(log, "unexpected control frame from the gateway";
+                    "frame" => String::from_utf8_lossy(frame).into_owned());
+                None
+            }
+        }
+    }
+
+    /// A new connection: ask for the frames from where we are.
+    fn connected(&mut self, writer: LinkWriter) {
+        self.position.connected();
+        if !self.cut {
+            let mut frame = Vec::with_capacity(32);
+            write_feed_control(&mut frame, FeedControl::Resume(self.position.received()));
+            let _ = writer.send(frame.into());
+        }
+        self.link = Some(writer);
+    }
+
+    /// A verdict that ends the feed: complete, or cut short.
+    fn end_with(&mut self, verdict: Verdict, ctx: &mut Context<Self>) {
+        match verdict {
+            Verdict::Complete => self.feed_ended(ctx),
+            other => self.feed_cut(other),
+        }
+    }
+
+    /// The finite feed cannot be complete: mark the table so readers finish
+    /// and report the run incomplete, and publish nothing more. The process
+    /// stays up (its table stays valid for the readers) until it is stopped.
+    fn feed_cut(&mut self, why: Verdict) {
+        self.cut = true;
+        if let Some(t) = &self.table {
+            t.mark_feed_cut();
+            t.notify_readers();
+        }
+        slog::error!(self.log, "market data feed cut short: the finite run cannot be complete";
+            "why" => format!("{why:?}"), "received" => self.position.received(), "missed" => self.stats.missed);
     }
 
     /// The finite feed is over: mark the table so readers can finish.
@@ -142,7 +290,9 @@ impl BookWriterActor {
         let what = if final_line { "final stats" } else { "stats" };
         slog::info!(self.log, "{}", what;
             "ticks_per_s" => format!("{rate:.0}"), "ticks" => s.ticks, "reads" => s.reads,
-            "malformed" => s.malformed, "unknown_symbols" => s.unknown_symbols, "oversized" => s.oversized);
+            "malformed" => s.malformed, "unknown_symbols" => s.unknown_symbols, "oversized" => s.oversized,
+            "feed_frames" => self.position.received(), "repeated" => s.repeated, "missed" => s.missed,
+            "time_backwards" => s.time_backwards);
         self.last_stats = (self.stats, Instant::now());
     }
 
@@ -174,16 +324,26 @@ impl Handler<NetEvent<MarketData>> for BookWriterActor {
 
     fn handle(&mut self, msg: NetEvent<MarketData>, ctx: &mut Context<Self>) {
         match msg.event {
-            LinkEvent::Up { peer, .. } => {
-                slog::info!(self.log, "market data connected"; "peer" => %peer);
+            LinkEvent::Up { peer, writer } => {
+                slog::info!(self.log, "market data connected"; "peer" => %peer,
+                    "resume_from" => self.position.received());
+                self.connected(writer);
             }
-            LinkEvent::Frames(frames) => self.publish_batch(&frames),
-            LinkEvent::Down(LinkDown::Closed) if self.finite => self.feed_ended(ctx),
+            LinkEvent::Frames(frames) => {
+                if let Some(verdict) = self.publish_batch(&frames) {
+                    self.end_with(verdict, ctx);
+                }
+            }
+            LinkEvent::Down(LinkDown::Closed) if self.ending == FeedEnding::AtEof => {
+                self.feed_ended(ctx)
+            }
             LinkEvent::Down(reason) => {
+                self.link = None;
                 if let LinkDown::Unframeable(_) = reason {
                     self.stats.oversized += 1;
                 }
-                slog::warn!(self.log, "market data disconnected"; "reason" => %reason);
+                slog::warn!(self.log, "market data disconnected; reconnecting to resume";
+                    "reason" => %reason, "resume_from" => self.position.received());
             }
         }
     }

@@ -11,6 +11,7 @@
 //! | gateway → strategy | `SYMBOL,SENTIMENT[,TIMESTAMP]*` | [`news`] |
 //! | strategy → ordermanager | `TIMESTAMP,SIDE,QUANTITY,SYMBOL,PRICE[,CLIENT_ORDER_ID]*` | [`order`] |
 //! | ordermanager → strategy | `ACK,ID*` or `REJ,ID,REASON*` | [`reply`] |
+//! | both ways on the market data stream | `#RESUME,N*`, `#AT,M*`, `#END,T*` | [`feed_control`] |
 //!
 //! [`FrameSplitter`] turns a TCP byte stream into frames (an incomplete frame
 //! is the normal state between reads, not an error). Parsers take one frame
@@ -19,6 +20,7 @@
 //! says why; nothing here panics on any input.
 
 pub mod error;
+pub mod feed_control;
 pub mod fields;
 pub mod frame;
 pub mod market_data;
@@ -27,6 +29,7 @@ pub mod order;
 pub mod reply;
 
 pub use error::ParseError;
+pub use feed_control::{is_feed_control, parse_feed_control, write_feed_control, FeedControl};
 pub use fields::validate_symbol;
 pub use frame::{FrameBatch, FrameError, FrameSplitter, DEFAULT_MAX_FRAME};
 pub use market_data::{

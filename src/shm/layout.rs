@@ -42,6 +42,9 @@ pub const MAX_RING_CAPACITY: usize = 1 << 24;
 /// Longest segment name; leaves room below `NAME_MAX` for the temporary name
 /// used while creating.
 pub const MAX_NAME_LEN: usize = 200;
+/// The feed-ended word (header offset 72) of a finite feed cut short:
+/// ended, with frames missing. 1 is a complete end, 0 a running feed.
+pub const FEED_CUT: u64 = 2;
 
 // Header byte offsets (see the module docs of `crate::shm` for meanings).
 pub(crate) const OFF_VERSION_AND_COUNT: usize = 8;

@@ -41,7 +41,7 @@
 //! | 48 | 8 | u64 | `RING` = byte offset of ring entry 0 |
 //! | 56 | 8 | u64 | total segment size in bytes |
 //! | 64 | 8 | i64 | writer heartbeat time (refreshed by the writer) |
-//! | 72 | 8 | u64 | feed ended: 1 once a finite feed ended, else 0 |
+//! | 72 | 8 | u64 | feed ended: 1 once a finite feed ended complete, 2 if it ended cut short (frames missing: the run is incomplete), else 0 |
 //! | 80 | 8 | u64 | writer start time: field 22 (`starttime`) of `/proc/<pid>/stat`, clock ticks since boot; 0 if unknown |
 //! | 88..128 | | — | zero |
 //! | 128 | 8 | u64 | ticks written `H` (the ring head; next tick's seq) |

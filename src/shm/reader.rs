@@ -219,6 +219,15 @@ impl PriceTableReader {
         load_acquire(&self.region.line(LINE_STATUS)[1]) != 0
     }
 
+    /// Whether the feed ended cut short ([`PriceTable::mark_feed_cut`]):
+    /// the ticks in the table are not the whole feed, so a finite run that
+    /// reads them is incomplete and must say so.
+    ///
+    /// [`PriceTable::mark_feed_cut`]: super::PriceTable::mark_feed_cut
+    pub fn feed_cut(&self) -> bool {
+        load_acquire(&self.region.line(LINE_STATUS)[1]) == super::layout::FEED_CUT
+    }
+
     /// Ticks the writer has published (the ring head).
     pub fn ticks_written(&self) -> u64 {
         load_acquire(&self.region.line(LINE_HEAD)[0])

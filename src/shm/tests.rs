@@ -65,6 +65,18 @@ fn create_attach_read_and_update() {
     assert!(!reader.feed_ended());
     table.mark_feed_ended();
     assert!(reader.feed_ended());
+    assert!(!reader.feed_cut(), "a complete end is not a cut");
+}
+
+#[test]
+fn a_cut_feed_is_ended_and_says_so() {
+    let seg = Seg::new();
+    let table = PriceTable::create(&seg.0, &syms(&["A"]), 4).unwrap();
+    let reader = PriceTableReader::attach(&seg.0).unwrap();
+    table.mark_feed_cut();
+    assert!(reader.feed_ended() && reader.feed_cut());
+    let raw = std::fs::read(std::path::Path::new("/dev/shm").join(&seg.0)).unwrap();
+    assert_eq!(raw[72..80], 2u64.to_le_bytes(), "the documented byte value");
 }
 
 #[test]

@@ -295,6 +295,13 @@ impl PriceTable {
         self.region.line(LINE_STATUS)[1].store(1, Ordering::Release);
     }
 
+    /// Records that a finite feed ended with frames missing (the gateway
+    /// skipped some, or ended with another count than we received): readers
+    /// finish, but must not report the run as complete. The word holds 2.
+    pub fn mark_feed_cut(&self) {
+        self.region.line(LINE_STATUS)[1].store(FEED_CUT, Ordering::Release);
+    }
+
     /// This table's generation, which readers compare to notice re-creation.
     pub fn generation(&self) -> u64 {
         self.generation

@@ -24,8 +24,10 @@ use crate::price::Price;
 use crate::protocol::{write_order, Order};
 use crate::shm::{PriceTableReader, RingCursor};
 use crate::signals::{OrderIntent, SignalEngine};
+use fresh::Freshness;
 use stop::Phase;
 
+mod fresh;
 mod inbound;
 mod ring;
 mod stop;
@@ -53,6 +55,10 @@ pub struct StrategySettings {
     /// Symbols in table order: the engine and the positions index them the
     /// same way as the shm table.
     pub symbols: Vec<String>,
+    /// Ticks older than this update the indicators but send no order
+    /// (see `fresh`); `None`: every tick trades (finite and full-speed
+    /// replays, whose exact orders must not depend on machine load).
+    pub max_tick_age: Option<Duration>,
 }
 
 /// What came in: counted by the actor, which reads the ring and the news.
@@ -64,6 +70,10 @@ pub struct InputCounts {
     pub lost: u64,
     /// News frames used; malformed or unknown-symbol ones are not counted.
     pub news: u64,
+    /// Ticks older than `max_tick_age` when read: indicators only.
+    pub stale: u64,
+    /// Signals of stale ticks, skipped instead of sent.
+    pub skipped: u64,
 }
 
 /// A snapshot of the strategy's counters, for tests and the final log line.
@@ -114,6 +124,8 @@ pub struct SignalActor {
     /// Trading, draining after a stop request, or stopped: the one record of
     /// whether new signals may become orders and whether to end.
     phase: Phase,
+    /// How old a tick may be to trade, and what was said about staleness.
+    freshness: Freshness,
 }
 
 impl SignalActor {
@@ -127,6 +139,7 @@ impl SignalActor {
         done: oneshot::Sender<()>,
     ) -> SignalActor {
         let n = settings.symbols.len();
+        let settings_max_age = settings.max_tick_age;
         let cursor = reader.cursor_from_oldest();
         SignalActor {
             shm_name: reader.name().to_string(),
@@ -144,6 +157,7 @@ impl SignalActor {
             log,
             done: Some(done),
             phase: Phase::Trading,
+            freshness: Freshness::new(settings_max_age),
         }
     }
 
@@ -232,6 +246,7 @@ impl SignalActor {
             return;
         }
         self.report_in_doubt();
+        self.watch_writer();
         if self.phase.is_trading() {
             self.follow_table(ctx);
         }

@@ -15,7 +15,15 @@
 //! in doubt and resolved by that resend, never dropped or duplicated.
 //!
 //! A finite run (the table's feed-ended flag) ends with exit 0 once the ring
-//! is drained and every order is answered; Ctrl+C/SIGTERM ends it at once.
+//! is drained and every order is answered, unless the table says the feed
+//! was cut short: then it ends non-zero ([`StrategyError::FeedCut`]), and a
+//! restarted strategy refuses such a table at once. Ctrl+C/SIGTERM ends it
+//! at once.
+//!
+//! Stale prices: a tick older than `strategy.max_tick_age_ms` on a live
+//! feed updates the indicators but sends no order (counted as skipped);
+//! a writer that stops refreshing the table's heartbeat or dies is logged
+//! once, and trading resumes by itself with fresh ticks.
 //! Either way the last log line is `final counts`.
 
 mod actor;
@@ -53,6 +61,10 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     let Some(reader) = attach(&s.shared_memory_name, &cfg.symbols, &shutdown, &log).await? else {
         return Ok(());
     };
+    if reader.feed_cut() {
+        // A restart must not trade a run that can no longer be complete.
+        return Err(StrategyError::FeedCut.into());
+    }
     slog::info!(log, "reading the price table";
         "name" => &s.shared_memory_name, "generation" => format!("{:016x}", reader.generation()),
         "ticks_in_ring" => reader.ticks_written(), "use_news" => s.use_news);
@@ -65,6 +77,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         quantity: s.quantity,
         order_timeout: Duration::from_millis(s.order_timeout_ms),
         symbols: cfg.symbols.clone(),
+        max_tick_age: max_tick_age(cfg),
     };
     let (done_tx, mut done_rx) = oneshot::channel();
     let addr = SignalActor::new(settings, reader, engine, log.clone(), done_tx).start();
@@ -84,13 +97,21 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         )
         .start()
     });
+    let mut cut = false;
     tokio::select! {
         reason = shutdown.requested() => {
             slog::info!(log, "stopping"; "reason" => format!("{reason:?}"));
             addr.do_send(Stop);
             let _ = done_rx.await;
         }
-        _ = &mut done_rx => slog::info!(log, "finite run complete: feed ended, ring drained, every order answered"),
+        _ = &mut done_rx => {
+            cut = feed_was_cut(&s.shared_memory_name);
+            if cut {
+                slog::error!(log, "{}", StrategyError::FeedCut);
+            } else {
+                slog::info!(log, "finite run complete: feed ended, ring drained, every order answered");
+            }
+        }
     }
     if let Some(n) = news {
         let _ = n.send(Stop).await;
@@ -98,7 +119,36 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     // The actor is gone and with it its order writer: the link's answer to
     // Stop comes once the writer has delivered what was queued.
     let _ = orders.send(Stop).await;
+    if cut {
+        return Err(StrategyError::FeedCut.into());
+    }
     Ok(())
+}
+
+/// Why the strategy ended without completing its run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StrategyError {
+    /// The table says the finite feed ended with frames missing: the orders
+    /// made are not those of the whole data, and exit 0 would claim they are.
+    #[error(
+        "the market data feed was cut short (frames missing, see logs/orderbook.log): \
+         this finite run is incomplete"
+    )]
+    FeedCut,
+}
+
+/// Whether the table the run ended on says its feed was cut short.
+fn feed_was_cut(name: &str) -> bool {
+    PriceTableReader::attach(name).is_ok_and(|r| r.feed_cut())
+}
+
+/// `strategy.max_tick_age_ms`, for live feeds only (see `actor::fresh`):
+/// a finite or full-speed replay's send times measure the gateway's lead,
+/// not the age of a price, and its orders must be the same on any machine.
+pub fn max_tick_age(cfg: &crate::config::Config) -> Option<Duration> {
+    let live = cfg.gateway.loop_replay && cfg.gateway.rate > 0;
+    let ms = cfg.strategy.max_tick_age_ms;
+    (live && ms > 0).then(|| Duration::from_millis(ms))
 }
 
 /// Attaches to the table, waiting while it does not exist yet (the orderbook

@@ -55,6 +55,7 @@ fn settings(order_ids: bool) -> StrategySettings {
         quantity: 10,
         order_timeout: Duration::from_secs(60),
         symbols: symbols(),
+        max_tick_age: None,
     }
 }
 
@@ -370,3 +371,7 @@ async fn a_stop_without_an_order_connection_is_immediate() {
     addr.send(Stop).await.unwrap();
     tokio::time::timeout(PATIENCE, done).await.unwrap().unwrap();
 }
+
+#[cfg(test)]
+#[path = "tests_fresh.rs"]
+mod fresh;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use actix::{ActorContext, AsyncContext, Context};
 
 use super::{SignalActor, TICKS_PER_TURN};
+use crate::clock::unix_now_ns;
 use crate::price::Price;
 use crate::shm::{PriceTableReader, RingRead};
 use crate::strategy::links::{RingWaiter, RingWake};
@@ -30,6 +31,7 @@ impl SignalActor {
 
     /// Consumes up to a turn's worth of ticks; true when the ring is drained.
     fn drain_ring(&mut self) -> bool {
+        let now = unix_now_ns();
         for _ in 0..TICKS_PER_TURN {
             match self.reader.ring_next(&mut self.cursor) {
                 RingRead::Tick(t) => {
@@ -39,8 +41,13 @@ impl SignalActor {
                     if let Some(p) = self.last_price.get_mut(sym.get()) {
                         *p = Some(price);
                     }
+                    let fresh = self.fresh_enough(&t, now);
                     if let Some(intent) = self.engine.on_tick(sym, t.price_units, t.seq) {
-                        self.place(intent, price);
+                        if fresh {
+                            self.place(intent, price);
+                        } else {
+                            self.input.skipped += 1;
+                        }
                     }
                 }
                 RingRead::Lost(n) => {

@@ -121,6 +121,7 @@ impl SignalActor {
         slog::info!(self.log, "final counts";
             "sent" => c.orders.sent, "acked" => c.orders.acked, "rejected" => c.orders.rejected, "unanswered" => c.unanswered,
             "resent" => c.orders.resent, "ticks" => c.input.ticks, "lost" => c.input.lost, "news" => c.input.news,
+            "stale_ticks" => c.input.stale, "skipped_signals" => c.input.skipped,
             "positions" => positions.join(" "));
     }
 }
