@@ -11,6 +11,8 @@
 //! | gateway → strategy | `SYMBOL,SENTIMENT[,TIMESTAMP]*` | [`news`] |
 //! | strategy → ordermanager | `TIMESTAMP,SIDE,QUANTITY,SYMBOL,PRICE[,CLIENT_ORDER_ID]*` | [`order`] |
 //! | ordermanager → strategy | `ACK,ID*` or `REJ,ID,REASON*` | [`reply`] |
+//! | strategy → ordermanager, first frame | `AUTH,CLIENT_NAME,TOKEN*` | [`auth`] |
+//! | ordermanager → strategy, to AUTH | `AUTH_OK*` or `REJ,-,AUTH_FAILED*` | [`auth`] |
 //!
 //! [`FrameSplitter`] turns a TCP byte stream into frames (an incomplete frame
 //! is the normal state between reads, not an error). Parsers take one frame
@@ -18,6 +20,7 @@
 //! Every malformed frame yields a [`ParseError`] that names the field and
 //! says why; nothing here panics on any input.
 
+pub mod auth;
 pub mod error;
 pub mod fields;
 pub mod frame;
@@ -26,6 +29,10 @@ pub mod news;
 pub mod order;
 pub mod reply;
 
+pub use auth::{
+    is_auth_frame, parse_auth, token_matches, valid_token, write_auth, write_auth_ok, Auth,
+    AUTH_FAILED_FRAME,
+};
 pub use error::ParseError;
 pub use fields::validate_symbol;
 pub use frame::{FrameBatch, FrameError, FrameSplitter, DEFAULT_MAX_FRAME};
@@ -34,5 +41,5 @@ pub use market_data::{
     write_market_data_prefix, MarketData, EVENT_TIME_RANGE,
 };
 pub use news::{parse_news, write_news, News};
-pub use order::{parse_order, write_order, BadOrder, Order, Side};
+pub use order::{parse_order, valid_order_id, write_order, BadOrder, Order, Side};
 pub use reply::{parse_reply, write_ack, write_rej, RejectReason, Reply};

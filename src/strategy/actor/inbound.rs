@@ -73,6 +73,13 @@ impl SignalActor {
                     }
                     _ => slog::debug!(self.log, "REJ for an order already answered"; "id" => id),
                 },
+                Ok(Reply::AuthOk) => {
+                    slog::info!(self.log, "authenticated to the ordermanager"; "client" => &self.settings.client_name)
+                }
+                Ok(Reply::Refused { reason }) => {
+                    slog::error!(self.log, "the ordermanager refused this connection: check strategy.auth_token against ordermanager.auth_token";
+                        "reason" => reason, "unanswered" => self.tracker.unanswered());
+                }
                 Err(e) => {
                     if let Some(skipped) = self.bad_log.allow() {
                         slog::warn!(self.log, "malformed reply"; "reason" => %e, "not_logged_before" => skipped);
