@@ -53,6 +53,10 @@ pub struct StrategySettings {
     /// Symbols in table order: the engine and the positions index them the
     /// same way as the shm table.
     pub symbols: Vec<String>,
+    /// Token of the AUTH frame sent first on every connection (with
+    /// `client_name`, the scope of this strategy's ids); `None`: no AUTH,
+    /// for an ordermanager that does not require it or the original server.
+    pub auth_token: Option<String>,
 }
 
 /// What came in: counted by the actor, which reads the ring and the news.
