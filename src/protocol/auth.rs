@@ -15,8 +15,9 @@
 //! * `CLIENT_NAME`: 1–32 bytes of `A-Z a-z 0-9 _ -` (the id rule).
 //! * `TOKEN`: 1–256 bytes of printable ASCII other than `,`, `*` and space.
 //!
-//! The refusal uses `-` as its id, which no order id can be, so a client
-//! never mistakes it for the answer to one of its orders.
+//! The refusal reads `REJ,-,AUTH_FAILED`: no order is ever answered
+//! `AUTH_FAILED`, so a client never mistakes it for the answer to one of its
+//! orders, even one whose id is `-`.
 
 use super::fields::split_fields;
 use super::order::valid_order_id;
