@@ -9,6 +9,7 @@ fn record(i: u64) -> JournalRecord {
         recv_ns: 1_732_512_345_123_456_789 + i as i64,
         client_order_id: Some(format!("strat1-1a2b3c4d-{i:x}")),
         client: "127.0.0.1:50412".into(),
+        client_name: Some("strat1".into()),
         side: Some(if i.is_multiple_of(2) {
             Side::Buy
         } else {
@@ -20,6 +21,7 @@ fn record(i: u64) -> JournalRecord {
         outcome: Outcome::Accepted,
         reason: None,
         raw: None,
+        frames: None,
     }
 }
 

@@ -34,7 +34,11 @@ fn start_server(
                 limits: RiskLimits {
                     max_order_quantity: 1_000_000,
                     max_position: u64::MAX / 4,
+                    max_position_global: 0,
                     price_band_pct: 0.0,
+                    max_order_notional: 0.0,
+                    min_price: 0.0,
+                    max_price: 1e9,
                 },
                 max_orders_per_sec: u64::MAX / 4,
                 durability,
@@ -42,6 +46,12 @@ fn start_server(
                 band_table: "bench-no-table".into(),
                 positions_every: Duration::ZERO,
                 max_reply_backlog: trading::ordermanager::MAX_REPLY_BACKLOG,
+                // The bench's client speaks the id-carrying protocol without AUTH.
+                auth: trading::ordermanager::AuthPolicy {
+                    token: None,
+                    required: false,
+                },
+                max_malformed_in_a_row: 100,
             };
             let log = slog::Logger::root(slog::Discard, slog::o!());
             let sink = OrderSinkActor::new(settings, journal, r.book, r.seen, log.clone()).start();

@@ -9,13 +9,21 @@ use std::time::Duration;
 use common::*;
 
 fn start(dir: &TestDir, shm: &ShmName, port: u16) -> (Proc, std::net::SocketAddr) {
+    start_with(dir, shm, port, &[])
+}
+
+/// An ordermanager with [`TOKEN`] and the extra environment `env`.
+fn start_with(
+    dir: &TestDir,
+    shm: &ShmName,
+    port: u16,
+    env: &[(&'static str, String)],
+) -> (Proc, std::net::SocketAddr) {
     let config = dir.config(shm, "");
-    let mut p = spawn_role(
-        dir,
-        "ordermanager",
-        &config,
-        &[("TRADING__ORDERMANAGER__PORT", port.to_string())],
-    );
+    let mut vars = auth_env();
+    vars.push(("TRADING__ORDERMANAGER__PORT", port.to_string()));
+    vars.extend_from_slice(env);
+    let mut p = spawn_role(dir, "ordermanager", &config, &vars);
     let eps = p.ready();
     (p, Proc::endpoint(&eps, "orders"))
 }
@@ -40,7 +48,7 @@ fn a_thousand_orders_in_one_write_are_all_answered_executed_and_journaled() {
             )
         })
         .collect();
-    let mut c = connect_and_send(addr, orders.as_bytes());
+    let mut c = connect_as(addr, "it1", orders.as_bytes());
     let want: String = (0..1000).map(|i| format!("ACK,c{i}*")).collect();
     assert_eq!(read_n(&mut c, want.len()), want);
     assert_eq!(dir.journal().len(), 1000);
@@ -59,7 +67,7 @@ fn malformed_frames_are_counted_and_the_connection_stays_open() {
     let dir = TestDir::new();
     let shm = ShmName::new("ombad");
     let (mut om, addr) = start(&dir, &shm, 0);
-    let mut c = connect_and_send(addr, b"hello*1,BUY,1,AAPL,1,m1*1,BUY,x,AAPL,1,m2*1,HOLD,1,AAPL,1,m3***\xff*1,SELL,1,AAPL,abc,m4*");
+    let mut c = connect_as(addr, "it1", b"hello*1,BUY,1,AAPL,1,m1*1,BUY,x,AAPL,1,m2*1,HOLD,1,AAPL,1,m3***\xff*1,SELL,1,AAPL,abc,m4*");
     let want = "ACK,m1*REJ,m2,BAD_QUANTITY*REJ,m3,BAD_SIDE*REJ,m4,BAD_PRICE*";
     assert_eq!(read_n(&mut c, want.len()), want);
     c.write_all(b"1,SELL,1,AAPL,1,m5*").unwrap();
@@ -82,8 +90,9 @@ fn an_order_with_an_id_and_a_byte_that_is_not_utf8_gets_exactly_its_rej() {
     let (mut om, addr) = start(&dir, &shm, 0);
     // Invalid UTF-8 in the symbol, then in the price, then an id that is
     // itself not UTF-8 (no answer possible), then an order dated past 2200.
-    let mut c = connect_and_send(
+    let mut c = connect_as(
         addr,
+        "it1",
         b"1732512345.5,BUY,1,AA\xffPL,1.0,u1*1732512345.5,SELL,1,AAPL,1.\xc3,u2*\
           1732512345.5,BUY,1,AAPL,1.0,u\xff3*1e300,BUY,1,AAPL,1.0,u4*",
     );
@@ -114,8 +123,10 @@ fn an_order_with_an_id_and_a_byte_that_is_not_utf8_gets_exactly_its_rej() {
 fn the_original_protocol_without_ids_works_and_is_never_answered() {
     let dir = TestDir::new();
     let shm = ShmName::new("omorig");
-    let (mut om, addr) = start(&dir, &shm, 0);
-    // What the Python client really sends: str(time.time()), five fields.
+    let open = [("TRADING__ORDERMANAGER__REQUIRE_AUTH", "false".to_string())];
+    let (mut om, addr) = start_with(&dir, &shm, 0, &open);
+    // What the Python client really sends: str(time.time()), five fields,
+    // and no AUTH: it works only where auth is switched off explicitly.
     let mut c = connect_and_send(
         addr,
         b"1795571018.5577044,BUY,100,AAPL,186.73*1795571018.6,SELL,100,AAPL,186.7*",
@@ -149,7 +160,7 @@ fn after_a_crash_resent_ids_are_answered_again_not_executed_twice() {
     let first: String = (0..50)
         .map(|i| format!("1,BUY,10,AAPL,100,k{i}*"))
         .collect();
-    let mut c = connect_and_send(addr, first.as_bytes());
+    let mut c = connect_as(addr, "it1", first.as_bytes());
     let want: String = (0..50).map(|i| format!("ACK,k{i}*")).collect();
     assert_eq!(read_n(&mut c, want.len()), want);
     om.signal(Signal::SIGKILL);
@@ -168,7 +179,7 @@ fn after_a_crash_resent_ids_are_answered_again_not_executed_twice() {
     let resend: String = (40..60)
         .map(|i| format!("1,BUY,10,AAPL,100,k{i}*"))
         .collect();
-    let mut c = connect_and_send(addr, resend.as_bytes());
+    let mut c = connect_as(addr, "it1", resend.as_bytes());
     let want: String = (40..60).map(|i| format!("ACK,k{i}*")).collect();
     assert_eq!(read_n(&mut c, want.len()), want);
     om.terminate();

@@ -57,6 +57,12 @@ fn a_finite_run_records_exactly_the_predicted_orders_and_ends_clean() {
     assert!(journal
         .iter()
         .all(|r| r.outcome == trading::ordermanager::Outcome::Accepted));
+    assert!(
+        journal
+            .iter()
+            .all(|r| r.client_name.as_deref() == Some("strat1")),
+        "the strategy authenticated with the run's own token"
+    );
 
     let executed: Vec<String> = dir
         .read("logs/order_manager.log")

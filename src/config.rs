@@ -190,6 +190,10 @@ pub struct StrategyConfig {
     /// Ticks older than this (since the gateway sent them) trade no more;
     /// 0 = off. Applies to live feeds only (looping, rate > 0).
     pub max_tick_age_ms: u64,
+    /// Token sent in the AUTH frame on every (re)connect; empty: no AUTH
+    /// (for an ordermanager with `require_auth = false` or the original
+    /// server). `--all` sets it to the run's own token.
+    pub auth_token: String,
 }
 
 /// How hard the journal pushes records to disk before acknowledging them;
@@ -222,8 +226,28 @@ pub struct OrderManagerConfig {
     pub max_order_quantity: u64,
     /// MAX_POSITION limit (absolute net shares per symbol).
     pub max_position: u64,
-    /// RATE_LIMIT per client connection.
+    /// RATE_LIMIT per client (authenticated name, or address).
     pub max_orders_per_sec: u64,
+    /// GLOBAL_POSITION: absolute net shares per symbol over every client; 0 = off.
+    pub max_position_global: u64,
+    /// MAX_NOTIONAL: largest price × quantity of one order; 0 = off. Holds
+    /// with or without the shm table, unlike the price band.
+    pub max_order_notional: f64,
+    /// PRICE_RANGE: lowest price accepted for any symbol.
+    pub min_price: f64,
+    /// PRICE_RANGE: highest price accepted for any symbol.
+    pub max_price: f64,
+    /// The shared secret order clients present in their AUTH frame; `--all`
+    /// generates one per run when this is empty.
+    pub auth_token: String,
+    /// true: a connection must AUTH first or is refused. false also lets
+    /// unauthenticated clients trade (the original client), keyed by address.
+    pub require_auth: bool,
+    /// Answer bytes a client may leave unread before it is disconnected.
+    pub max_reply_backlog: usize,
+    /// Malformed frames a client may send in a row, without a valid order
+    /// between them, before it is disconnected; 0 = never.
+    pub max_malformed_in_a_row: u64,
     /// PRICE_BAND half-width in percent of the last shm price; 0 = off.
     pub price_band_pct: f64,
     /// Segment holding the last prices for the band check.
@@ -333,6 +357,24 @@ impl Config {
         }
     }
 
+    /// The token the ordermanager checks, or `None` when auth is off; an
+    /// error when auth is required but no token is set, because then no
+    /// client could ever trade. Checked when the ordermanager starts, not at
+    /// load: `--all` loads the same file and supplies the token itself.
+    pub fn ordermanager_token(&self) -> Result<Option<&str>, ConfigError> {
+        let om = &self.ordermanager;
+        match (om.require_auth, om.auth_token.is_empty()) {
+            (true, true) => Err(ConfigError::Invalid {
+                key: "ordermanager.auth_token",
+                problem: "require_auth is on but no token is set (set it, or \
+                          TRADING__ORDERMANAGER__AUTH_TOKEN, or require_auth = false)"
+                    .into(),
+            }),
+            (_, true) => Ok(None),
+            (_, false) => Ok(Some(om.auth_token.as_str())),
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, problem: String| Err(ConfigError::Invalid { key, problem });
         if self.symbols.is_empty() {
@@ -393,6 +435,7 @@ impl Config {
                 format!("{band} is not between 0 and 1000"),
             );
         }
+        self.validate_order_limits()?;
         if crate::logging::parse_level(&self.logs.level).is_none() {
             return invalid(
                 "logs.level",
@@ -401,6 +444,50 @@ impl Config {
                     self.logs.level
                 ),
             );
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// The ordermanager's static sanity limits and tokens.
+    fn validate_order_limits(&self) -> Result<(), ConfigError> {
+        let invalid = |key, problem: String| Err(ConfigError::Invalid { key, problem });
+        let om = &self.ordermanager;
+        if !(om.min_price.is_finite() && om.min_price >= 0.0) {
+            return invalid(
+                "ordermanager.min_price",
+                format!("{} is not >= 0", om.min_price),
+            );
+        }
+        if !(om.max_price.is_finite() && om.max_price > om.min_price && om.max_price <= 9.0e10) {
+            return invalid(
+                "ordermanager.max_price",
+                format!("{} is not above min_price and at most 9e10", om.max_price),
+            );
+        }
+        if !(om.max_order_notional.is_finite() && om.max_order_notional >= 0.0) {
+            return invalid(
+                "ordermanager.max_order_notional",
+                format!("{} is not >= 0", om.max_order_notional),
+            );
+        }
+        if om.max_reply_backlog < 1024 {
+            return invalid(
+                "ordermanager.max_reply_backlog",
+                "must be at least 1024 bytes".into(),
+            );
+        }
+        for (key, token) in [
+            ("ordermanager.auth_token", &om.auth_token),
+            ("strategy.auth_token", &self.strategy.auth_token),
+        ] {
+            if !token.is_empty() && !crate::protocol::valid_token(token) {
+                return invalid(
+                    key,
+                    "must be 1-256 bytes of printable ASCII without ',' '*' or space".into(),
+                );
+            }
         }
         Ok(())
     }
@@ -531,11 +618,65 @@ mod tests {
                 "never",
                 "ordermanager.durability",
             ),
+            (
+                "TRADING__ORDERMANAGER__MIN_PRICE",
+                "-1",
+                "ordermanager.min_price",
+            ),
+            (
+                "TRADING__ORDERMANAGER__MAX_PRICE",
+                "0",
+                "ordermanager.max_price",
+            ),
+            (
+                "TRADING__ORDERMANAGER__MAX_ORDER_NOTIONAL",
+                "-5",
+                "ordermanager.max_order_notional",
+            ),
+            (
+                "TRADING__ORDERMANAGER__MAX_REPLY_BACKLOG",
+                "10",
+                "ordermanager.max_reply_backlog",
+            ),
+            (
+                "TRADING__ORDERMANAGER__AUTH_TOKEN",
+                "has*star",
+                "ordermanager.auth_token",
+            ),
+            (
+                "TRADING__STRATEGY__AUTH_TOKEN",
+                "a,b",
+                "strategy.auth_token",
+            ),
         ];
         for (k, v, key) in cases {
             let e = error_of(None, &[(k, v)]);
             assert!(e.contains(key), "{k}={v}: {e}");
         }
+    }
+
+    #[test]
+    fn auth_is_required_by_default_and_needs_a_token_to_start() {
+        let c = Config::load_with_env(None, env(&[])).unwrap();
+        assert!(c.ordermanager.require_auth);
+        let e = c.ordermanager_token().unwrap_err().to_string();
+        assert!(e.contains("ordermanager.auth_token"), "{e}");
+        let c = Config::load_with_env(None, env(&[("TRADING__ORDERMANAGER__AUTH_TOKEN", "t0k")]));
+        assert_eq!(c.unwrap().ordermanager_token().unwrap(), Some("t0k"));
+        let open = [("TRADING__ORDERMANAGER__REQUIRE_AUTH", "false")];
+        let c = Config::load_with_env(None, env(&open)).unwrap();
+        assert_eq!(c.ordermanager_token().unwrap(), None);
+    }
+
+    #[test]
+    fn the_default_sanity_band_admits_the_default_data() {
+        let c = Config::load_with_env(None, env(&[])).unwrap();
+        let om = &c.ordermanager;
+        // The default CSV and random walk stay around 100-400.
+        assert!(om.min_price <= 1.0 && om.max_price >= 10_000.0);
+        assert!(om.max_order_notional >= om.max_order_quantity as f64 * 1_000.0);
+        assert_eq!(om.max_position_global, 0, "off by default");
+        assert_eq!(om.max_reply_backlog, 256 * 1024);
     }
 
     #[test]

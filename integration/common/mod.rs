@@ -349,3 +349,31 @@ pub fn journal_orders(dir: &TestDir) -> Vec<(String, Side, Price)> {
         .map(|r| (r.symbol.clone().unwrap(), r.side.unwrap(), r.price.unwrap()))
         .collect()
 }
+
+/// The AUTH token of single-role tests (an `--all` run makes its own).
+pub const TOKEN: &str = "integration-test-token-7f3a";
+
+/// Environment that gives a lone ordermanager [`TOKEN`].
+pub fn auth_env() -> Vec<(&'static str, String)> {
+    vec![("TRADING__ORDERMANAGER__AUTH_TOKEN", TOKEN.into())]
+}
+
+/// A loopback connection to `addr` authenticated as `name` (its `AUTH_OK*`
+/// read), then `bytes` written: what every order client now does first.
+pub fn connect_as(addr: SocketAddr, name: &str, bytes: &[u8]) -> std::net::TcpStream {
+    use std::io::Read;
+    let mut s = connect_and_send(addr, format!("AUTH,{name},{TOKEN}*").as_bytes());
+    let mut ok = [0u8; 8];
+    s.read_exact(&mut ok).unwrap();
+    assert_eq!(&ok, b"AUTH_OK*");
+    s.write_all(bytes).unwrap();
+    s
+}
+
+/// Reads until the peer closes (or [`TIMEOUT`]); what arrived before.
+pub fn read_to_close(s: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    String::from_utf8_lossy(&got).into_owned()
+}

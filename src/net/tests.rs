@@ -347,3 +347,22 @@ async fn a_shutdown_ends_an_ordinary_link_at_once() {
     assert_eq!(seen.lines()[1], "down: the link was stopped");
     link_ended(&link, "the link ends").await;
 }
+
+#[actix_rt::test]
+async fn close_after_flush_delivers_the_last_bytes_then_closes() {
+    let (addr, seen, writer) = serve(limits(4, None)).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    seen_len(&seen, 1).await;
+    let w = writer.lock().unwrap().clone().unwrap();
+    w.send(bytes::Bytes::from_static(b"REJ,-,AUTH_FAILED*"))
+        .unwrap();
+    w.close_after_flush();
+    seen_len(&seen, 2).await;
+    assert_eq!(seen.lines()[1], "down: disconnected by this process");
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, b"REJ,-,AUTH_FAILED*", "all of it, then end of stream");
+}

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
@@ -25,6 +26,9 @@ pub struct LinkWriter {
     backlog: Arc<AtomicUsize>,
     /// Cancelled to drop the connection now, unwritten bytes included.
     cut: CancellationToken,
+    /// Cancelled to close once what is queued is written (a refusal that
+    /// must reach the peer before the connection ends).
+    closing: CancellationToken,
 }
 
 impl LinkWriter {
@@ -53,6 +57,14 @@ impl LinkWriter {
         self.cut.cancel();
     }
 
+    /// Writes what is queued (for at most [`CLOSE_FLUSH_LIMIT`]), then drops
+    /// the connection like [`disconnect`](LinkWriter::disconnect): how a
+    /// refused client gets its refusal and nothing more, and cannot keep
+    /// the connection open by not closing its end.
+    pub fn close_after_flush(&self) {
+        self.closing.cancel();
+    }
+
     /// A writer whose bytes go nowhere, with the queue's receiving end, for
     /// tests that drive an actor without a socket.
     pub fn detached() -> (LinkWriter, mpsc::UnboundedReceiver<Bytes>) {
@@ -61,15 +73,22 @@ impl LinkWriter {
             tx,
             backlog: Arc::new(AtomicUsize::new(0)),
             cut: CancellationToken::new(),
+            closing: CancellationToken::new(),
         };
         (w, rx)
     }
 }
 
+/// How long [`LinkWriter::close_after_flush`] waits for a peer to take the
+/// last bytes: one that does not read must not hold the connection.
+pub const CLOSE_FLUSH_LIMIT: Duration = Duration::from_secs(1);
+
 /// Spawns the task that writes every buffer queued on the returned
 /// [`LinkWriter`] into `wr`, in order. It ends when every `LinkWriter` clone
 /// is dropped (after writing what is queued), when a write fails, or at once
-/// when `cut` is cancelled (see [`LinkWriter::disconnect`]).
+/// when `cut` is cancelled (see [`LinkWriter::disconnect`]); after
+/// [`LinkWriter::close_after_flush`] it writes what is queued, then cancels
+/// `cut` itself.
 pub(crate) fn spawn_writer(
     mut wr: OwnedWriteHalf,
     cut: CancellationToken,
@@ -78,11 +97,26 @@ pub(crate) fn spawn_writer(
     let backlog = Arc::new(AtomicUsize::new(0));
     let written = backlog.clone();
     let stop = cut.clone();
+    let closing = CancellationToken::new();
+    let close = closing.clone();
     let task = tokio::spawn(async move {
         loop {
             let b = tokio::select! {
-                b = rx.recv() => b,
+                biased;
                 _ = stop.cancelled() => return,
+                b = rx.recv() => b,
+                _ = close.cancelled() => {
+                    let last = async {
+                        while let Ok(b) = rx.try_recv() {
+                            if wr.write_all(&b).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    let _ = tokio::time::timeout(CLOSE_FLUSH_LIMIT, last).await;
+                    stop.cancel();
+                    return;
+                }
             };
             let Some(b) = b else { return };
             let ok = tokio::select! {
@@ -95,5 +129,13 @@ pub(crate) fn spawn_writer(
             written.fetch_sub(b.len(), Ordering::AcqRel);
         }
     });
-    (LinkWriter { tx, backlog, cut }, task)
+    (
+        LinkWriter {
+            tx,
+            backlog,
+            cut,
+            closing,
+        },
+        task,
+    )
 }

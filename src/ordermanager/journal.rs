@@ -9,6 +9,12 @@
 //!
 //! `side`/`quantity`/`symbol`/`price` are null only for a frame that could not
 //! be parsed; `raw` then holds its text. Prices are exact decimal strings.
+//! Two optional fields appear only when they say something, so journals
+//! written before them read unchanged and records of the original client
+//! look as they always did: `client_name`, the name an authenticated client
+//! gave in its AUTH frame (the scope of its ids), and `frames`, the number
+//! of id-less malformed frames a summary record stands for (at most one such
+//! record per client per second, `raw` holding the first of them).
 //!
 //! Durability: records are buffered by [`OrderJournal::append`] and made
 //! durable by [`OrderJournal::commit`] (one `write` and one `fdatasync`). The
@@ -48,8 +54,13 @@ pub struct JournalRecord {
     /// The client order id, when the order had one (the exactly-once key).
     #[serde(rename = "id")]
     pub client_order_id: Option<String>,
-    /// The client's address, to tell strategies apart.
+    /// The client's address, to tell connections apart.
     pub client: String,
+    /// The name the client authenticated with: the scope of its ids and the
+    /// key of its limits. Absent for an unauthenticated client (keyed by its
+    /// IP address) and in journals written before authentication existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
     /// Direction; `None` only for an unparsable frame.
     pub side: Option<Side>,
     /// Shares; `None` only for an unparsable frame.
@@ -65,6 +76,9 @@ pub struct JournalRecord {
     pub reason: Option<RejectReason>,
     /// The frame text when it could not be parsed.
     pub raw: Option<String>,
+    /// Id-less malformed frames this record summarizes; absent means one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames: Option<u64>,
 }
 
 impl JournalRecord {
@@ -72,14 +86,15 @@ impl JournalRecord {
     /// otherwise rejected with its reason.
     pub fn for_order(
         recv_ns: i64,
-        client: &str,
+        client: ClientRef<'_>,
         order: &Order<'_>,
         verdict: Result<(), RejectReason>,
     ) -> JournalRecord {
         JournalRecord {
             recv_ns,
             client_order_id: order.client_order_id.map(str::to_string),
-            client: client.to_string(),
+            client: client.addr.to_string(),
+            client_name: client.name.map(str::to_string),
             side: Some(order.side),
             quantity: Some(order.quantity),
             symbol: Some(order.symbol.to_string()),
@@ -90,6 +105,7 @@ impl JournalRecord {
             },
             reason: verdict.err(),
             raw: None,
+            frames: None,
         }
     }
 
@@ -97,22 +113,70 @@ impl JournalRecord {
     /// (lossy UTF-8) kept in `raw` so the journal shows what was sent.
     pub fn for_malformed(
         recv_ns: i64,
-        client: &str,
+        client: ClientRef<'_>,
         bad: &BadOrder<'_>,
+        frame: &[u8],
+    ) -> JournalRecord {
+        Self::for_raw(recv_ns, client, bad.client_order_id, bad.reason, frame)
+    }
+
+    /// A rejected frame kept only as text: malformed, or an id resent with
+    /// a malformed frame (`ID_MISMATCH`).
+    pub fn for_raw(
+        recv_ns: i64,
+        client: ClientRef<'_>,
+        id: Option<&str>,
+        reason: RejectReason,
         frame: &[u8],
     ) -> JournalRecord {
         JournalRecord {
             recv_ns,
-            client_order_id: bad.client_order_id.map(str::to_string),
-            client: client.to_string(),
+            client_order_id: id.map(str::to_string),
+            client: client.addr.to_string(),
+            client_name: client.name.map(str::to_string),
             side: None,
             quantity: None,
             symbol: None,
             price: None,
             outcome: Outcome::Rejected,
-            reason: Some(bad.reason),
+            reason: Some(reason),
             raw: Some(String::from_utf8_lossy(frame).into_owned()),
+            frames: None,
         }
+    }
+
+    /// The key of the client's limits and positions: its authenticated
+    /// name, else `anon@IP` (the address without the port, so a reconnect
+    /// is the same client).
+    pub fn risk_key(&self) -> String {
+        match &self.client_name {
+            Some(name) => name.clone(),
+            None => anonymous_key(&self.client),
+        }
+    }
+
+    /// The scope of the record's id: the authenticated name, or `""`, the
+    /// one scope every unauthenticated client shares.
+    pub fn id_scope(&self) -> &str {
+        self.client_name.as_deref().unwrap_or("")
+    }
+}
+
+/// Who sent a frame, as a record names it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientRef<'a> {
+    /// The connection's address.
+    pub addr: &'a str,
+    /// The authenticated name, if any.
+    pub name: Option<&'a str>,
+}
+
+/// `anon@IP` for an address `IP:PORT` (anything else is kept whole): the
+/// risk key of an unauthenticated client.
+pub fn anonymous_key(addr: &str) -> String {
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(a) => format!("anon@{}", a.ip()),
+        Err(_) => format!("anon@{addr}"),
     }
 }
 
@@ -275,6 +339,8 @@ mod tests {
             outcome,
             reason: (outcome == Outcome::Rejected).then_some(RejectReason::MaxPosition),
             raw: None,
+            client_name: None,
+            frames: None,
         }
     }
 
@@ -328,6 +394,30 @@ mod tests {
         let future = line.replace("MAX_POSITION", "SOME_NEW_CODE");
         let read: JournalRecord = serde_json::from_str(&future).unwrap();
         assert_eq!(read.reason, Some(RejectReason::BadFrame));
+    }
+
+    #[test]
+    fn names_and_summaries_are_written_only_when_present_and_old_lines_lack_them() {
+        let mut r = record(Some("n"), Outcome::Accepted);
+        r.client_name = Some("strat1".into());
+        r.frames = Some(40);
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(
+            line.contains(r#""client":"127.0.0.1:5000","client_name":"strat1","#),
+            "{line}"
+        );
+        assert!(line.ends_with(r#""raw":null,"frames":40}"#), "{line}");
+        assert_eq!(serde_json::from_str::<JournalRecord>(&line).unwrap(), r);
+        assert_eq!(
+            (r.risk_key(), r.id_scope()),
+            ("strat1".to_string(), "strat1")
+        );
+        let anon = record(Some("n"), Outcome::Accepted);
+        assert_eq!(
+            (anon.risk_key(), anon.id_scope()),
+            ("anon@127.0.0.1".to_string(), "")
+        );
+        assert_eq!(anonymous_key("[::1]:9"), "anon@::1");
     }
 
     #[test]

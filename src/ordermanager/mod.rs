@@ -20,18 +20,33 @@
 //!   apply (positions and counts, only from what was appended), answer
 //!   (queued until the commit). A failed commit answers nothing more and
 //!   exits with [`EXIT_JOURNAL_FAILED`].
-//! * Risk ([`risk`]): MAX_QUANTITY, MAX_POSITION, RATE_LIMIT per client,
-//!   PRICE_BAND around the shm table's last price (skipped, and said once,
-//!   when the table is not reachable), HALTED between SIGUSR1 and SIGUSR2.
+//! * Admission ([`session`]): a connection's first frame must be
+//!   `AUTH,NAME,TOKEN*` (answered `AUTH_OK*`) unless
+//!   `ordermanager.require_auth` is off; otherwise it gets
+//!   `REJ,-,AUTH_FAILED*` and is closed, unjournaled. The name scopes the
+//!   client's ids ([`seen`]) and keys its limits; an unauthenticated client
+//!   is keyed by its IP address and shares one id scope with the others.
+//! * Risk ([`risk`]): MAX_QUANTITY, PRICE_RANGE, MAX_NOTIONAL, MAX_POSITION
+//!   and RATE_LIMIT per client, GLOBAL_POSITION, PRICE_BAND around the shm
+//!   table's last price (skipped, and said once, when the table is not
+//!   reachable), HALTED between SIGUSR1 and SIGUSR2.
+//! * Hostile clients: a resent id with other content gets `ID_MISMATCH`;
+//!   id-less malformed frames are journaled as one summary record per
+//!   client per second; a client sending `max_malformed_in_a_row` malformed
+//!   frames in a row, or leaving `max_reply_backlog` bytes unread, is cut.
 
 pub mod journal;
 pub mod positions;
 pub mod risk;
+pub mod seen;
+pub mod session;
 mod sink;
 mod verdict;
 
 pub use journal::{read_journal, JournalRecord, JournalScan, OrderJournal, Outcome};
 pub use positions::{Position, PositionBook};
+pub use seen::SeenIds;
+pub use session::AuthPolicy;
 pub(crate) use sink::SetHalted;
 pub use sink::{OrderSinkActor, SinkCounts, SinkSettings};
 
@@ -39,7 +54,6 @@ pub use sink::{OrderSinkActor, SinkCounts, SinkSettings};
 /// `NetEvent<OrderClients>` for every client session.
 pub enum OrderClients {}
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::{Actor, Addr};
@@ -48,11 +62,11 @@ use tokio::net::TcpListener;
 
 use crate::lifecycle::{announce_ready, RoleContext, Shutdown, Stop};
 use crate::net::serve_sessions;
-use crate::protocol::RejectReason;
 
-/// Answer bytes a client may leave unread before it is disconnected: one
-/// connection must not be able to make the process grow without bound.
-pub const MAX_REPLY_BACKLOG: usize = 16 * 1024 * 1024;
+/// The default of `ordermanager.max_reply_backlog`: answer bytes a client
+/// may leave unread before it is disconnected. Small (thousands of answers),
+/// so a client that never reads costs little memory and is cut early.
+pub const MAX_REPLY_BACKLOG: usize = 256 * 1024;
 
 /// Exit status of an ordermanager whose journal could not be written (a
 /// failed write or fdatasync). Distinct from 1 (any other error) and 2 (bad
@@ -100,8 +114,8 @@ pub fn run(ctx: RoleContext) -> anyhow::Result<()> {
 pub struct Recovered {
     /// Positions and P&L.
     pub book: PositionBook,
-    /// Every recorded id and its answer (None = ACK).
-    pub seen: HashMap<String, Option<RejectReason>>,
+    /// Every recorded id, by client scope, with its answer and content.
+    pub seen: SeenIds,
     /// Accepted records.
     pub accepted: u64,
     /// Rejected records.
@@ -112,27 +126,17 @@ pub struct Recovered {
 pub fn recover(records: &[JournalRecord]) -> Recovered {
     let mut r = Recovered {
         book: PositionBook::new(),
-        seen: HashMap::new(),
+        seen: SeenIds::new(),
         accepted: 0,
         rejected: 0,
     };
     for rec in records {
         r.book.apply(rec);
-        let answer = match rec.outcome {
-            Outcome::Accepted => {
-                r.accepted += 1;
-                None
-            }
-            Outcome::Rejected => {
-                r.rejected += 1;
-                // A rejected record always answers REJ; an unknown stored code
-                // already reads back as BAD_FRAME, and so does a missing one.
-                Some(rec.reason.unwrap_or(RejectReason::BadFrame))
-            }
-        };
-        if let Some(id) = &rec.client_order_id {
-            r.seen.insert(id.clone(), answer);
+        match rec.outcome {
+            Outcome::Accepted => r.accepted += 1,
+            Outcome::Rejected => r.rejected += rec.frames.unwrap_or(1),
         }
+        r.seen.recover(rec);
     }
     r
 }
@@ -142,6 +146,14 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     let cfg = &ctx.config;
     let om = &cfg.ordermanager;
     let log = ctx.log.clone();
+    let token = cfg.ordermanager_token()?.map(str::to_string);
+    if token.is_none() {
+        slog::warn!(log, "require_auth is off and no token is set: ANY local user can trade";
+            "key" => "ordermanager.require_auth");
+    } else if !om.require_auth {
+        slog::warn!(log, "require_auth is off: unauthenticated clients may trade, keyed by address";
+            "key" => "ordermanager.require_auth");
+    }
     let (journal, scan) = OrderJournal::open(&om.journal_path).with_context(|| {
         format!(
             "opening the journal {} (ordermanager.journal_path)",
@@ -161,14 +173,23 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         limits: risk::RiskLimits {
             max_order_quantity: om.max_order_quantity,
             max_position: om.max_position,
+            max_position_global: om.max_position_global,
             price_band_pct: om.price_band_pct,
+            max_order_notional: om.max_order_notional,
+            min_price: om.min_price,
+            max_price: om.max_price,
         },
         max_orders_per_sec: om.max_orders_per_sec,
         durability: om.durability,
         group_commit: Duration::from_millis(om.group_commit_ms),
         band_table: om.shared_memory_name.clone(),
         positions_every: Duration::from_millis(om.positions_interval_ms),
-        max_reply_backlog: MAX_REPLY_BACKLOG,
+        max_reply_backlog: om.max_reply_backlog,
+        auth: AuthPolicy {
+            token,
+            required: om.require_auth,
+        },
+        max_malformed_in_a_row: om.max_malformed_in_a_row,
     };
     let listener = TcpListener::bind((om.host.as_str(), om.port))
         .await

@@ -75,7 +75,9 @@ impl Position {
 pub struct PositionBook {
     /// By symbol.
     pub by_symbol: BTreeMap<String, Position>,
-    /// By client address, then symbol.
+    /// By client (its authenticated name, or `anon@IP` for an
+    /// unauthenticated one: see [`JournalRecord::risk_key`]), then symbol:
+    /// what MAX_POSITION limits, so one client cannot use up another's room.
     pub by_client: BTreeMap<(String, String), Position>,
 }
 
@@ -94,7 +96,7 @@ impl PositionBook {
         else {
             return;
         };
-        self.apply_fill(&r.client, sym, side, q, p);
+        self.apply_fill(&r.risk_key(), sym, side, q, p);
     }
 
     /// Applies one fill for `client`; live fills go through [`apply`](Self::apply)
@@ -120,6 +122,13 @@ impl PositionBook {
     /// Net shares of `symbol` (0 if never traded).
     pub fn net(&self, symbol: &str) -> i64 {
         self.by_symbol.get(symbol).map_or(0, |p| p.net)
+    }
+
+    /// Net shares of `symbol` held by `client` (a risk key; 0 if none).
+    pub fn client_net(&self, client: &str, symbol: &str) -> i64 {
+        self.by_client
+            .get(&(client.to_string(), symbol.to_string()))
+            .map_or(0, |p| p.net)
     }
 
     /// The book rebuilt from journal records.
@@ -196,6 +205,8 @@ mod tests {
             outcome,
             reason: None,
             raw: None,
+            client_name: None,
+            frames: None,
         };
         let records = [
             rec("a", "AAPL", Side::Buy, 100, Outcome::Accepted),
@@ -204,10 +215,13 @@ mod tests {
         ];
         let book = PositionBook::from_records(&records);
         assert_eq!((book.net("AAPL"), book.net("MSFT")), (70, 0));
-        assert_eq!(
-            book.by_client[&("b".to_string(), "AAPL".to_string())].net,
-            -30
-        );
+        assert_eq!(book.client_net("anon@b", "AAPL"), -30, "keyed by address");
+        assert_eq!(book.client_net("anon@a", "AAPL"), 100);
+        assert_eq!(book.client_net("anon@a", "MSFT"), 0);
+        let mut named = rec("127.0.0.1:9", "AAPL", Side::Buy, 7, Outcome::Accepted);
+        named.client_name = Some("strat1".into());
+        let book = PositionBook::from_records([&named, &named]);
+        assert_eq!(book.client_net("strat1", "AAPL"), 14, "keyed by name");
         let table = book.to_string();
         assert!(table.lines().nth(1).unwrap().starts_with("AAPL"), "{table}");
     }

@@ -2,7 +2,11 @@
 //!
 //! A check is one `RiskCheck`. `RiskChecks::standard` lists them in the
 //! order they run: HALTED, UNKNOWN_SYMBOL, RATE_LIMIT, MAX_QUANTITY,
-//! MAX_POSITION, PRICE_BAND. The first that fails gives the REJ reason and
+//! PRICE_RANGE, MAX_NOTIONAL, MAX_POSITION, GLOBAL_POSITION, PRICE_BAND.
+//! Limits are per client (its authenticated name, or `anon@IP`), so one
+//! client cannot use up another's room; GLOBAL_POSITION is the optional cap
+//! over all of them. PRICE_RANGE and MAX_NOTIONAL are static, so they hold
+//! when PRICE_BAND cannot (no shm table on this host). The first that fails gives the REJ reason and
 //! the later ones do not run (so a rejected order takes no rate-limit token
 //! unless it got as far as the rate limit). Adding a check is one new type
 //! and one new line in `standard`, at the place its reason should win.
@@ -25,10 +29,24 @@ use crate::symbol::SymbolIndex;
 pub struct RiskLimits {
     /// MAX_QUANTITY: largest single order.
     pub max_order_quantity: u64,
-    /// MAX_POSITION: largest absolute net position per symbol after a fill.
+    /// MAX_POSITION: largest absolute net position per symbol and client
+    /// after a fill.
     pub max_position: u64,
+    /// GLOBAL_POSITION: the same summed over every client; 0 = off.
+    pub max_position_global: u64,
     /// PRICE_BAND: largest distance from the last price, in percent; 0 = off.
     pub price_band_pct: f64,
+    /// MAX_NOTIONAL: largest price × quantity of one order; 0 = off.
+    pub max_order_notional: f64,
+    /// PRICE_RANGE: lowest price accepted.
+    pub min_price: f64,
+    /// PRICE_RANGE: highest price accepted.
+    pub max_price: f64,
+}
+
+/// A decimal limit in price units (1e-8), saturating at the i64 range.
+fn units_of(value: f64) -> i128 {
+    (value * crate::price::PRICE_SCALE as f64).round() as i128
 }
 
 /// What an order is judged against, besides the order itself: borrowed
@@ -40,6 +58,8 @@ pub(crate) struct CheckCtx<'a> {
     pub symbol: Option<usize>,
     /// Positions from the recorded orders, for limits on what a fill leads to.
     pub book: &'a PositionBook,
+    /// The sending client's risk key (name, or `anon@IP`).
+    pub client: &'a str,
     /// The sending client's token bucket: the rate limit is per client.
     pub limiter: &'a mut RateLimiter,
     /// When the order was read, so one batch is judged at one instant.
@@ -65,7 +85,13 @@ impl RiskChecks {
             Box::new(KnownSymbol),
             Box::new(RateLimit),
             Box::new(MaxQuantity(limits.max_order_quantity)),
+            Box::new(PriceRange {
+                min_units: units_of(limits.min_price),
+                max_units: units_of(limits.max_price),
+            }),
+            Box::new(MaxNotional(units_of(limits.max_order_notional))),
             Box::new(MaxPosition(limits.max_position)),
+            Box::new(GlobalPosition(limits.max_position_global)),
             Box::new(PriceBand {
                 pct: limits.price_band_pct,
                 last,
@@ -105,7 +131,8 @@ impl RiskCheck for KnownSymbol {
     }
 }
 
-/// RATE_LIMIT: `max_orders_per_sec` per client connection.
+/// RATE_LIMIT: `max_orders_per_sec` per client (the bucket is the client's,
+/// not its connection's: reconnecting does not refill it).
 pub(crate) struct RateLimit;
 
 impl RiskCheck for RateLimit {
@@ -131,16 +158,69 @@ impl RiskCheck for MaxQuantity {
     }
 }
 
-/// MAX_POSITION: the symbol's absolute net position after the fill stays
-/// within this many shares (reducing a position is always fine).
+/// PRICE_RANGE: the price lies within `min..=max` (in price units), a
+/// sanity range that needs no market data.
+pub(crate) struct PriceRange {
+    /// Lowest price accepted.
+    pub min_units: i128,
+    /// Highest price accepted.
+    pub max_units: i128,
+}
+
+impl RiskCheck for PriceRange {
+    fn check(&mut self, order: &Order<'_>, _: &mut CheckCtx<'_>) -> Result<(), RejectReason> {
+        let p = order.price.units() as i128;
+        if p < self.min_units || p > self.max_units {
+            Err(RejectReason::PriceRange)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// MAX_NOTIONAL: price × quantity (in price units) within this; 0 = off.
+pub(crate) struct MaxNotional(pub i128);
+
+impl RiskCheck for MaxNotional {
+    fn check(&mut self, order: &Order<'_>, _: &mut CheckCtx<'_>) -> Result<(), RejectReason> {
+        let notional = order.price.units() as i128 * order.quantity as i128;
+        if self.0 > 0 && notional > self.0 {
+            Err(RejectReason::MaxNotional)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Whether a fill of `order` takes a position of `net` shares past `limit`
+/// (reducing a position is always fine).
+fn breaks(net: i64, order: &Order<'_>, limit: u64) -> bool {
+    let after = net as i128 + order.side.sign() as i128 * order.quantity as i128;
+    after.unsigned_abs() > limit as u128 && after.unsigned_abs() > (net as i128).unsigned_abs()
+}
+
+/// MAX_POSITION: the client's absolute net position in the symbol after the
+/// fill stays within this many shares (reducing it is always fine).
 pub(crate) struct MaxPosition(pub u64);
 
 impl RiskCheck for MaxPosition {
     fn check(&mut self, order: &Order<'_>, ctx: &mut CheckCtx<'_>) -> Result<(), RejectReason> {
-        let net = ctx.book.net(order.symbol) as i128;
-        let after = net + order.side.sign() as i128 * order.quantity as i128;
-        if after.unsigned_abs() > self.0 as u128 {
+        if breaks(ctx.book.client_net(ctx.client, order.symbol), order, self.0) {
             Err(RejectReason::MaxPosition)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// GLOBAL_POSITION: the symbol's net position over every client stays
+/// within this many shares; 0 = off.
+pub(crate) struct GlobalPosition(pub u64);
+
+impl RiskCheck for GlobalPosition {
+    fn check(&mut self, order: &Order<'_>, ctx: &mut CheckCtx<'_>) -> Result<(), RejectReason> {
+        if self.0 > 0 && breaks(ctx.book.net(order.symbol), order, self.0) {
+            Err(RejectReason::GlobalPosition)
         } else {
             Ok(())
         }

@@ -1,4 +1,4 @@
-//! [`OrderSinkActor`]: validation, risk, execution, journal and replies.
+//! [`OrderSinkActor`]: admission, validation, risk, execution, journal and replies.
 
 use std::collections::HashMap;
 use std::io;
@@ -9,16 +9,21 @@ use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
 use bytes::Bytes;
 use slog::Logger;
 
-use super::journal::OrderJournal;
+use super::journal::{JournalRecord, OrderJournal};
 use super::positions::PositionBook;
-use super::risk::{RateLimiter, RiskChecks, RiskLimits, ShmLastPrices};
-use super::verdict::Desk;
+use super::risk::{RiskChecks, RiskLimits, ShmLastPrices};
+use super::seen::SeenIds;
+use super::session::{Admission, AuthPolicy, Client, Standing};
+use super::verdict::{Desk, Verdict, Who};
 use super::{OrderClients, EXIT_JOURNAL_FAILED};
 use crate::clock::unix_now_ns;
 use crate::config::Durability;
 use crate::lifecycle::{GetCounts, Stop};
+use crate::logging::LogLimiter;
 use crate::net::{ConnId, LinkDown, LinkEvent, LinkWriter, NetEvent};
-use crate::protocol::{write_ack, write_rej, FrameBatch, RejectReason};
+use crate::protocol::{
+    write_ack, write_auth_ok, write_rej, FrameBatch, RejectReason, AUTH_FAILED_FRAME,
+};
 
 /// Everything the sink needs that is not state: fixed at start, so a
 /// decision depends only on these, the journal and the orders themselves.
@@ -40,6 +45,10 @@ pub struct SinkSettings {
     pub positions_every: Duration,
     /// Answer bytes a client may leave unread before it is disconnected.
     pub max_reply_backlog: usize,
+    /// Who may trade: the AUTH token and whether AUTH is required.
+    pub auth: AuthPolicy,
+    /// Malformed frames in a row before a client is cut; 0 = never.
+    pub max_malformed_in_a_row: u64,
 }
 
 /// Enter (`true`, SIGUSR1) or leave (`false`, SIGUSR2) the halted state.
@@ -52,28 +61,21 @@ pub(crate) struct SetHalted(pub bool);
 pub struct SinkCounts {
     /// Orders executed (this run).
     pub accepted: u64,
-    /// Orders rejected, malformed ones included (this run).
+    /// Orders rejected, malformed ones included (this run; id-less
+    /// malformed frames once their summary record is written).
     pub rejected: u64,
     /// Frames that did not parse (this run).
     pub malformed: u64,
     /// Resends of recorded ids answered again without execution.
     pub duplicates: u64,
+    /// Resends of recorded ids with other content, refused `ID_MISMATCH`.
+    pub id_mismatches: u64,
     /// Clients disconnected for leaving too many answers unread.
     pub slow_clients: u64,
-}
-
-/// One connected client, as the sink sees it.
-struct Client {
-    /// Its address: recorded with every order, names it in the log.
-    peer: String,
-    /// Where its answers go.
-    replies: LinkWriter,
-    /// Set once it was cut for not reading its answers.
-    cut: bool,
-    /// Its RATE_LIMIT bucket.
-    limiter: RateLimiter,
-    /// Answers waiting for the commit that makes their orders durable.
-    pending: Vec<u8>,
+    /// Connections refused `AUTH_FAILED` (bad token, or no AUTH when required).
+    pub auth_failures: u64,
+    /// Clients disconnected for sending only malformed frames.
+    pub garbage_clients: u64,
 }
 
 /// The journal could not be written; the sink has stopped without
@@ -97,8 +99,28 @@ pub struct OrderSinkActor {
     commit_scheduled: bool,
     /// A commit failed: nothing more is decided, committed or answered.
     failed: bool,
+    /// Keeps refused and cut clients from flooding the log.
+    conn_log: LogLimiter,
     /// The process log.
     log: Logger,
+}
+
+/// Appends `record`, durably at once under `every`. Only formatting can
+/// fail before the commit; such a record is dropped (logged), `Ok(false)`.
+fn append(
+    journal: &mut OrderJournal,
+    durability: Durability,
+    record: &JournalRecord,
+    log: &Logger,
+) -> Result<bool, JournalFailed> {
+    if let Err(e) = journal.append(record) {
+        slog::crit!(log, "cannot format a journal record"; "error" => %e);
+        return Ok(false);
+    }
+    if durability == Durability::Every {
+        journal.commit().map_err(JournalFailed)?;
+    }
+    Ok(true)
 }
 
 impl OrderSinkActor {
@@ -107,12 +129,20 @@ impl OrderSinkActor {
         settings: SinkSettings,
         journal: OrderJournal,
         book: PositionBook,
-        seen: HashMap<String, Option<RejectReason>>,
+        seen: SeenIds,
         log: Logger,
     ) -> OrderSinkActor {
         let last = ShmLastPrices::new(&settings.band_table, &settings.symbols, log.clone());
         let checks = RiskChecks::standard(&settings.limits, last);
-        let desk = Desk::new(settings.symbols.clone(), seen, book, checks, log.clone());
+        let rate = settings.max_orders_per_sec;
+        let desk = Desk::new(
+            settings.symbols.clone(),
+            seen,
+            book,
+            checks,
+            rate,
+            log.clone(),
+        );
         OrderSinkActor {
             settings,
             journal,
@@ -121,44 +151,139 @@ impl OrderSinkActor {
             executed: Vec::new(),
             commit_scheduled: false,
             failed: false,
+            conn_log: LogLimiter::new(20, Duration::from_secs(1)),
             log,
         }
     }
 
-    /// One frame through the steps: verdict, record, apply, answer. The
-    /// answer is only queued; [`flush`](Self::flush) sends it after the
-    /// commit that makes its record durable.
+    /// One frame: admission (the first frame of a connection), then the
+    /// steps verdict, record, apply, answer. The answer is only queued;
+    /// [`flush`](Self::flush) sends it after the commit that makes its
+    /// record durable.
     fn handle_frame(
         &mut self,
-        client_id: ConnId,
+        conn: ConnId,
         frame: &[u8],
         now: Instant,
     ) -> Result<(), JournalFailed> {
-        let Some(client) = self.clients.get_mut(&client_id) else {
+        let Some(client) = self.clients.get_mut(&conn) else {
             return Ok(());
         };
+        if client.cut {
+            return Ok(());
+        }
+        if client.standing == Standing::New {
+            match client.admit(frame, &self.settings.auth) {
+                Admission::Authenticated => {
+                    write_auth_ok(&mut client.pending);
+                    slog::info!(self.log, "client authenticated"; "client" => &client.peer,
+                        "name" => client.who().map(|w| w.1).unwrap_or("-"));
+                    return Ok(());
+                }
+                Admission::Refused(why) => {
+                    self.refuse(conn, &why);
+                    return Ok(());
+                }
+                Admission::Anonymous => {}
+            }
+        }
+        let Client {
+            peer,
+            standing,
+            garbage,
+            pending,
+            replies,
+            cut,
+            ..
+        } = client;
+        let Standing::Trading { name, key } = &*standing else {
+            return Ok(());
+        };
+        let who = Who {
+            client: super::journal::ClientRef {
+                addr: peer,
+                name: name.as_deref(),
+            },
+            key,
+        };
         let recv_ns = unix_now_ns();
-        // Verdict.
-        let verdict = self
-            .desk
-            .verdict(frame, &client.peer, &mut client.limiter, now);
-        // Record: a replay adds nothing; the rest is appended (and, under
-        // `every`, made durable) before anything depends on it.
-        if let Some(record) = verdict.record(recv_ns, &client.peer) {
-            if let Err(e) = self.journal.append(&record) {
-                // Only formatting can fail here: drop the frame unanswered.
-                slog::crit!(self.log, "cannot format a journal record"; "error" => %e);
+        let verdict = self.desk.verdict(frame, who, now);
+        let durability = self.settings.durability;
+        match &verdict {
+            Verdict::Malformed { .. } => garbage.in_a_row += 1,
+            _ => garbage.in_a_row = 0,
+        }
+        let limit = self.settings.max_malformed_in_a_row;
+        if limit > 0 && garbage.in_a_row > limit && !*cut {
+            slog::warn!(self.log, "client sends only malformed frames: disconnecting it";
+                "client" => key, "addr" => &**peer, "in_a_row" => garbage.in_a_row);
+            self.desk.counts.garbage_clients += 1;
+            *cut = true;
+            replies.disconnect();
+        }
+        if let Verdict::Malformed { bad, frame } = &verdict {
+            if bad.client_order_id.is_none() {
+                // Id-less: nobody waits for an answer; one summary record a
+                // second keeps a flood from filling the journal.
+                if let Some(tally) = garbage.note(frame, bad.reason, now) {
+                    let record = super::session::summary_record(recv_ns, who.client, tally);
+                    if append(&mut self.journal, durability, &record, &self.log)? {
+                        self.desk.apply_summary(&record);
+                    }
+                }
                 return Ok(());
             }
-            if self.settings.durability == Durability::Every {
-                self.journal.commit().map_err(JournalFailed)?;
+        }
+        // Record: a replay adds nothing; the rest is appended (and, under
+        // `every`, made durable) before anything depends on it.
+        if let Some(record) = verdict.record(recv_ns, who.client) {
+            if !append(&mut self.journal, durability, &record, &self.log)? {
+                return Ok(());
             }
             // Apply: only what the journal now holds.
             self.executed.extend(self.desk.apply(&verdict, &record));
         }
         // Answer.
         if let Some((id, answer)) = verdict.answer() {
-            answer_into(&mut client.pending, id, answer);
+            answer_into(pending, id, answer);
+        }
+        Ok(())
+    }
+
+    /// Refuses a connection: `REJ,-,AUTH_FAILED*`, then the close. Nothing
+    /// is journaled: input from a client that may not trade must not be
+    /// able to grow the journal.
+    fn refuse(&mut self, conn: ConnId, why: &str) {
+        let Some(client) = self.clients.get_mut(&conn) else {
+            return;
+        };
+        self.desk.counts.auth_failures += 1;
+        if let Some(skipped) = self.conn_log.allow() {
+            slog::warn!(self.log, "client refused: AUTH_FAILED"; "client" => &client.peer, "why" => why,
+                "refused_total" => self.desk.counts.auth_failures, "not_logged_before" => skipped);
+        }
+        client.cut = true;
+        let _ = client.replies.send(Bytes::from_static(AUTH_FAILED_FRAME));
+        client.replies.close_after_flush();
+    }
+
+    /// Appends the summary record of `conn`'s unrecorded garbage, if any
+    /// (at its disconnect, or at a stop).
+    fn record_garbage(&mut self, conn: ConnId) -> Result<(), JournalFailed> {
+        let Some(client) = self.clients.get_mut(&conn) else {
+            return Ok(());
+        };
+        let Some(tally) = client.garbage.take() else {
+            return Ok(());
+        };
+        let record = client.summary(unix_now_ns(), tally);
+        if append(
+            &mut self.journal,
+            self.settings.durability,
+            &record,
+            &self.log,
+        )? {
+            self.desk.apply_summary(&record);
         }
         Ok(())
     }
@@ -211,19 +336,11 @@ impl OrderSinkActor {
     }
 
     fn client_connected(&mut self, conn: ConnId, peer: SocketAddr, replies: LinkWriter) {
-        slog::info!(self.log, "client connected"; "client" => %peer, "conn" => %conn);
-        let limiter = RateLimiter::new(self.settings.max_orders_per_sec, Instant::now());
-        let client = Client {
-            peer: peer.to_string(),
-            replies,
-            cut: false,
-            limiter,
-            pending: Vec::new(),
-        };
-        self.clients.insert(conn, client);
+        slog::debug!(self.log, "client connected"; "client" => %peer, "conn" => %conn);
+        self.clients.insert(conn, Client::new(peer, replies));
     }
 
-    /// Decides every order of one socket read, then commits them together
+    /// Decides every frame of one socket read, then commits them together
     /// (or schedules the group commit).
     fn handle_frames(&mut self, conn: ConnId, frames: &FrameBatch, ctx: &mut Context<Self>) {
         if self.failed {
@@ -235,6 +352,11 @@ impl OrderSinkActor {
                 return self.fail(ctx, failed);
             }
         }
+        self.commit_when_due(ctx);
+    }
+
+    /// Commits now, or schedules the group commit, if anything waits.
+    fn commit_when_due(&mut self, ctx: &mut Context<Self>) {
         let waiting = self.journal.uncommitted() > 0
             || !self.executed.is_empty()
             || self.clients.values().any(|c| !c.pending.is_empty());
@@ -250,16 +372,20 @@ impl OrderSinkActor {
     }
 
     fn client_gone(&mut self, conn: ConnId, reason: &LinkDown, ctx: &mut Context<Self>) {
+        if let Err(failed) = self.record_garbage(conn) {
+            return self.fail(ctx, failed);
+        }
         // Its last answers must go out before its writer closes.
-        if self
-            .clients
-            .get(&conn)
-            .is_some_and(|c| !c.pending.is_empty())
+        if self.journal.uncommitted() > 0
+            || self
+                .clients
+                .get(&conn)
+                .is_some_and(|c| !c.pending.is_empty())
         {
             self.flush(ctx);
         }
         if let Some(c) = self.clients.remove(&conn) {
-            slog::info!(self.log, "client disconnected"; "client" => c.peer, "reason" => %reason);
+            slog::debug!(self.log, "client disconnected"; "client" => c.peer, "reason" => %reason);
         }
     }
 
@@ -327,10 +453,18 @@ impl Handler<Stop> for OrderSinkActor {
     type Result = ();
 
     fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        let conns: Vec<ConnId> = self.clients.keys().copied().collect();
+        for conn in conns {
+            if let Err(failed) = self.record_garbage(conn) {
+                return self.fail(ctx, failed);
+            }
+        }
         self.flush(ctx);
         let c = self.desk.counts;
         slog::info!(self.log, "final counts"; "accepted" => c.accepted, "rejected" => c.rejected,
-            "malformed" => c.malformed, "duplicates" => c.duplicates);
+            "malformed" => c.malformed, "duplicates" => c.duplicates, "id_mismatches" => c.id_mismatches,
+            "auth_failures" => c.auth_failures, "garbage_clients" => c.garbage_clients,
+            "slow_clients" => c.slow_clients);
         self.log_positions();
         ctx.stop();
     }

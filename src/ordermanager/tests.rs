@@ -11,6 +11,7 @@ use super::*;
 use crate::config::Durability;
 use crate::lifecycle::{wait_until, GetCounts, Stop};
 use crate::logging::discard;
+use crate::protocol::RejectReason;
 
 struct Server {
     sink: Addr<OrderSinkActor>,
@@ -25,7 +26,11 @@ fn settings(durability: Durability, group_ms: u64) -> SinkSettings {
         limits: risk::RiskLimits {
             max_order_quantity: 1000,
             max_position: 1500,
+            max_position_global: 0,
             price_band_pct: 10.0,
+            max_order_notional: 0.0,
+            min_price: 0.01,
+            max_price: 100_000.0,
         },
         max_orders_per_sec: 1_000_000,
         durability,
@@ -33,7 +38,24 @@ fn settings(durability: Durability, group_ms: u64) -> SinkSettings {
         band_table: format!("ut_om_none_{}", std::process::id()),
         positions_every: Duration::ZERO,
         max_reply_backlog: MAX_REPLY_BACKLOG,
+        auth: AuthPolicy {
+            token: Some(TOKEN.into()),
+            required: true,
+        },
+        max_malformed_in_a_row: 100,
     }
+}
+
+const TOKEN: &str = "unit-test-token";
+
+/// A connection authenticated as `name`, its AUTH_OK read.
+async fn authed(addr: std::net::SocketAddr, name: &str) -> TcpStream {
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(format!("AUTH,{name},{TOKEN}*").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_exactly(&mut c, 8).await, "AUTH_OK*");
+    c
 }
 
 /// Client sessions on `listener` for `sink`, as the process runs them.
@@ -89,7 +111,7 @@ fn journal(s: &Server) -> Vec<JournalRecord> {
 #[actix_rt::test]
 async fn answers_are_exact_bytes_in_order() {
     let s = server().await;
-    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let mut c = authed(s.addr, "c1").await;
     c.write_all(b"1,BUY,100,AAPL,10,a1*1,BUY,0,AAPL,10,a2*")
         .await
         .unwrap();
@@ -106,7 +128,7 @@ async fn answers_are_exact_bytes_in_order() {
 #[actix_rt::test]
 async fn split_and_batched_orders_all_count_and_garbage_keeps_the_connection() {
     let s = server().await;
-    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let mut c = authed(s.addr, "c1").await;
     c.write_all(b"1,SELL,5,MSFT,20,b1*1,BU").await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     c.write_all(b"Y,5,MSFT,20,b2*garbage**\xff\xfe*1,BUY,5,MSFT,20,b3*")
@@ -117,8 +139,21 @@ async fn split_and_batched_orders_all_count_and_garbage_keeps_the_connection() {
     let counts = s.sink.send(GetCounts::<SinkCounts>::new()).await.unwrap();
     assert_eq!(
         (counts.accepted, counts.malformed, counts.rejected),
-        (3, 2, 2)
+        (3, 2, 1),
+        "the second id-less bad frame of the second waits for its summary"
     );
+    let raws: Vec<_> = journal(&s).into_iter().filter_map(|r| r.raw).collect();
+    assert_eq!(raws, ["garbage"]);
+    drop(c);
+    wait_until(
+        "the summary at the disconnect",
+        Duration::from_secs(5),
+        || {
+            let n = journal(&s).len();
+            async move { n == 5 }
+        },
+    )
+    .await;
     let raws: Vec<_> = journal(&s).into_iter().filter_map(|r| r.raw).collect();
     assert_eq!(raws, ["garbage", "\u{fffd}\u{fffd}"]);
 }
@@ -126,19 +161,19 @@ async fn split_and_batched_orders_all_count_and_garbage_keeps_the_connection() {
 #[actix_rt::test]
 async fn a_resent_id_is_answered_again_and_never_executed_twice() {
     let s = server().await;
-    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let mut c = authed(s.addr, "c1").await;
     c.write_all(b"1,BUY,100,AAPL,10,d1*1,BUY,2000,AAPL,10,d2*")
         .await
         .unwrap();
     let first = "ACK,d1*REJ,d2,MAX_QUANTITY*";
     assert_eq!(read_exactly(&mut c, first.len()).await, first);
-    c.write_all(b"1,BUY,100,AAPL,10,d1*1,BUY,5,AAPL,10,d2*")
+    c.write_all(b"2,BUY,100,AAPL,10,d1*2,BUY,2000,AAPL,10,d2*")
         .await
         .unwrap();
     assert_eq!(
         read_exactly(&mut c, first.len()).await,
         first,
-        "the recorded answers, again"
+        "the recorded answers, again (a resend may carry a new timestamp)"
     );
     let counts = s.sink.send(GetCounts::<SinkCounts>::new()).await.unwrap();
     assert_eq!((counts.accepted, counts.duplicates), (1, 2));
@@ -147,7 +182,9 @@ async fn a_resent_id_is_answered_again_and_never_executed_twice() {
 
 #[actix_rt::test]
 async fn a_client_without_ids_is_never_written_to() {
-    let s = server().await;
+    let mut st = settings(Durability::Group, 1);
+    st.auth.required = false;
+    let s = server_with(st).await;
     let mut c = TcpStream::connect(s.addr).await.unwrap();
     c.write_all(b"1795571018.5577044,BUY,100,AAPL,186.73*1,SELL,0,AAPL,1*1,SELL,1,ZZZ,1*")
         .await
@@ -181,7 +218,7 @@ async fn a_client_without_ids_is_never_written_to() {
 #[actix_rt::test]
 async fn risk_rules_and_the_halt_switch() {
     let s = server().await;
-    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let mut c = authed(s.addr, "c1").await;
     c.write_all(
         b"1,BUY,1000,AAPL,10,r1*1,BUY,600,AAPL,10,r2*1,SELL,1001,AAPL,10,r3*1,BUY,1,NOPE,1,r4*",
     )
@@ -205,13 +242,13 @@ async fn the_rate_limit_is_per_client() {
     let mut st = settings(Durability::Every, 0);
     st.max_orders_per_sec = 2;
     let s = server_with(st).await;
-    let mut a = TcpStream::connect(s.addr).await.unwrap();
+    let mut a = authed(s.addr, "qa").await;
     a.write_all(b"1,BUY,1,AAPL,10,q1*1,BUY,1,AAPL,10,q2*1,BUY,1,AAPL,10,q3*")
         .await
         .unwrap();
     let want = "ACK,q1*ACK,q2*REJ,q3,RATE_LIMIT*";
     assert_eq!(read_exactly(&mut a, want.len()).await, want);
-    let mut b = TcpStream::connect(s.addr).await.unwrap();
+    let mut b = authed(s.addr, "qb").await;
     b.write_all(b"1,BUY,1,AAPL,10,q4*").await.unwrap();
     assert_eq!(read_exactly(&mut b, "ACK,q4*".len()).await, "ACK,q4*");
 }
@@ -227,7 +264,7 @@ async fn an_oversized_frame_closes_only_that_connection() {
         .unwrap()
         .unwrap_or(0);
     assert_eq!(n, 0, "closed");
-    let mut good = TcpStream::connect(s.addr).await.unwrap();
+    let mut good = authed(s.addr, "good").await;
     good.write_all(b"1,BUY,1,AAPL,10,g1*").await.unwrap();
     assert_eq!(read_exactly(&mut good, 7).await, "ACK,g1*");
 }
@@ -236,7 +273,7 @@ async fn an_oversized_frame_closes_only_that_connection() {
 async fn a_restart_recovers_positions_and_answers_from_the_journal() {
     let dir = tempfile::tempdir().unwrap();
     let first = server_in(settings(Durability::Every, 0), dir.path()).await;
-    let mut c = TcpStream::connect(first.addr).await.unwrap();
+    let mut c = authed(first.addr, "c1").await;
     c.write_all(b"1,BUY,100,AAPL,10,p1*1,SELL,40,AAPL,12,p2*1,BUY,0,AAPL,1,p3*")
         .await
         .unwrap();
@@ -255,7 +292,7 @@ async fn a_restart_recovers_positions_and_answers_from_the_journal() {
     );
 
     let second = server_in(settings(Durability::Every, 0), dir.path()).await;
-    let mut c = TcpStream::connect(second.addr).await.unwrap();
+    let mut c = authed(second.addr, "c1").await;
     c.write_all(b"1,BUY,100,AAPL,10,p1*1,BUY,0,AAPL,1,p3*1,SELL,60,AAPL,10,p4*")
         .await
         .unwrap();
@@ -282,8 +319,8 @@ async fn a_client_that_never_reads_its_answers_is_disconnected() {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut slow = socket.connect(s.addr).await.unwrap();
-    let orders: String = (0..20_000)
-        .map(|i| format!("1,BUY,1,AAPL,10,s{i}*"))
+    let orders: String = std::iter::once(format!("AUTH,slow,{TOKEN}*"))
+        .chain((0..20_000).map(|i| format!("1,BUY,1,AAPL,10,s{i}*")))
         .collect();
     // The server may close while we are still writing: that is the point.
     let _ = slow.write_all(orders.as_bytes()).await;
@@ -308,7 +345,7 @@ async fn a_client_that_never_reads_its_answers_is_disconnected() {
         1
     );
     // Everything it sent before the cut was journaled once; others are unaffected.
-    let mut good = TcpStream::connect(s.addr).await.unwrap();
+    let mut good = authed(s.addr, "good").await;
     good.write_all(b"1,SELL,1,AAPL,10,ok1*").await.unwrap();
     assert_eq!(read_exactly(&mut good, "ACK,ok1*".len()).await, "ACK,ok1*");
 }
@@ -323,8 +360,10 @@ fn a_failed_commit_answers_nothing_and_stops_the_system_with_its_code() {
                 .append(true)
                 .open("/dev/full")
                 .unwrap();
+            let mut st = settings(durability, 0);
+            st.auth.required = false;
             let sink = OrderSinkActor::new(
-                settings(durability, 0),
+                st,
                 OrderJournal::on_file(full),
                 PositionBook::new(),
                 Default::default(),
@@ -357,3 +396,6 @@ fn a_failed_commit_answers_nothing_and_stops_the_system_with_its_code() {
         );
     }
 }
+
+#[path = "tests_hostile.rs"]
+mod hostile;

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use slog::Logger;
 
-use super::journal::{JournalRecord, Outcome};
+use super::journal::{ClientRef, JournalRecord, Outcome};
 use super::positions::PositionBook;
 use super::risk::{CheckCtx, RateLimiter, RiskChecks};
+use super::seen::{OrderContent, SeenIds, SeenOrder};
 use super::sink::SinkCounts;
 use crate::logging::LogLimiter;
 use crate::protocol::{parse_order, BadOrder, Order, RejectReason};
@@ -26,6 +27,17 @@ pub(crate) enum Verdict<'f> {
         id: &'f str,
         /// What it was answered (None = ACK).
         answer: Option<RejectReason>,
+    },
+    /// A recorded id resent with other content: `REJ,ID,ID_MISMATCH`,
+    /// recorded (the attempt is evidence) but never replacing the id's
+    /// first answer, and never executed.
+    Mismatch {
+        /// The id.
+        id: &'f str,
+        /// What the resend ordered, when it parsed.
+        order: Option<Order<'f>>,
+        /// The frame, for the record's `raw` when it did not parse.
+        frame: &'f [u8],
     },
     /// A parsed order: accepted (`Ok`) or refused by a risk check.
     Order {
@@ -46,9 +58,25 @@ pub(crate) enum Verdict<'f> {
 impl<'f> Verdict<'f> {
     /// The journal record of a new decision; `None` for a replay, which
     /// adds nothing to the journal.
-    pub(crate) fn record(&self, recv_ns: i64, client: &str) -> Option<JournalRecord> {
+    pub(crate) fn record(&self, recv_ns: i64, client: ClientRef<'_>) -> Option<JournalRecord> {
+        let mismatch = RejectReason::IdMismatch;
         match self {
             Verdict::Replay { .. } => None,
+            Verdict::Mismatch {
+                order: Some(order), ..
+            } => Some(JournalRecord::for_order(
+                recv_ns,
+                client,
+                order,
+                Err(mismatch),
+            )),
+            Verdict::Mismatch { id, frame, .. } => Some(JournalRecord::for_raw(
+                recv_ns,
+                client,
+                Some(id),
+                mismatch,
+                frame,
+            )),
             Verdict::Order { order, result } => {
                 Some(JournalRecord::for_order(recv_ns, client, order, *result))
             }
@@ -63,9 +91,26 @@ impl<'f> Verdict<'f> {
     pub(crate) fn answer(&self) -> Option<(&'f str, Option<RejectReason>)> {
         match self {
             Verdict::Replay { id, answer } => Some((id, *answer)),
+            Verdict::Mismatch { id, .. } => Some((id, Some(RejectReason::IdMismatch))),
             Verdict::Order { order, result } => order.client_order_id.map(|id| (id, result.err())),
             Verdict::Malformed { bad, .. } => bad.client_order_id.map(|id| (id, Some(bad.reason))),
         }
+    }
+}
+
+/// Who sent a frame: how its record names it and what its limits are keyed by.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Who<'a> {
+    /// Address and authenticated name, for the record.
+    pub client: ClientRef<'a>,
+    /// Risk key: the name, or `anon@IP`.
+    pub key: &'a str,
+}
+
+impl Who<'_> {
+    /// The scope of its ids: its name, or `""` shared by the unauthenticated.
+    fn scope(&self) -> &str {
+        self.client.name.unwrap_or("")
     }
 }
 
@@ -74,29 +119,37 @@ impl<'f> Verdict<'f> {
 pub(crate) struct Desk {
     /// Symbols in table order: membership and the price band's slot index.
     symbols: Vec<String>,
-    /// Every recorded client order id and its answer (None = ACK).
-    seen: HashMap<String, Option<RejectReason>>,
+    /// Every recorded client order id, by client scope, with its answer.
+    seen: SeenIds,
     /// Positions from the recorded orders.
     pub(crate) book: PositionBook,
     /// Trading is halted (SIGUSR1) until SIGUSR2.
     pub(crate) halted: bool,
     /// The pre-trade checks, in REJ precedence.
     checks: RiskChecks,
+    /// RATE_LIMIT buckets by risk key: a client keeps its bucket across
+    /// reconnects, so reconnecting cannot refill it.
+    limiters: HashMap<String, RateLimiter>,
+    /// Orders per second per client.
+    rate: u64,
     /// Totals since this start.
     pub(crate) counts: SinkCounts,
     /// Keeps a flood of malformed frames from flooding the log.
     bad_log: LogLimiter,
+    /// Keeps a flood of rejected orders from flooding the log.
+    reject_log: LogLimiter,
     /// For malformed frames and rejects.
     log: Logger,
 }
 
 impl Desk {
-    /// A desk over recovered state.
+    /// A desk over recovered state; `rate` is RATE_LIMIT per client.
     pub(crate) fn new(
         symbols: Vec<String>,
-        seen: HashMap<String, Option<RejectReason>>,
+        seen: SeenIds,
         book: PositionBook,
         checks: RiskChecks,
+        rate: u64,
         log: Logger,
     ) -> Desk {
         Desk {
@@ -105,48 +158,76 @@ impl Desk {
             book,
             halted: false,
             checks,
+            limiters: HashMap::new(),
+            rate,
             counts: SinkCounts::default(),
             bad_log: LogLimiter::new(20, Duration::from_secs(1)),
+            reject_log: LogLimiter::new(20, Duration::from_secs(1)),
             log,
         }
     }
 
-    /// Decides one frame from `peer`: a replay for a recorded id, else the
-    /// parse result and, for an order, the risk checks.
+    /// Decides one frame from `who`: a replay for a recorded id (or a
+    /// mismatch when the resend differs), else the parse result and, for an
+    /// order, the risk checks.
     pub(crate) fn verdict<'f>(
         &mut self,
         frame: &'f [u8],
-        peer: &str,
-        limiter: &mut RateLimiter,
+        who: Who<'_>,
         now: Instant,
     ) -> Verdict<'f> {
         let parsed = parse_order(frame);
         let id = match &parsed {
             Ok(order) => order.client_order_id,
             Err(bad) => {
-                self.note_malformed(peer, bad, frame);
+                self.note_malformed(who.client.addr, bad, frame);
                 bad.client_order_id
             }
         };
-        if let Some((id, answer)) = id.and_then(|id| Some((id, *self.seen.get(id)?))) {
-            self.counts.duplicates += 1;
-            return Verdict::Replay { id, answer };
+        if let Some((id, seen)) = id.and_then(|id| Some((id, self.seen.get(who.scope(), id)?))) {
+            let same = match (&seen.content, &parsed) {
+                (Some(content), Ok(order)) => content.matches(order),
+                (None, Err(_)) => true,
+                _ => false,
+            };
+            if same {
+                self.counts.duplicates += 1;
+                return Verdict::Replay {
+                    id,
+                    answer: seen.answer,
+                };
+            }
+            slog::warn!(self.log, "resent id with other content: ID_MISMATCH"; "client" => who.key, "id" => id);
+            return Verdict::Mismatch {
+                id,
+                order: parsed.ok(),
+                frame,
+            };
         }
         let order = match parsed {
             Ok(order) => order,
             Err(bad) => return Verdict::Malformed { bad, frame },
         };
+        let rate = self.rate;
+        let limiter = self
+            .limiters
+            .entry(who.key.to_string())
+            .or_insert_with(|| RateLimiter::new(rate, now));
         let mut ctx = CheckCtx {
             halted: self.halted,
             symbol: self.symbols.iter().position(|s| s == order.symbol),
             book: &self.book,
+            client: who.key,
             limiter,
             now,
         };
         let result = self.checks.evaluate(&order, &mut ctx);
         if let Err(reason) = result {
-            slog::info!(self.log, "order rejected"; "client" => peer,
-                "id" => order.client_order_id.unwrap_or("-"), "reason" => reason.as_str());
+            if let Some(skipped) = self.reject_log.allow() {
+                slog::info!(self.log, "order rejected"; "client" => who.key,
+                    "id" => order.client_order_id.unwrap_or("-"), "reason" => reason.as_str(),
+                    "not_logged_before" => skipped);
+            }
         }
         Verdict::Order { order, result }
     }
@@ -163,8 +244,9 @@ impl Desk {
     /// Takes in a decision whose `record` has been appended to the journal:
     /// the fill (through the same [`PositionBook::apply`] that recovery
     /// uses, so live and recovered positions cannot differ), the counts and
-    /// the answer a resend will get. Returns the `Executed order` log line
-    /// of an accepted order.
+    /// the answer a resend will get (never from a mismatch: the id keeps its
+    /// first answer). Returns the `Executed order` log line of an accepted
+    /// order.
     pub(crate) fn apply(
         &mut self,
         verdict: &Verdict<'_>,
@@ -173,10 +255,20 @@ impl Desk {
         self.book.apply(record);
         match record.outcome {
             Outcome::Accepted => self.counts.accepted += 1,
-            Outcome::Rejected => self.counts.rejected += 1,
+            Outcome::Rejected => self.counts.rejected += record.frames.unwrap_or(1),
         }
-        if let Some((id, answer)) = verdict.answer() {
-            self.seen.insert(id.to_string(), answer);
+        match verdict {
+            Verdict::Mismatch { .. } => self.counts.id_mismatches += 1,
+            _ => {
+                if let Some((id, answer)) = verdict.answer() {
+                    let content = match verdict {
+                        Verdict::Order { order, .. } => Some(OrderContent::of(order)),
+                        _ => None,
+                    };
+                    self.seen
+                        .insert(record.id_scope(), id, SeenOrder { answer, content });
+                }
+            }
         }
         match verdict {
             Verdict::Order {
@@ -192,5 +284,10 @@ impl Desk {
             )),
             _ => None,
         }
+    }
+
+    /// Counts a summary record of id-less malformed frames once appended.
+    pub(crate) fn apply_summary(&mut self, record: &JournalRecord) {
+        self.counts.rejected += record.frames.unwrap_or(1);
     }
 }

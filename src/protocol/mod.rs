@@ -12,6 +12,8 @@
 //! | strategy → ordermanager | `TIMESTAMP,SIDE,QUANTITY,SYMBOL,PRICE[,CLIENT_ORDER_ID]*` | [`order`] |
 //! | ordermanager → strategy | `ACK,ID*` or `REJ,ID,REASON*` | [`reply`] |
 //! | both ways on the market data stream | `#RESUME,N*`, `#AT,M*`, `#END,T*` | [`feed_control`] |
+//! | strategy → ordermanager, first frame | `AUTH,CLIENT_NAME,TOKEN*` | [`auth`] |
+//! | ordermanager → strategy, to AUTH | `AUTH_OK*` or `REJ,-,AUTH_FAILED*` | [`auth`] |
 //!
 //! [`FrameSplitter`] turns a TCP byte stream into frames (an incomplete frame
 //! is the normal state between reads, not an error). Parsers take one frame
@@ -19,6 +21,7 @@
 //! Every malformed frame yields a [`ParseError`] that names the field and
 //! says why; nothing here panics on any input.
 
+pub mod auth;
 pub mod error;
 pub mod feed_control;
 pub mod fields;
@@ -28,6 +31,10 @@ pub mod news;
 pub mod order;
 pub mod reply;
 
+pub use auth::{
+    is_auth_frame, parse_auth, token_matches, valid_token, write_auth, write_auth_ok, Auth,
+    AUTH_FAILED_FRAME,
+};
 pub use error::ParseError;
 pub use feed_control::{is_feed_control, parse_feed_control, write_feed_control, FeedControl};
 pub use fields::validate_symbol;
@@ -37,5 +44,5 @@ pub use market_data::{
     write_market_data_prefix, MarketData, EVENT_TIME_RANGE,
 };
 pub use news::{parse_news, write_news, News};
-pub use order::{parse_order, write_order, BadOrder, Order, Side};
+pub use order::{parse_order, valid_order_id, write_order, BadOrder, Order, Side};
 pub use reply::{parse_reply, write_ack, write_rej, RejectReason, Reply};

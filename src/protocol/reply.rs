@@ -42,13 +42,27 @@ pub enum RejectReason {
     PriceBand,
     /// Trading is halted (SIGUSR1); SIGUSR2 resumes.
     Halted,
+    /// The price is outside `ordermanager.min_price`..`max_price`: a sanity
+    /// range that holds with or without the shm table.
+    PriceRange,
+    /// Price × quantity is over `ordermanager.max_order_notional`.
+    MaxNotional,
+    /// The fill would take the symbol's position summed over every client
+    /// past `ordermanager.max_position_global`.
+    GlobalPosition,
+    /// The id was already recorded for this client with another side,
+    /// quantity, symbol or price: a resend must repeat the order exactly.
+    IdMismatch,
+    /// The connection did not authenticate (`REJ,-,AUTH_FAILED*`): a bad or
+    /// missing AUTH frame. Never journaled.
+    AuthFailed,
     /// Wrong field count or not UTF-8; also any stored code not known here
     /// (last only because serde's `other` fallback must be the last variant).
     #[serde(other)]
     BadFrame,
 }
 
-const ALL: [RejectReason; 13] = [
+const ALL: [RejectReason; 18] = [
     RejectReason::BadFrame,
     RejectReason::BadTimestamp,
     RejectReason::BadSide,
@@ -62,6 +76,11 @@ const ALL: [RejectReason; 13] = [
     RejectReason::RateLimit,
     RejectReason::PriceBand,
     RejectReason::Halted,
+    RejectReason::PriceRange,
+    RejectReason::MaxNotional,
+    RejectReason::GlobalPosition,
+    RejectReason::IdMismatch,
+    RejectReason::AuthFailed,
 ];
 
 impl RejectReason {
@@ -81,6 +100,11 @@ impl RejectReason {
             RejectReason::RateLimit => "RATE_LIMIT",
             RejectReason::PriceBand => "PRICE_BAND",
             RejectReason::Halted => "HALTED",
+            RejectReason::PriceRange => "PRICE_RANGE",
+            RejectReason::MaxNotional => "MAX_NOTIONAL",
+            RejectReason::GlobalPosition => "GLOBAL_POSITION",
+            RejectReason::IdMismatch => "ID_MISMATCH",
+            RejectReason::AuthFailed => "AUTH_FAILED",
         }
     }
 }
@@ -116,6 +140,14 @@ pub enum Reply<'a> {
         /// Upper-case reason code.
         reason: &'a str,
     },
+    /// `AUTH_OK`: the connection's AUTH frame was accepted.
+    AuthOk,
+    /// `REJ,-,AUTH_FAILED`: a refusal of the connection, not of an order
+    /// (no order is ever answered AUTH_FAILED); the server then closes.
+    Refused {
+        /// Upper-case reason code.
+        reason: &'a str,
+    },
 }
 
 /// Parses one reply frame (without its `*`).
@@ -132,7 +164,18 @@ pub fn parse_reply(frame: &[u8]) -> Result<Reply<'_>, ParseError> {
             ))
         }
     };
+    let code_ok = |code: &str| {
+        if code.is_empty() || !code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+            Err(ParseError::bad("reason", code, "is not an upper-case code"))
+        } else {
+            Ok(())
+        }
+    };
     match (f[0], n) {
+        ("AUTH_OK", 1) => Ok(Reply::AuthOk),
+        // `-` alone is a valid order id, but no order is ever answered
+        // AUTH_FAILED: the pair can only be the connection's refusal.
+        ("REJ", 3) if f[1] == "-" && f[2] == "AUTH_FAILED" => Ok(Reply::Refused { reason: f[2] }),
         ("ACK", 2) => {
             id_ok(f[1])?;
             Ok(Reply::Ack {
@@ -141,9 +184,7 @@ pub fn parse_reply(frame: &[u8]) -> Result<Reply<'_>, ParseError> {
         }
         ("REJ", 3) => {
             id_ok(f[1])?;
-            if f[2].is_empty() || !f[2].bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
-                return Err(ParseError::bad("reason", f[2], "is not an upper-case code"));
-            }
+            code_ok(f[2])?;
             Ok(Reply::Rej {
                 client_order_id: f[1],
                 reason: f[2],
@@ -154,12 +195,21 @@ pub fn parse_reply(frame: &[u8]) -> Result<Reply<'_>, ParseError> {
             expected: "2",
             got: n,
         }),
+        ("AUTH_OK", _) => Err(ParseError::FieldCount {
+            kind: "AUTH_OK",
+            expected: "1",
+            got: n,
+        }),
         ("REJ", _) => Err(ParseError::FieldCount {
             kind: "REJ",
             expected: "3",
             got: n,
         }),
-        (kind, _) => Err(ParseError::bad("reply kind", kind, "is not ACK or REJ")),
+        (kind, _) => Err(ParseError::bad(
+            "reply kind",
+            kind,
+            "is not ACK, REJ or AUTH_OK",
+        )),
     }
 }
 
@@ -206,7 +256,23 @@ mod tests {
         let e = |s: &str| parse_reply(s.as_bytes()).unwrap_err().to_string();
         assert_eq!(e("ACK"), "expected 2 fields for ACK, got 1");
         assert_eq!(e("REJ,a"), "expected 3 fields for REJ, got 2");
-        assert_eq!(e("NAK,a"), "reply kind \"NAK\" is not ACK or REJ");
+        assert_eq!(e("NAK,a"), "reply kind \"NAK\" is not ACK, REJ or AUTH_OK");
+        assert_eq!(parse_reply(b"AUTH_OK"), Ok(Reply::AuthOk));
+        assert_eq!(
+            parse_reply(b"REJ,-,AUTH_FAILED"),
+            Ok(Reply::Refused {
+                reason: "AUTH_FAILED"
+            })
+        );
+        assert_eq!(e("AUTH_OK,x"), "expected 1 fields for AUTH_OK, got 2");
+        assert_eq!(
+            parse_reply(b"REJ,-,MAX_POSITION"),
+            Ok(Reply::Rej {
+                client_order_id: "-",
+                reason: "MAX_POSITION"
+            }),
+            "an order may be called '-'"
+        );
         assert_eq!(e("REJ,a,bad"), "reason \"bad\" is not an upper-case code");
         assert_eq!(
             e("ACK,a b"),
@@ -238,9 +304,11 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trips(id in "[A-Za-z0-9_-]{1,32}", which in 0usize..14) {
+        fn round_trips(id in "[A-Za-z0-9_-]{1,32}", which in 0usize..=ALL.len()) {
             let mut out = Vec::new();
-            let want = if which == 13 {
+            // The one pair that means the connection's refusal.
+            prop_assume!(!(id == "-" && which < ALL.len() && ALL[which] == RejectReason::AuthFailed));
+            let want = if which == ALL.len() {
                 write_ack(&mut out, &id);
                 Reply::Ack { client_order_id: &id }
             } else {

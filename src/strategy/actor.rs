@@ -59,6 +59,10 @@ pub struct StrategySettings {
     /// (see `fresh`); `None`: every tick trades (finite and full-speed
     /// replays, whose exact orders must not depend on machine load).
     pub max_tick_age: Option<Duration>,
+    /// Token of the AUTH frame sent first on every connection (with
+    /// `client_name`, the scope of this strategy's ids); `None`: no AUTH,
+    /// for an ordermanager that does not require it or the original server.
+    pub auth_token: Option<String>,
 }
 
 /// What came in: counted by the actor, which reads the ring and the news.

@@ -78,6 +78,8 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         order_timeout: Duration::from_millis(s.order_timeout_ms),
         symbols: cfg.symbols.clone(),
         max_tick_age: max_tick_age(cfg),
+        // The original server (order_ids = false) would take AUTH for a bad order.
+        auth_token: (s.order_ids && !s.auth_token.is_empty()).then(|| s.auth_token.clone()),
     };
     let (done_tx, mut done_rx) = oneshot::channel();
     let addr = SignalActor::new(settings, reader, engine, log.clone(), done_tx).start();

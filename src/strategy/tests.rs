@@ -56,6 +56,7 @@ fn settings(order_ids: bool) -> StrategySettings {
         order_timeout: Duration::from_secs(60),
         symbols: symbols(),
         max_tick_age: None,
+        auth_token: None,
     }
 }
 
@@ -370,6 +371,50 @@ async fn a_stop_without_an_order_connection_is_immediate() {
     wait_for_counts(&addr, "both orders are made", |c| c.unanswered == 2).await;
     addr.send(Stop).await.unwrap();
     tokio::time::timeout(PATIENCE, done).await.unwrap().unwrap();
+}
+
+/// The next `n` frames on `conn`, as text.
+async fn read_frames(conn: &mut TcpStream, n: usize) -> Vec<String> {
+    let mut s = FrameSplitter::new(1024);
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    while out.len() < n {
+        let k = tokio::time::timeout(PATIENCE, conn.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(k > 0, "connection closed after {out:?}");
+        s.push(&buf[..k]);
+        while let Ok(Some(f)) = s.next_frame() {
+            out.push(String::from_utf8(f.to_vec()).unwrap());
+        }
+    }
+    out
+}
+
+#[actix_rt::test]
+async fn auth_goes_first_on_every_connection_before_the_resends() {
+    let seg = Seg::new();
+    let with_token = StrategySettings {
+        auth_token: Some("tok".into()),
+        ..settings(true)
+    };
+    let (mut table, addr, _done) = actor_with(&seg, false, with_token);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let _trigger = link(&addr, &listener);
+    publish(&mut table, 0, &PRICES);
+    let (mut first, _) = listener.accept().await.unwrap();
+    let got = read_frames(&mut first, 3).await;
+    assert_eq!(got[0], "AUTH,t,tok");
+    assert!(
+        got[1..].iter().all(|f| parse_order(f.as_bytes()).is_ok()),
+        "{got:?}"
+    );
+    first.write_all(b"AUTH_OK*").await.unwrap();
+    drop(first);
+    let (mut second, _) = listener.accept().await.unwrap();
+    let again = read_frames(&mut second, 3).await;
+    assert_eq!(again, got, "AUTH, then the unanswered orders, same ids");
 }
 
 #[cfg(test)]

@@ -64,6 +64,41 @@ pub struct SupervisorActor {
     done: Option<oneshot::Sender<anyhow::Result<RunReport>>>,
 }
 
+/// A fresh random token: 128 bits from the thread's CSPRNG (seeded by the
+/// OS), as 32 hex digits, which the token rule accepts.
+pub fn generate_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The AUTH token environment of every child of this run. An empty
+/// `ordermanager.auth_token` gets a token generated for this run, so the
+/// default `--all` is closed to other local users without any set-up; an
+/// empty `strategy.auth_token` gets the ordermanager's. Configured tokens are
+/// left as they are. Children inherit the variables privately (their
+/// environment is readable only by this user and root).
+pub fn run_token_env(config: &Config) -> Vec<(String, String)> {
+    let configured = &config.ordermanager.auth_token;
+    let token = if configured.is_empty() {
+        generate_token()
+    } else {
+        configured.clone()
+    };
+    let mut env = Vec::new();
+    if configured.is_empty() {
+        env.push((
+            "TRADING__ORDERMANAGER__AUTH_TOKEN".to_string(),
+            token.clone(),
+        ));
+    }
+    if config.strategy.auth_token.is_empty() {
+        env.push(("TRADING__STRATEGY__AUTH_TOKEN".to_string(), token));
+    }
+    env
+}
+
 impl SupervisorActor {
     /// A supervisor that reports the run's end on `done`.
     pub fn new(
@@ -77,12 +112,13 @@ impl SupervisorActor {
             config.ordermanager.journal_path.clone(),
             config.orderbook.shared_memory_name.clone(),
         );
+        let env = SharedEnv::new(std::sync::Mutex::new(run_token_env(&config)));
         SupervisorActor {
             config,
             log,
             ready_timeout,
             children: HashMap::new(),
-            env: SharedEnv::default(),
+            env,
             ready: Vec::new(),
             finished: Vec::new(),
             stopping: None,
@@ -325,5 +361,44 @@ impl Handler<StopAll> for SupervisorActor {
     fn handle(&mut self, msg: StopAll, ctx: &mut Context<Self>) {
         slog::info!(self.log, "stopping every child"; "reason" => msg.0);
         self.stop_all(Ok(()), ctx);
+    }
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        let env = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load_with_env(None, Some(env)).unwrap()
+    }
+
+    #[test]
+    fn a_run_without_a_token_gets_a_fresh_one_for_both_children() {
+        let env = run_token_env(&config(&[]));
+        assert_eq!(env.len(), 2);
+        assert_eq!(env[0].0, "TRADING__ORDERMANAGER__AUTH_TOKEN");
+        assert_eq!(env[1].0, "TRADING__STRATEGY__AUTH_TOKEN");
+        assert_eq!(env[0].1, env[1].1);
+        assert!(env[0].1.len() == 32 && env[0].1.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(run_token_env(&config(&[]))[0].1, env[0].1, "one per run");
+    }
+
+    #[test]
+    fn configured_tokens_are_kept() {
+        let om = [("TRADING__ORDERMANAGER__AUTH_TOKEN", "mine")];
+        let env = run_token_env(&config(&om));
+        assert_eq!(
+            env,
+            [(
+                "TRADING__STRATEGY__AUTH_TOKEN".to_string(),
+                "mine".to_string()
+            )]
+        );
+        let both = [om[0], ("TRADING__STRATEGY__AUTH_TOKEN", "theirs")];
+        assert!(run_token_env(&config(&both)).is_empty());
     }
 }

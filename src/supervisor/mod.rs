@@ -48,7 +48,7 @@ mod actor;
 mod child;
 pub mod status;
 
-pub use actor::{Launch, StopAll, SupervisorActor};
+pub use actor::{generate_token, run_token_env, Launch, StopAll, SupervisorActor};
 pub use child::{
     ChildActor, ChildEvent, ChildSpec, GetRestarts, GetStarted, SharedEnv, StartChild, StopChild,
 };

@@ -133,9 +133,11 @@ impl RunStats {
                 self.positions.apply(r);
             }
             Outcome::Rejected => {
-                self.rejected += 1;
+                // A summary of id-less malformed frames stands for several.
+                let n = r.frames.unwrap_or(1);
+                self.rejected += n;
                 let reason = r.reason.map_or("(none)", |r| r.as_str()).to_string();
-                *self.reject_reasons.entry(reason).or_default() += 1;
+                *self.reject_reasons.entry(reason).or_default() += n;
             }
         }
     }
@@ -225,6 +227,8 @@ mod tests {
             outcome,
             reason,
             raw: None,
+            client_name: None,
+            frames: None,
         };
         serde_json::to_string(&r).unwrap() + "\n"
     }

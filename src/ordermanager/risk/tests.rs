@@ -9,7 +9,11 @@ use crate::protocol::Side;
 const LIMITS: RiskLimits = RiskLimits {
     max_order_quantity: 500,
     max_position: 1000,
+    max_position_global: 1200,
     price_band_pct: 10.0,
+    max_order_notional: 40_000.0,
+    min_price: 1.0,
+    max_price: 1000.0,
 };
 
 fn px(v: i64) -> Price {
@@ -50,6 +54,7 @@ fn run(check: &mut dyn RiskCheck, order: &Order<'_>, net: i64) -> Result<(), Rej
         halted: false,
         symbol: Some(0),
         book: &book,
+        client: "c",
         limiter: &mut limiter,
         now,
     };
@@ -89,6 +94,92 @@ fn max_position() {
     let sell = order(Side::Sell, 500, px(100));
     assert_eq!(run(&mut c, &sell, -600), Err(RejectReason::MaxPosition));
     assert_eq!(run(&mut c, &sell, 1000), Ok(()), "reducing is fine");
+    assert_eq!(
+        run(&mut c, &sell, 1200),
+        Ok(()),
+        "even from above the limit"
+    );
+}
+
+#[test]
+fn max_position_is_per_client_and_the_global_cap_sums_them() {
+    let mut b = PositionBook::new();
+    b.apply_fill("a", "AAPL", Side::Buy, 1000, px(100));
+    b.apply_fill("b", "AAPL", Side::Buy, 400, px(100));
+    let now = Instant::now();
+    let mut limiter = RateLimiter::new(1000, now);
+    let mut ctx = CheckCtx {
+        halted: false,
+        symbol: Some(0),
+        book: &b,
+        client: "a",
+        limiter: &mut limiter,
+        now,
+    };
+    assert_eq!(
+        MaxPosition(1000).check(&buy(1), &mut ctx),
+        Err(RejectReason::MaxPosition)
+    );
+    ctx.client = "b";
+    assert_eq!(
+        MaxPosition(1000).check(&buy(600), &mut ctx),
+        Ok(()),
+        "b has its own room"
+    );
+    assert_eq!(
+        MaxPosition(1000).check(&buy(601), &mut ctx),
+        Err(RejectReason::MaxPosition)
+    );
+    assert_eq!(GlobalPosition(1500).check(&buy(100), &mut ctx), Ok(()));
+    assert_eq!(
+        GlobalPosition(1500).check(&buy(101), &mut ctx),
+        Err(RejectReason::GlobalPosition)
+    );
+    assert_eq!(
+        GlobalPosition(0).check(&buy(10_000), &mut ctx),
+        Ok(()),
+        "0 = off"
+    );
+}
+
+#[test]
+fn the_static_band_holds_without_any_market_data() {
+    let range = || PriceRange {
+        min_units: units_of(1.0),
+        max_units: units_of(1000.0),
+    };
+    let at = |units| order(Side::Buy, 1, Price::from_units(units));
+    assert_eq!(run(&mut range(), &at(100_000_000), 0), Ok(()));
+    assert_eq!(run(&mut range(), &at(100_000_000_000), 0), Ok(()));
+    assert_eq!(
+        run(&mut range(), &at(99_999_999), 0),
+        Err(RejectReason::PriceRange)
+    );
+    assert_eq!(
+        run(&mut range(), &at(1), 0),
+        Err(RejectReason::PriceRange),
+        "1e-8"
+    );
+    assert_eq!(
+        run(&mut range(), &at(100_000_000_001), 0),
+        Err(RejectReason::PriceRange)
+    );
+    let mut notional = MaxNotional(units_of(40_000.0));
+    assert_eq!(
+        run(&mut notional, &order(Side::Sell, 400, px(100)), 0),
+        Ok(())
+    );
+    assert_eq!(
+        run(&mut notional, &order(Side::Sell, 401, px(100)), 0),
+        Err(RejectReason::MaxNotional)
+    );
+    let huge = order(Side::Buy, u64::MAX, Price::from_units(i64::MAX));
+    assert_eq!(
+        run(&mut notional, &huge, 0),
+        Err(RejectReason::MaxNotional),
+        "no overflow"
+    );
+    assert_eq!(run(&mut MaxNotional(0), &huge, 0), Ok(()), "0 = off");
 }
 
 #[test]
@@ -124,6 +215,7 @@ fn halted_known_symbol_and_rate_limit_read_the_context() {
         halted: true,
         symbol: None,
         book: &book,
+        client: "c",
         limiter: &mut limiter,
         now,
     };
@@ -153,6 +245,7 @@ fn the_first_failing_check_gives_the_reason() {
         halted: true,
         symbol: None,
         book: &book,
+        client: "c",
         limiter: &mut limiter,
         now,
     };
@@ -174,8 +267,25 @@ fn the_first_failing_check_gives_the_reason() {
     );
     ctx.now += Duration::from_secs(1);
     assert_eq!(
+        checks.evaluate(&order(Side::Buy, 1, px(2000)), &mut ctx),
+        Err(RejectReason::PriceRange)
+    );
+    ctx.now += Duration::from_secs(1);
+    assert_eq!(
+        checks.evaluate(&order(Side::Buy, 500, px(200)), &mut ctx),
+        Err(RejectReason::MaxNotional)
+    );
+    ctx.now += Duration::from_secs(1);
+    assert_eq!(
         checks.evaluate(&order(Side::Buy, 1, px(200)), &mut ctx),
         Err(RejectReason::MaxPosition)
+    );
+    ctx.client = "other";
+    ctx.now += Duration::from_secs(1);
+    assert_eq!(
+        checks.evaluate(&order(Side::Buy, 300, px(100)), &mut ctx),
+        Err(RejectReason::GlobalPosition),
+        "1000 held by c: 300 more for other fit its own limit, not the global 1200"
     );
     ctx.now += Duration::from_secs(1);
     assert_eq!(

@@ -10,14 +10,18 @@ use bytes::Bytes;
 
 use super::SignalActor;
 use crate::net::{LinkDown, LinkWriter};
-use crate::protocol::{parse_news, parse_reply, FrameBatch, Reply};
+use crate::protocol::{parse_news, parse_reply, write_auth, FrameBatch, Reply};
 use crate::strategy::orders::Answer;
 
 impl SignalActor {
-    /// A new order connection: resend everything unanswered, then what
-    /// waited in `out`, in that order.
+    /// A new order connection: AUTH first (the ordermanager refuses a
+    /// connection whose first frame is anything else), then everything
+    /// unanswered, then what waited in `out`, in that order, in one write.
     pub(super) fn on_order_link_up(&mut self, link: LinkWriter, ctx: &mut Context<Self>) {
         let mut frames = Vec::new();
+        if let Some(token) = &self.settings.auth_token {
+            write_auth(&mut frames, &self.settings.client_name, token);
+        }
         let n = self.tracker.resend_all(&mut frames, Instant::now());
         // Tracked orders created while disconnected are in the tracker;
         // untracked ones (no ids) waited in `out`.
@@ -73,6 +77,13 @@ impl SignalActor {
                     }
                     _ => slog::debug!(self.log, "REJ for an order already answered"; "id" => id),
                 },
+                Ok(Reply::AuthOk) => {
+                    slog::info!(self.log, "authenticated to the ordermanager"; "client" => &self.settings.client_name)
+                }
+                Ok(Reply::Refused { reason }) => {
+                    slog::error!(self.log, "the ordermanager refused this connection: check strategy.auth_token against ordermanager.auth_token";
+                        "reason" => reason, "unanswered" => self.tracker.unanswered());
+                }
                 Err(e) => {
                     if let Some(skipped) = self.bad_log.allow() {
                         slog::warn!(self.log, "malformed reply"; "reason" => %e, "not_logged_before" => skipped);

@@ -1,0 +1,151 @@
+//! A measurement, not a test: a well-behaved client's ACK latency quiet
+//! and under each attack, printed. Ignored by default (timing belongs in a
+//! report, never in an assertion); run it with
+//!
+//! ```text
+//! cargo test --release --test measure -- --ignored --nocapture
+//! ```
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Orders of the well-behaved client per phase.
+const ORDERS: usize = 3000;
+
+/// Longest a phase probes (a debug build under attack is slow).
+const PHASE_LIMIT: Duration = Duration::from_secs(20);
+
+/// `ORDERS` orders one at a time; (p50, p99, max) of the ACK round trip.
+fn probe(addr: SocketAddr, phase: &str) -> (Duration, Duration, Duration) {
+    let mut c = connect_as(addr, &format!("good{phase}"), b"");
+    let mut lat = Vec::with_capacity(ORDERS);
+    let mut buf = [0u8; 64];
+    let deadline = Instant::now() + PHASE_LIMIT;
+    for i in 0..ORDERS {
+        if Instant::now() > deadline {
+            break;
+        }
+        let side = if i % 2 == 0 { "BUY" } else { "SELL" };
+        let order = format!("1,{side},1,AAPL,100,{phase}{i}*");
+        let t = Instant::now();
+        c.write_all(order.as_bytes()).unwrap();
+        let mut got = 0;
+        while !buf[..got].contains(&b'*') {
+            got += c.read(&mut buf[got..]).unwrap();
+        }
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    let n = lat.len();
+    println!("{phase}: {n} orders");
+    (lat[n / 2], lat[n * 99 / 100], lat[n - 1])
+}
+
+/// Runs `attack` in a loop on its own thread until the probe is done.
+fn under(
+    addr: SocketAddr,
+    phase: &str,
+    attack: fn(SocketAddr, u64),
+) -> (Duration, Duration, Duration) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let attacker = std::thread::spawn(move || {
+        let mut round = 0;
+        while !flag.load(Ordering::Relaxed) {
+            attack(addr, round);
+            round += 1;
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let r = probe(addr, phase);
+    stop.store(true, Ordering::Relaxed);
+    attacker.join().unwrap();
+    r
+}
+
+/// A client that sends orders and never reads its answers.
+fn never_reads(addr: SocketAddr, round: u64) {
+    let mut c = connect_as(addr, "deaf", b"");
+    c.set_write_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut n = 0u64;
+    while Instant::now() < deadline {
+        // New ids every time: each is a journaled order, as in the report.
+        let chunk: String = (0..500)
+            .map(|i| format!("1,BUY,1,MSFT,100,d{round}x{}*", n + i))
+            .collect();
+        n += 500;
+        if c.write_all(chunk.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// A client that sends 100k `x*` frames.
+fn garbage(addr: SocketAddr, _: u64) {
+    let mut c = connect_as(addr, "junk", b"");
+    let _ = c.write_all("x*".repeat(100_000).as_bytes());
+    let _ = read_to_close(&mut c);
+}
+
+#[test]
+#[ignore = "a measurement: run by hand with --release --ignored --nocapture"]
+fn ack_latency_of_a_well_behaved_client_under_attack() {
+    let dir = TestDir::new();
+    let shm = ShmName::new("measure");
+    let config = dir.config(&shm, "");
+    let mut env = auth_env();
+    env.push(("TRADING__ORDERMANAGER__PORT", "0".into()));
+    env.push(("TRADING__LOGS__LEVEL", "info".into()));
+    env.push(("TRADING__ORDERMANAGER__MAX_POSITION", "1000000000".into()));
+    env.push(("TRADING__ORDERMANAGER__MAX_ORDER_NOTIONAL", "0".into()));
+    let mut om = spawn_role(&dir, "ordermanager", &config, &env);
+    let addr = Proc::endpoint(&om.ready(), "orders");
+    let quiet = probe(addr, "q");
+
+    let deaf = under(addr, "deaf", never_reads);
+
+    let junk = under(addr, "junk", garbage);
+    let quiet2 = probe(addr, "q2");
+    for (what, (p50, p99, max)) in [
+        ("quiet", quiet),
+        ("a client that never reads", deaf),
+        ("a 100k-frame garbage flood", junk),
+        ("quiet again", quiet2),
+    ] {
+        println!(
+            "{what:<28} p50 {:>8.1?}  p99 {:>8.1?}  max {:>8.1?}  p99/quiet {:.2}",
+            p50,
+            p99,
+            max,
+            p99.as_secs_f64() / quiet.1.as_secs_f64()
+        );
+    }
+    let rss = std::fs::read_to_string(format!("/proc/{}/status", om.child.id()))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap_or("VmHWM: ?")
+        .to_string();
+    println!("ordermanager peak RSS: {rss}");
+    om.terminate();
+    om.wait();
+    let log = dir.read("logs/order_manager.log");
+    let journal = std::fs::metadata(dir.path().join("data/orders.journal")).map_or(0, |m| m.len());
+    println!(
+        "journal {} records, {journal} bytes; log {} bytes; final: {}",
+        dir.journal().len(),
+        log.len(),
+        log.lines()
+            .find(|l| l.contains("final counts"))
+            .unwrap_or("")
+    );
+}
