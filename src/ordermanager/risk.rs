@@ -263,6 +263,9 @@ impl<L: LastPrice> RiskCheck for PriceBand<L> {
     }
 }
 
+/// How often the price band checks that its table is still the one at the name.
+const RECHECK_TABLE: Duration = Duration::from_millis(100);
+
 /// Last prices from the orderbook's shm table, attached lazily: the table
 /// may appear after the ordermanager starts, or not exist on this host.
 pub(crate) struct ShmLastPrices {
@@ -274,6 +277,10 @@ pub(crate) struct ShmLastPrices {
     reader: Option<PriceTableReader>,
     /// No attach attempt before this (at most one a second).
     next_try: Instant,
+    /// No check that the attachment is still the table at the name before
+    /// this: the check is a `stat` call, too dear for every order, and a
+    /// re-created table is noticed within [`RECHECK_TABLE`] anyway.
+    next_check: Instant,
     /// The "not reachable" warning went out already (it is said once).
     said_unreachable: bool,
     /// For the attach and unreachable lines.
@@ -288,6 +295,7 @@ impl ShmLastPrices {
             symbols: symbols.to_vec(),
             reader: None,
             next_try: Instant::now(),
+            next_check: Instant::now(),
             said_unreachable: false,
             log,
         }
@@ -296,11 +304,15 @@ impl ShmLastPrices {
 
 impl LastPrice for ShmLastPrices {
     fn last(&mut self, idx: usize) -> Option<Price> {
-        if self.reader.as_ref().is_some_and(|r| !r.is_current()) {
-            self.reader = None;
+        let now = Instant::now();
+        if self.reader.is_some() && now >= self.next_check {
+            self.next_check = now + RECHECK_TABLE;
+            if self.reader.as_ref().is_some_and(|r| !r.is_current()) {
+                self.reader = None;
+            }
         }
-        if self.reader.is_none() && Instant::now() >= self.next_try {
-            self.next_try = Instant::now() + Duration::from_secs(1);
+        if self.reader.is_none() && now >= self.next_try {
+            self.next_try = now + Duration::from_secs(1);
             match PriceTableReader::attach_expecting(&self.name, &self.symbols) {
                 Ok(r) => {
                     slog::info!(self.log, "price band active: reading last prices"; "table" => &self.name);
