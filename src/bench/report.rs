@@ -26,6 +26,9 @@ pub struct Machine {
     pub date: String,
     /// Release or debug build, full or quick run.
     pub build: String,
+    /// `/proc/loadavg` at the start of the run: this machine may be shared,
+    /// and other work on it moves every figure, floors included.
+    pub load: String,
 }
 
 impl Machine {
@@ -53,8 +56,18 @@ impl Machine {
                 .map_or("unknown".into(), |s| s.trim().to_string()),
             date: format!("{} UTC", String::from_utf8_lossy(&date)),
             build: format!("{profile}, {mode}"),
+            load: load_average(),
         }
     }
+}
+
+/// The 1, 5 and 15 minute load averages.
+pub fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 /// `12.3 µs`, `1.23 ms`: latency in the unit that reads best.
@@ -99,7 +112,13 @@ pub fn render(m: &Machine, f: &Floors, runs: &[Outcome]) -> String {
     let _ = writeln!(s, "Made by `cargo run --release -- bench` ({}).\n", m.build);
     let _ = writeln!(s, "| machine | |\n|---|---|");
     let _ = writeln!(s, "| CPU | {} |\n| logical cores | {} |", m.cpu, m.cores);
-    let _ = writeln!(s, "| kernel | {} |\n| date | {} |\n", m.kernel, m.date);
+    let _ = writeln!(s, "| kernel | {} |\n| date | {} |", m.kernel, m.date);
+    let _ = writeln!(
+        s,
+        "| load average (1 / 5 / 15 min) | {} at the start, {} at the end |\n",
+        m.load,
+        load_average()
+    );
     s.push_str(&targets(f, runs));
     s.push_str(&floors(f));
     s.push_str(&throughput(f, &runs[0]));
