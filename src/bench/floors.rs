@@ -29,6 +29,9 @@ const RTT_MESSAGE: usize = 64;
 /// Round trips before measuring, to settle caches and the scheduler.
 const RTT_WARMUP: usize = 1000;
 
+/// `(bench process, helper child)` CPUs, sampled while they ping-pong.
+type CpuPairs = Vec<(u32, u32)>;
+
 /// The floors of this run.
 pub struct Floors {
     /// Loopback TCP round trip between two processes, ns.
@@ -141,10 +144,7 @@ fn spawn_helper(
     ChildProc::spawn(&format!("{mode} helper"), work, &args, &[])
 }
 
-fn measure_rtt(
-    work: &Path,
-    round_trips: usize,
-) -> anyhow::Result<(Histogram<u64>, Vec<(u32, u32)>)> {
+fn measure_rtt(work: &Path, round_trips: usize) -> anyhow::Result<(Histogram<u64>, CpuPairs)> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let child = spawn_helper(work, "echo", listener.local_addr()?, 0)?;
     let mut s = accept_within(&listener, Duration::from_secs(10)).context("echo helper")?;

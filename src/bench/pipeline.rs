@@ -248,8 +248,9 @@ pub fn throughput(work: &Path, n: u64, progress: &dyn Fn(&str)) -> anyhow::Resul
     let mut out = st.finish("pipeline, rate = 0")?;
     // Without its order (ticks lost on the way), the strategy's figure is
     // what it read over the time it took to get the orderbook's last tick.
+    // Ticks the strategy lost were skipped, not processed: count only what it read.
     let strategy_rate = match t_strategy {
-        Some((ticks, at)) => ticks as f64 / secs(at),
+        Some((ticks, at)) => ticks.min(out.strategy_ticks.unwrap_or(ticks)) as f64 / secs(at),
         None => out.strategy_ticks.unwrap_or(0) as f64 / secs(mono_ns()),
     };
     out.rates = Some((book_rate, strategy_rate, send_rate));

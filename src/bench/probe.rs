@@ -134,7 +134,7 @@ impl Probe {
             serve_orders(s, sh.clone(), mode)
         })?;
         // News subscribers get nothing: the strategy runs with use_news = false.
-        accept_loop(news, shared.clone(), |s| drain(s))?;
+        accept_loop(news, shared.clone(), drain)?;
         Ok(Probe {
             shared,
             md,

@@ -188,7 +188,7 @@ fn throughput(f: &Floors, run: &Outcome) -> String {
         ] {
             let _ = writeln!(
                 s,
-                "| {what} | {} | {} | {:.0}% |",
+                "| {what} | {} | {} | {:.1}% |",
                 fmt_rate(r),
                 fmt_rate(fl),
                 100.0 * r / fl
@@ -288,7 +288,7 @@ fn targets(f: &Floors, runs: &[Outcome]) -> String {
         let fl = f.parse_frames_per_s;
         let _ = writeln!(
             s,
-            "| through the orderbook ≥ 50% of read + parse | {} | {} | {:.0}% | {} |",
+            "| through the orderbook ≥ 50% of read + parse | {} | {} | {:.1}% | {} |",
             fmt_rate(book),
             fmt_rate(fl),
             100.0 * book / fl,
@@ -296,7 +296,7 @@ fn targets(f: &Floors, runs: &[Outcome]) -> String {
         );
         let _ = writeln!(
             s,
-            "| to the strategy's last tick ≥ 25% of read + parse | {} | {} | {:.0}% | {} |",
+            "| to the strategy's last tick ≥ 25% of read + parse | {} | {} | {:.1}% | {} |",
             fmt_rate(strat),
             fmt_rate(fl),
             100.0 * strat / fl,
