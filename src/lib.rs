@@ -42,7 +42,7 @@
 //!
 //! And one measuring tool:
 //!
-//! * [`bench`] — `trading-stack bench`: real orderbook, strategy and
+//! * [`bench`](mod@bench) — `trading-stack bench`: real orderbook, strategy and
 //!   ordermanager processes measured against this machine's floors (TCP
 //!   round trip, read + parse, `fdatasync`), written to `reports/bench.md`
 //!   with SVG plots; the targets are checked there, not in tests.
