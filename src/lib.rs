@@ -39,6 +39,13 @@
 //! * [`ordermanager`] — OrderSinkActor: validation, risk, execution, the
 //!   durable journal and recovery.
 //! * [`supervisor`] — `--all`: the four roles as supervised child processes.
+//!
+//! And one measuring tool:
+//!
+//! * [`bench`](mod@bench) — `trading-stack bench`: real orderbook, strategy and
+//!   ordermanager processes measured against this machine's floors (TCP
+//!   round trip, read + parse, `fdatasync`), written to `reports/bench.md`
+//!   with SVG plots; the targets are checked there, not in tests.
 #![warn(missing_docs)]
 // Unsafe code lives only in the shm layer's `layout` (the mapping's atomics)
 // and `sys` (futex and kill syscalls) modules, which allow it explicitly;
@@ -46,6 +53,7 @@
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod gateway;

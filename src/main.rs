@@ -40,10 +40,17 @@ struct Cli {
     /// Stop when stdin closes (used by the supervisor for its children).
     #[arg(long, hide = true)]
     exit_with_parent: bool,
+
+    /// `bench`: measure the real processes and write reports/bench.md.
+    #[command(subcommand)]
+    command: Option<trading::bench::BenchCommand>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(command) = &cli.command {
+        return trading::bench::main(command);
+    }
     let config = match Config::load(Some(&cli.config)) {
         Ok(c) => c,
         Err(e) => {

@@ -1,0 +1,298 @@
+//! Scenarios through real `--role orderbook` and `--role strategy` children
+//! (and a real `--role ordermanager` for tick → ACK), fed and answered by
+//! the [`Probe`]. Every scenario gets a fresh table, so tick `n` of the feed
+//! is ring sequence `n`, and its own log directory, read at the end.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use hdrhistogram::Histogram;
+
+use super::children::{ChildProc, ShmGuard};
+use super::feed::{wait_published, Feed, SYMBOLS, WINDOWS};
+use super::probe::{mono_ns, OrderMode, Probe};
+use crate::shm::PriceTableReader;
+
+/// How long the strategy may take to finish after the feed ends.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Peak RSS of one child, KiB, with its role.
+#[derive(Debug, Clone)]
+pub struct Rss {
+    /// Role name.
+    pub role: &'static str,
+    /// VmHWM, KiB.
+    pub peak_kib: u64,
+}
+
+/// What one scenario measured.
+pub struct Outcome {
+    /// Scenario name, for the report.
+    pub name: String,
+    /// Ticks the probe sent.
+    pub ticks: u64,
+    /// Tick → order (or → ACK) samples, ns.
+    pub latency: Histogram<u64>,
+    /// Orders the probe's engine predicted and the orders (or ACKs) seen.
+    pub expected_orders: u64,
+    /// Orders (or ACKs) the probe saw.
+    pub orders: u64,
+    /// REJs seen (tick → ACK runs only).
+    pub rejected: u64,
+    /// The strategy's own counts from its `final counts` line: ticks read, ticks lost.
+    pub strategy_ticks: Option<u64>,
+    /// Ticks the strategy reported lost.
+    pub lost: Option<u64>,
+    /// Throughput: `(orderbook ticks/s, strategy ticks/s, probe send ticks/s)`.
+    pub rates: Option<(f64, f64, f64)>,
+    /// Peak RSS of every child of the scenario.
+    pub rss: Vec<Rss>,
+    /// Size of the shm segment, bytes.
+    pub shm_bytes: u64,
+}
+
+/// The children and probe of one scenario.
+struct Stack {
+    probe: Probe,
+    feed: Feed,
+    table: PriceTableReader,
+    shm: ShmGuard,
+    orderbook: ChildProc,
+    strategy: ChildProc,
+    om: Option<ChildProc>,
+    logs: PathBuf,
+}
+
+/// Writes a scenario's configuration: every address, name and path of this
+/// run, a finite feed, news off and short windows so crossovers are frequent.
+fn write_config(dir: &Path, shm: &str, probe: &Probe, om_port: u16) -> anyhow::Result<PathBuf> {
+    let d = dir.display();
+    let syms: Vec<String> = SYMBOLS.iter().map(|s| format!("{s:?}")).collect();
+    let text = format!(
+        "symbols = [{syms}]\n\
+         [logs]\ndir = \"{d}/logs\"\nlevel = \"info\"\n\
+         [gateway]\nloop = false\n\
+         [orderbook]\nmd_port = {md}\nshared_memory_name = \"{shm}\"\n\
+         [strategy]\nshared_memory_name = \"{shm}\"\norder_manager_port = {orders}\n\
+         news_port = {news}\nuse_news = false\nshort_window = {sw}\nlong_window = {lw}\n\
+         [ordermanager]\nport = {om_port}\njournal_path = \"{d}/orders.journal\"\n\
+         shared_memory_name = \"{shm}\"\n",
+        syms = syms.join(", "),
+        md = probe.md_addr.port(),
+        orders = probe.order_addr.port(),
+        news = probe.news_addr.port(),
+        sw = WINDOWS.0,
+        lw = WINDOWS.1,
+    );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+fn spawn_role(dir: &Path, role: &'static str, config: &Path) -> anyhow::Result<ChildProc> {
+    let cfg = config.to_str().context("config path is not UTF-8")?;
+    let args = ["--role", role, "--config", cfg, "--exit-with-parent"];
+    ChildProc::spawn(role, dir, &args, &[])
+}
+
+/// Starts (ordermanager,) orderbook and strategy around a probe and waits
+/// until the orderbook subscribed and the strategy's order link is up.
+fn start(work: &Path, tag: &str, capacity: usize, with_om: bool) -> anyhow::Result<Stack> {
+    let dir = work.join(tag);
+    std::fs::create_dir_all(dir.join("logs"))?;
+    let shm = ShmGuard::new(tag);
+    let mut om = None;
+    let mode = if with_om {
+        // The ordermanager first: the probe must know where to pass orders.
+        let placeholder = Probe::start(0, OrderMode::Ack)?;
+        let cfg = write_config(&dir, &shm.name, &placeholder, 0)?;
+        let mut child = spawn_role(&dir, "ordermanager", &cfg)?;
+        let eps = child.ready()?;
+        let addr = eps
+            .iter()
+            .find(|(n, _)| n == "orders")
+            .map(|e| e.1)
+            .context("the ordermanager announced no orders endpoint")?;
+        om = Some(child);
+        OrderMode::Proxy(addr)
+    } else {
+        OrderMode::Ack
+    };
+    let probe = Probe::start(capacity, mode)?;
+    let cfg = write_config(&dir, &shm.name, &probe, 0)?;
+    let mut orderbook = spawn_role(&dir, "orderbook", &cfg)?;
+    orderbook.ready()?;
+    let md = probe.accept_orderbook(Duration::from_secs(30))?;
+    let mut strategy = spawn_role(&dir, "strategy", &cfg)?;
+    strategy.ready()?;
+    let table = PriceTableReader::attach(&shm.name).context("attaching to the bench table")?;
+    let feed = Feed::new(md, probe.shared.clone())?;
+    // The strategy dials its order link right after READY; wait for it so
+    // the first orders do not meet a reconnect backoff.
+    std::thread::sleep(Duration::from_millis(300));
+    Ok(Stack {
+        probe,
+        feed,
+        table,
+        shm,
+        orderbook,
+        strategy,
+        om,
+        logs: dir.join("logs"),
+    })
+}
+
+impl Stack {
+    /// Ends the feed, lets orderbook and strategy finish by themselves (the
+    /// finite-run path), stops the ordermanager and gathers the outcome.
+    fn finish(mut self, name: &str) -> anyhow::Result<Outcome> {
+        self.feed.finish()?;
+        let shm_bytes = self.shm.size().unwrap_or(0);
+        self.orderbook.wait_exit(FINISH_TIMEOUT)?;
+        self.strategy.wait_exit(FINISH_TIMEOUT)?;
+        if let Some(om) = self.om.as_mut() {
+            om.stop(Duration::from_secs(10))?;
+        }
+        let log = std::fs::read_to_string(self.logs.join("strategy.log")).unwrap_or_default();
+        let (strategy_ticks, lost) = final_counts(&log);
+        let sh = &self.probe.shared;
+        let latency = sh
+            .hist
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_else(|_| super::new_hist());
+        let mut rss = vec![
+            Rss {
+                role: "orderbook",
+                peak_kib: self.orderbook.peak_rss_kib(),
+            },
+            Rss {
+                role: "strategy",
+                peak_kib: self.strategy.peak_rss_kib(),
+            },
+        ];
+        if let Some(om) = &self.om {
+            rss.push(Rss {
+                role: "ordermanager",
+                peak_kib: om.peak_rss_kib(),
+            });
+        }
+        let unmatched = sh.unmatched.load(std::sync::atomic::Ordering::Relaxed);
+        if unmatched > 0 {
+            bail!("{name}: {unmatched} orders named no tick the probe sent");
+        }
+        Ok(Outcome {
+            name: name.to_string(),
+            ticks: self.feed.seq,
+            latency,
+            expected_orders: self.feed.crossovers.len() as u64,
+            orders: sh.orders.load(std::sync::atomic::Ordering::Relaxed),
+            rejected: sh.rejected.load(std::sync::atomic::Ordering::Relaxed),
+            strategy_ticks,
+            lost,
+            rates: None,
+            rss,
+            shm_bytes,
+        })
+    }
+}
+
+/// `ticks: N` and `lost: M` from the strategy's `final counts` log line.
+pub fn final_counts(log: &str) -> (Option<u64>, Option<u64>) {
+    let Some(line) = log.lines().rev().find(|l| l.contains("final counts")) else {
+        return (None, None);
+    };
+    let field = |key: &str| {
+        let at = line.find(&format!(" {key}: "))? + key.len() + 3;
+        line[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    (field("ticks"), field("lost"))
+}
+
+/// Feed throughput at `rate = 0`: `n` ticks as fast as TCP takes them; the
+/// orderbook's figure ends when the table holds the last tick, the
+/// strategy's when the order for the last crossover arrives.
+pub fn throughput(work: &Path, n: u64, progress: &dyn Fn(&str)) -> anyhow::Result<Outcome> {
+    let mut st = start(work, "rate0", n as usize, false)?;
+    let chunks = st.feed.render_burst(n);
+    let t0 = mono_ns();
+    let p = |sent: u64| progress(&format!("  sent {sent} of {n} ticks"));
+    st.feed.burst(chunks, &p)?;
+    let t_sent = mono_ns();
+    wait_published(&st.table, n)?;
+    let t_book = mono_ns();
+    let last_cross = st.feed.crossovers.last().copied();
+    let deadline = Instant::now() + FINISH_TIMEOUT;
+    let answered =
+        |s: u64| st.probe.shared.answered[s as usize].load(std::sync::atomic::Ordering::Acquire);
+    // The last crossover's order, if the strategy saw that tick at all.
+    let mut t_strategy = None;
+    while let Some(s) = last_cross {
+        if answered(s) > 0 {
+            t_strategy = Some((s + 1, answered(s)));
+            break;
+        }
+        if Instant::now() >= deadline || st.strategy.wait_exit(Duration::ZERO).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let secs = |t: i64| ((t - t0) as f64 / 1e9).max(1e-9);
+    let book_rate = n as f64 / secs(t_book);
+    let send_rate = n as f64 / secs(t_sent);
+    let mut out = st.finish("pipeline, rate = 0")?;
+    // Without its order (ticks lost on the way), the strategy's figure is
+    // what it read over the time it took to get the orderbook's last tick.
+    // Ticks the strategy lost were skipped, not processed: count only what it read.
+    let strategy_rate = match t_strategy {
+        Some((ticks, at)) => ticks.min(out.strategy_ticks.unwrap_or(ticks)) as f64 / secs(at),
+        None => out.strategy_ticks.unwrap_or(0) as f64 / secs(mono_ns()),
+    };
+    out.rates = Some((book_rate, strategy_rate, send_rate));
+    Ok(out)
+}
+
+/// Tick → order latency at a steady `rate` for `secs` seconds.
+pub fn steady(
+    work: &Path,
+    rate: u64,
+    secs: u64,
+    with_om: bool,
+    progress: &dyn Fn(&str),
+) -> anyhow::Result<Outcome> {
+    let n = rate * secs;
+    let tag = if with_om { "ack" } else { "steady" };
+    let mut st = start(work, &format!("{tag}{rate}"), n as usize, with_om)?;
+    st.probe
+        .shared
+        .warmup
+        .store((n / 20).min(1000), std::sync::atomic::Ordering::Relaxed);
+    let p = |sent: u64| progress(&format!("  sent {sent} of {n} ticks"));
+    st.feed.steady(n, rate, &p)?;
+    wait_published(&st.table, n)?;
+    let what = if with_om {
+        "tick → ACK (fsync)"
+    } else {
+        "tick → order"
+    };
+    st.finish(&format!("{what}, {rate} ticks/s"))
+}
+
+/// Tick → order latency with one tick in flight: `samples` crossovers, each
+/// sent into an idle pipeline.
+pub fn one_in_flight(work: &Path, samples: u64) -> anyhow::Result<Outcome> {
+    let capacity = samples as usize * 200 + 10_000;
+    let mut st = start(work, "single", capacity, false)?;
+    let got = st.feed.one_in_flight(samples, &st.table)?;
+    if st.feed.seq as usize > capacity {
+        bail!("one-in-flight needed more than {capacity} ticks");
+    }
+    let mut out = st.finish("tick → order, one tick in flight")?;
+    out.expected_orders = out.expected_orders.max(got);
+    Ok(out)
+}
