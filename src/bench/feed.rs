@@ -19,6 +19,7 @@ use rand::{Rng, SeedableRng};
 use super::probe::{mono_ns, ProbeShared};
 use crate::price::Price;
 use crate::protocol::write_market_data;
+use crate::protocol::{write_feed_control, FeedControl};
 use crate::shm::PriceTableReader;
 use crate::signals::{SignalEngine, SignalParams};
 use crate::symbol::SymbolIndex;
@@ -233,8 +234,13 @@ impl Feed {
         probe.on_tick(SymbolIndex::new(sym), p, self.seq).is_some()
     }
 
-    /// Ends the stream: the orderbook sees EOF and marks the feed ended.
+    /// Ends the stream as our gateway ends a finite replay: `#END,T*` with
+    /// the number of frames sent (without it the orderbook takes the end of
+    /// stream for a cut feed and waits to resume), then end of stream.
     pub fn finish(&mut self) -> anyhow::Result<()> {
+        let mut end = Vec::new();
+        write_feed_control(&mut end, FeedControl::End(self.seq));
+        self.stream.write_all(&end)?;
         self.stream.flush()?;
         self.stream.shutdown(std::net::Shutdown::Write)?;
         Ok(())

@@ -64,9 +64,16 @@ struct Stack {
     logs: PathBuf,
 }
 
+/// A number that differs between scenarios of one run, for their tokens.
+fn mono_token() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
 /// Writes a scenario's configuration: every address, name and path of this
 /// run, a finite feed, news off and short windows so crossovers are frequent.
-fn write_config(dir: &Path, shm: &str, probe: &Probe, om_port: u16) -> anyhow::Result<PathBuf> {
+fn write_config(dir: &Path, shm: &str, probe: &Probe, token: &str) -> anyhow::Result<PathBuf> {
     let d = dir.display();
     let syms: Vec<String> = SYMBOLS.iter().map(|s| format!("{s:?}")).collect();
     let text = format!(
@@ -76,8 +83,9 @@ fn write_config(dir: &Path, shm: &str, probe: &Probe, om_port: u16) -> anyhow::R
          [orderbook]\nmd_port = {md}\nshared_memory_name = \"{shm}\"\n\
          [strategy]\nshared_memory_name = \"{shm}\"\norder_manager_port = {orders}\n\
          news_port = {news}\nuse_news = false\nshort_window = {sw}\nlong_window = {lw}\n\
-         [ordermanager]\nport = {om_port}\njournal_path = \"{d}/orders.journal\"\n\
-         shared_memory_name = \"{shm}\"\n",
+         auth_token = \"{token}\"\n\
+         [ordermanager]\nport = 0\njournal_path = \"{d}/orders.journal\"\n\
+         shared_memory_name = \"{shm}\"\nauth_token = \"{token}\"\n",
         syms = syms.join(", "),
         md = probe.md_addr.port(),
         orders = probe.order_addr.port(),
@@ -102,11 +110,16 @@ fn start(work: &Path, tag: &str, capacity: usize, with_om: bool) -> anyhow::Resu
     let dir = work.join(tag);
     std::fs::create_dir_all(dir.join("logs"))?;
     let shm = ShmGuard::new(tag);
+    // The scenario's own token: its strategy authenticates to its
+    // ordermanager (or to the probe, which ignores the AUTH frame as it does
+    // any frame that is not an order). One per scenario, written into every
+    // config file of it.
+    let token = format!("bench-{}-{}", std::process::id(), mono_token());
     let mut om = None;
     let mode = if with_om {
         // The ordermanager first: the probe must know where to pass orders.
         let placeholder = Probe::start(0, OrderMode::Ack)?;
-        let cfg = write_config(&dir, &shm.name, &placeholder, 0)?;
+        let cfg = write_config(&dir, &shm.name, &placeholder, &token)?;
         let mut child = spawn_role(&dir, "ordermanager", &cfg)?;
         let eps = child.ready()?;
         let addr = eps
@@ -120,7 +133,7 @@ fn start(work: &Path, tag: &str, capacity: usize, with_om: bool) -> anyhow::Resu
         OrderMode::Ack
     };
     let probe = Probe::start(capacity, mode)?;
-    let cfg = write_config(&dir, &shm.name, &probe, 0)?;
+    let cfg = write_config(&dir, &shm.name, &probe, &token)?;
     let mut orderbook = spawn_role(&dir, "orderbook", &cfg)?;
     orderbook.ready()?;
     let md = probe.accept_orderbook(Duration::from_secs(30))?;

@@ -257,10 +257,10 @@ fn proxy_orders(strategy: TcpStream, om: SocketAddr, shared: Arc<ProbeShared>) {
         while let Ok(Some(frame)) = splitter.next_frame() {
             match parse_reply(frame) {
                 Ok(Reply::Ack { client_order_id }) => shared.record(client_order_id, at),
-                Ok(Reply::Rej { .. }) => {
+                Ok(Reply::Rej { .. } | Reply::Refused { .. }) => {
                     shared.rejected.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(_) => {}
+                Ok(Reply::AuthOk) | Err(_) => {}
             }
         }
         if st_w.write_all(&buf[..n]).is_err() {

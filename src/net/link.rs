@@ -18,8 +18,8 @@ use super::{
 };
 use crate::lifecycle::{Shutdown, Stop};
 
-/// A connection that lasted this long was useful even without a frame: its
-/// end resets the backoff. Shorter ones that delivered nothing do not.
+/// A connection that lasted this long was useful: its end resets the
+/// backoff. A shorter one does not, whatever it delivered.
 const USEFUL_AFTER: Duration = Duration::from_secs(1);
 /// How long a stopping link lets its writer deliver what is queued.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -52,8 +52,8 @@ pub struct LinkSettings {
 /// A reconnecting, framed TCP client: connects with backoff, reports
 /// `Up`/`Frames`/`Down` to its owner, and reconnects after a `Down`.
 ///
-/// The backoff resets only after a useful connection (one that delivered a
-/// frame or lasted a second): a peer that accepts and closes at once
+/// The backoff resets only after a useful connection (one that lasted a
+/// second): a peer that accepts and closes at once, refusal frame or not,
 /// is retried ever more slowly, not in a tight loop. [`Stop`] ends the link;
 /// its answer comes once the current connection's writer has delivered what
 /// its owner queued (bounded by two seconds).
@@ -173,7 +173,7 @@ enum After {
     End,
     /// Dial again; a useful connection resets the backoff.
     Reconnect {
-        /// It delivered a frame or lasted [`USEFUL_AFTER`].
+        /// It lasted [`USEFUL_AFTER`].
         useful: bool,
     },
 }
@@ -201,7 +201,9 @@ async fn one_connection<K: 'static>(
     }
     let since = Instant::now();
     let pumped = pump(rd, conn, to, s.limits, reading, &cut).await;
-    let useful = pumped.frames > 0 || since.elapsed() >= USEFUL_AFTER;
+    // Frames alone do not make a connection useful: a server that refuses
+    // us (an AUTH_FAILED) sends one frame and closes at once.
+    let useful = since.elapsed() >= USEFUL_AFTER;
     let at_end = s.eof_ends && pumped.down == LinkDown::Closed;
     let owner_gone = pumped.owner_gone
         || to

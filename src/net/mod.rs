@@ -178,8 +178,6 @@ impl ReadLimits {
 pub(crate) struct Pumped {
     /// Why.
     pub down: LinkDown,
-    /// Frames delivered: a connection that delivered some was useful.
-    pub frames: u64,
     /// The owning actor is gone: nothing will read further events.
     pub owner_gone: bool,
 }
@@ -196,12 +194,10 @@ pub(crate) async fn pump<K: 'static>(
     cut: &CancellationToken,
 ) -> Pumped {
     let mut splitter = FrameSplitter::new(limits.max_frame);
-    let mut frames = 0u64;
     let mut last_read = Instant::now();
     let mut partial_since = None;
-    let down = |down, frames| Pumped {
+    let down = |down| Pumped {
         down,
-        frames,
         owner_gone: false,
     };
     loop {
@@ -217,13 +213,13 @@ pub(crate) async fn pump<K: 'static>(
         };
         let read = tokio::select! {
             r = tokio::io::AsyncReadExt::read_buf(&mut rd, splitter.read_buf_mut()) => r,
-            _ = stop.cancelled() => return down(LinkDown::Stopped, frames),
-            _ = cut.cancelled() => return down(LinkDown::Cut, frames),
-            _ = timer => return down(expired, frames),
+            _ = stop.cancelled() => return down(LinkDown::Stopped),
+            _ = cut.cancelled() => return down(LinkDown::Cut),
+            _ = timer => return down(expired),
         };
         match read {
-            Ok(0) => return down(LinkDown::Closed, frames),
-            Err(e) => return down(LinkDown::Failed(e.to_string()), frames),
+            Ok(0) => return down(LinkDown::Closed),
+            Err(e) => return down(LinkDown::Failed(e.to_string())),
             Ok(_) => {}
         }
         last_read = Instant::now();
@@ -233,18 +229,16 @@ pub(crate) async fn pump<K: 'static>(
             _ => partial_since.or(Some(last_read)),
         };
         if !batch.is_empty() {
-            frames += batch.len() as u64;
             let event = NetEvent::new(conn, LinkEvent::Frames(batch));
             if to.send(event).await.is_err() {
                 return Pumped {
                     down: LinkDown::Stopped,
-                    frames,
                     owner_gone: true,
                 };
             }
         }
         if let Some(e) = error {
-            return down(LinkDown::Unframeable(e), frames);
+            return down(LinkDown::Unframeable(e));
         }
     }
 }

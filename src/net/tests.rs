@@ -198,16 +198,19 @@ async fn a_finite_feed_ends_at_its_end_of_stream() {
 }
 
 #[actix_rt::test]
-async fn a_peer_that_closes_at_once_is_retried_with_growing_delays() {
-    let (listener, link, _seen, _) = linked(false).await;
+async fn a_peer_that_refuses_at_once_is_retried_with_growing_delays() {
+    let (listener, link, seen, _) = linked(false).await;
     // Backoff 50, 100, 200, 400 ms…: in 800 ms at most 5 connections, where
-    // a reset on every accept would make about 16.
+    // a reset on every accept would make about 16. Each refusal carries a
+    // frame (as an AUTH_FAILED does): frames alone must not reset the backoff.
     let mut accepted = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_millis(800);
-    while let Ok(Ok((c, _))) = tokio::time::timeout_at(deadline, listener.accept()).await {
+    while let Ok(Ok((mut c, _))) = tokio::time::timeout_at(deadline, listener.accept()).await {
         accepted += 1;
+        c.write_all(b"REJ,-,REFUSED*").await.unwrap();
         drop(c);
     }
+    assert!(seen.lines().contains(&"REJ,-,REFUSED".to_string()));
     assert!((2..=5).contains(&accepted), "accepted {accepted}");
     link.send(Stop).await.unwrap();
 }
