@@ -19,7 +19,9 @@
 //!   answer to a resent id; malformed; risk), record (append to the journal),
 //!   apply (positions and counts, only from what was appended), answer
 //!   (queued until the commit). A failed commit answers nothing more and
-//!   exits with [`EXIT_JOURNAL_FAILED`].
+//!   exits with [`EXIT_JOURNAL_FAILED`], as does a journal that cannot be
+//!   opened; a port that cannot be bound exits with
+//!   [`Exit::Environment`](crate::lifecycle::Exit::Environment).
 //! * Risk ([`risk`]): MAX_QUANTITY, MAX_POSITION, RATE_LIMIT per client,
 //!   PRICE_BAND around the shm table's last price (skipped, and said once,
 //!   when the table is not reachable), HALTED between SIGUSR1 and SIGUSR2.
@@ -46,7 +48,7 @@ use actix::{Actor, Addr};
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use crate::lifecycle::{announce_ready, RoleContext, Shutdown, Stop};
+use crate::lifecycle::{announce_ready, CannotRun, Exit, RoleContext, Shutdown, Stop};
 use crate::net::serve_sessions;
 use crate::protocol::RejectReason;
 
@@ -55,11 +57,10 @@ use crate::protocol::RejectReason;
 pub const MAX_REPLY_BACKLOG: usize = 16 * 1024 * 1024;
 
 /// Exit status of an ordermanager whose journal could not be written (a
-/// failed write or fdatasync). Distinct from 1 (any other error) and 2 (bad
-/// configuration) so that whoever restarts the process can tell that the
-/// disk, not the code, needs attention; no order was answered that the
-/// journal does not hold.
-pub const EXIT_JOURNAL_FAILED: i32 = 3;
+/// failed write or fdatasync) or opened: [`Exit::Journal`] of the one table
+/// of statuses. Fatal, so the supervisor stops the run instead of restarting
+/// into the same disk; no order was answered that the journal does not hold.
+pub const EXIT_JOURNAL_FAILED: i32 = Exit::Journal.code() as i32;
 
 /// Why the ordermanager stopped on its own; each has its exit status.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +90,7 @@ pub fn run(ctx: RoleContext) -> anyhow::Result<()> {
             served = serve(ctx) => served,
             code = stopped => match code? {
                 0 => Ok(()),
-                EXIT_JOURNAL_FAILED => Err(StopError::JournalFailed.into()),
+                EXIT_JOURNAL_FAILED => Err(CannotRun::Journal(StopError::JournalFailed.into()).into()),
                 code => Err(anyhow::anyhow!("the actix system stopped with code {code}")),
             },
         }
@@ -142,12 +143,14 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     let cfg = &ctx.config;
     let om = &cfg.ordermanager;
     let log = ctx.log.clone();
-    let (journal, scan) = OrderJournal::open(&om.journal_path).with_context(|| {
-        format!(
-            "opening the journal {} (ordermanager.journal_path)",
-            om.journal_path.display()
-        )
-    })?;
+    let (journal, scan) = OrderJournal::open(&om.journal_path)
+        .with_context(|| {
+            format!(
+                "opening the journal {} (ordermanager.journal_path)",
+                om.journal_path.display()
+            )
+        })
+        .map_err(CannotRun::Journal)?;
     if scan.torn_tail {
         slog::warn!(log, "journal ended in a torn record (a crash mid-write): it was cut off";
             "kept_bytes" => scan.end_offset);
@@ -177,7 +180,8 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
                 "binding orders on {}:{} (ordermanager.port)",
                 om.host, om.port
             )
-        })?;
+        })
+        .map_err(CannotRun::Environment)?;
     let addr = listener.local_addr()?;
     slog::info!(log, "listening"; "orders" => %addr, "durability" => format!("{:?}", om.durability));
     let sink = OrderSinkActor::new(
