@@ -188,9 +188,23 @@ impl OrderJournal {
     /// Opens (creating) the journal at `path` and returns it with every
     /// record already there. A torn tail is cut off so new records start on
     /// a clean line; the scan says whether that happened.
+    ///
+    /// Anything but a regular file (or nothing) at `path` is refused: a
+    /// device such as `/dev/full` or `/dev/zero` would be read back forever.
     pub fn open(path: &Path) -> io::Result<(OrderJournal, JournalScan)> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
+        }
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{} is not a regular file", path.display()),
+                ))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
         let scan = read_journal(path, 0)?;
         let file = OpenOptions::new()
@@ -376,6 +390,14 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
         assert!(e.to_string().contains("line 2: corrupt record"), "{e}");
         assert!(OrderJournal::open(&path).is_err());
+    }
+
+    #[test]
+    fn a_device_or_directory_is_refused_not_read_forever() {
+        for path in ["/dev/full", "/dev/zero", "/tmp"] {
+            let e = OrderJournal::open(Path::new(path)).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{path}: {e}");
+        }
     }
 
     #[test]
