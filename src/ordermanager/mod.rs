@@ -21,7 +21,7 @@
 //!   (queued until the commit). A failed commit answers nothing more and
 //!   exits with [`EXIT_JOURNAL_FAILED`], as does a journal that cannot be
 //!   opened; a port that cannot be bound exits with
-//!   [`Exit::Environment`](crate::lifecycle::Exit::Environment).
+//!   [`Exit::Environment`].
 //! * Risk ([`risk`]): MAX_QUANTITY, MAX_POSITION, RATE_LIMIT per client,
 //!   PRICE_BAND around the shm table's last price (skipped, and said once,
 //!   when the table is not reachable), HALTED between SIGUSR1 and SIGUSR2.
