@@ -12,9 +12,8 @@ use anyhow::anyhow;
 use slog::Logger;
 use tokio::sync::oneshot;
 
-use super::child::{
-    ChildActor, ChildEvent, ChildSpec, GetRestarts, GetStarted, SharedEnv, StartChild,
-};
+use super::child::ChildActor;
+use super::messages::{ChildEvent, ChildSpec, GetRestarts, GetStarted, SharedEnv, StartChild};
 use super::status::RunStats;
 use super::RunReport;
 use crate::config::Config;

@@ -17,9 +17,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::{
@@ -32,9 +30,10 @@ use slog::Logger;
 use tokio::process::{ChildStdin, Command};
 use tokio::sync::oneshot;
 
+use super::messages::{ChildEvent, ChildSpec, GetRestarts, GetStarted, SharedEnv, StartChild};
 use super::output::{last_error_line, watch_stdout};
 use crate::config::SupervisorConfig;
-use crate::lifecycle::{Exit, Role, Stop};
+use crate::lifecycle::{Exit, Stop};
 use crate::shm::ProcessIdentity;
 
 /// How long an exited child's stdout and stderr may stay open before its
@@ -42,71 +41,6 @@ use crate::shm::ProcessIdentity;
 /// at all is what guarantees a READY line is reported before the exit that
 /// follows it, and that the exit carries the child's last error line.
 const OUTPUT_LINGER: Duration = Duration::from_millis(500);
-
-/// How to start a child: the program and its arguments. The supervisor uses
-/// its own executable with `--role NAME`; tests substitute `sh -c '…'`.
-#[derive(Debug, Clone)]
-pub struct ChildSpec {
-    /// Which role the child plays: names it in logs, events and summaries.
-    pub role: Role,
-    /// The program to run.
-    pub program: PathBuf,
-    /// Its arguments.
-    pub args: Vec<String>,
-}
-
-/// Environment overrides every start of every child gets: the resolved
-/// ports, shared so that a restart sees ports announced after its first start.
-pub type SharedEnv = Arc<Mutex<Vec<(String, String)>>>;
-
-/// What a child reports to the supervisor.
-#[derive(Message, Debug, Clone, PartialEq, Eq)]
-#[rtype(result = "()")]
-pub enum ChildEvent {
-    /// It printed its READY line (endpoints by name): later starts may go.
-    Ready(Role, Vec<(String, SocketAddr)>),
-    /// It died and is restarted after `delay`; `restarts` counts them all.
-    Restarting {
-        /// The child.
-        role: Role,
-        /// The backoff before the new start.
-        delay: Duration,
-        /// Restarts of this child so far, this one included.
-        restarts: u32,
-    },
-    /// It exited 0: finished, not restarted.
-    Finished(Role),
-    /// It cannot go on (restart budget spent, no READY in time, cannot be
-    /// started): the run must end with this error.
-    Failed(Role, String),
-    /// It exited with a fatal status (see [`Exit::is_fatal`]): restarting
-    /// cannot help, the run must end and say why on the terminal.
-    CannotRun {
-        /// The child.
-        role: Role,
-        /// Its exit status.
-        exit: Exit,
-        /// Its own last error line; `None` if it printed none.
-        line: Option<String>,
-    },
-}
-
-/// Start the child (the first start; restarts are the actor's own business).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StartChild;
-
-/// Restarts so far, for the summary.
-#[derive(Message)]
-#[rtype(result = "u32")]
-pub struct GetRestarts;
-
-/// Every process this actor started (pid and start time), in order: what
-/// tells a table the run's own orderbook created from one another process
-/// created under the same name, so that only the former is removed.
-#[derive(Message)]
-#[rtype(result = "Vec<ProcessIdentity>")]
-pub struct GetStarted;
 
 /// The READY line of start number `run`.
 #[derive(Message)]

@@ -52,13 +52,13 @@
 
 mod actor;
 mod child;
+mod messages;
 mod output;
 pub mod status;
 
 pub use actor::{Launch, StopRun, SupervisorActor};
-pub use child::{
-    ChildActor, ChildEvent, ChildSpec, GetRestarts, GetStarted, SharedEnv, StartChild,
-};
+pub use child::ChildActor;
+pub use messages::{ChildEvent, ChildSpec, GetRestarts, GetStarted, SharedEnv, StartChild};
 pub use status::RunStats;
 
 use std::io::IsTerminal;

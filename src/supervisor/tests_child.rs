@@ -8,6 +8,7 @@ use actix::{Actor, Addr, Context, Handler};
 use tokio::sync::mpsc;
 
 use super::child::*;
+use super::messages::*;
 use crate::config::SupervisorConfig;
 use crate::lifecycle::{Exit, Role, Stop};
 use crate::logging::discard;
