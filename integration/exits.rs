@@ -268,3 +268,57 @@ fn a_role_prints_its_error_once() {
         "{log}"
     );
 }
+
+#[test]
+fn a_journal_failing_at_the_final_flush_of_a_stop_still_exits_3() {
+    let dir = TestDir::new();
+    if !can_mount_tmpfs(&dir) {
+        eprintln!("SKIPPED: no private mount namespace with tmpfs here (needs root)");
+        return;
+    }
+    let shm = ShmName::new("exit_jstop");
+    let config = dir.config(&shm, "");
+    let full = dir.path().join("full");
+    std::fs::create_dir_all(&full).unwrap();
+    let env = [
+        ("TRADING__ORDERMANAGER__PORT", "0".to_string()),
+        (
+            "TRADING__ORDERMANAGER__JOURNAL_PATH",
+            full.join("orders.journal").display().to_string(),
+        ),
+        // The commit would come long after the stop: the stop's flush is
+        // the first write.
+        ("TRADING__ORDERMANAGER__GROUP_COMMIT_MS", "60000".into()),
+    ];
+    let script = "mount -t tmpfs -o size=256k tmpfs \"$1\" && \
+                  { dd if=/dev/zero of=\"$1/filler\" bs=64k 2>/dev/null; \
+                  exec \"$2\" --role ordermanager --config \"$3\"; }";
+    let mut om = spawn_program(
+        &dir,
+        "unshare",
+        &[
+            "-m",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            full.to_str().unwrap(),
+            binary(),
+            config.to_str().unwrap(),
+        ],
+        &env,
+    );
+    let orders = Proc::endpoint(&om.ready(), "orders");
+    // An unknown symbol: decided (and logged) at once, journaled, not yet committed.
+    let mut client = connect_and_send(orders, b"1732512345.1,BUY,100,ZZZZ,1.5,id-1*");
+    wait_until("the order decided", || {
+        dir.read("logs/order_manager.log")
+            .contains("order rejected")
+    });
+    om.terminate();
+    assert_eq!(om.wait().code(), Some(3), "stderr: {:?}", all_stderr(&om));
+    // Nothing was answered: the record never reached the disk.
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut client, &mut answer);
+    assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
+}

@@ -80,21 +80,37 @@ impl StopError {
     }
 }
 
+/// How long a finished stop waits for a journal failure of its own final
+/// flush to reach the system's stop code (one pass of the system's task).
+const FINAL_FLUSH_VERDICT: Duration = Duration::from_millis(100);
+
 /// Runs the ordermanager until it is asked to stop, or until the sink stops
 /// the actix system itself (a journal failure, [`EXIT_JOURNAL_FAILED`]).
 pub fn run(ctx: RoleContext) -> anyhow::Result<()> {
     let system = actix_rt::System::new();
     let stopped = system.stop_future();
     system.block_on(async move {
+        tokio::pin!(stopped);
         tokio::select! {
-            served = serve(ctx) => served,
-            code = stopped => match code? {
-                0 => Ok(()),
-                EXIT_JOURNAL_FAILED => Err(CannotRun::Journal(StopError::JournalFailed.into()).into()),
-                code => Err(anyhow::anyhow!("the actix system stopped with code {code}")),
-            },
+            served = serve(ctx) => served?,
+            code = &mut stopped => return stop_code(code?),
+        }
+        // The stop's last flush may have failed too: the sink then stopped
+        // the system with the journal's code, which must not become 0.
+        match tokio::time::timeout(FINAL_FLUSH_VERDICT, stopped).await {
+            Ok(code) => stop_code(code?),
+            Err(_) => Ok(()),
         }
     })
+}
+
+/// The result for the code the actix system was stopped with.
+fn stop_code(code: i32) -> anyhow::Result<()> {
+    match code {
+        0 => Ok(()),
+        EXIT_JOURNAL_FAILED => Err(CannotRun::Journal(StopError::JournalFailed.into()).into()),
+        code => Err(anyhow::anyhow!("the actix system stopped with code {code}")),
+    }
 }
 
 /// What the journal says happened before this start.
