@@ -12,6 +12,11 @@ use slog::{o, Drain, Level, Logger};
 /// Capacity of the async logging channel, in records.
 const CHANNEL_SIZE: usize = 64 * 1024;
 
+/// Tag of a record meant for the log file only, never the terminal: e.g.
+/// the final error of a role, which `main` prints on the terminal itself,
+/// so that it appears there once. Use as `slog::crit!(log, #"file-only", …)`.
+pub const FILE_ONLY: &str = "file-only";
+
 /// Maps the `logs.level` setting to a slog level; `None` for unknown names.
 pub fn parse_level(name: &str) -> Option<Level> {
     match name {
@@ -56,7 +61,7 @@ pub fn init(
     let term_drain = slog_term::FullFormat::new(slog_term::TermDecorator::new().stderr().build())
         .use_original_order()
         .build()
-        .filter(move |_| terminal)
+        .filter(move |r: &slog::Record| terminal && r.tag() != FILE_ONLY)
         .fuse();
     let both = slog::Duplicate::new(file_drain, term_drain).fuse();
     let (drain, guard) = slog_async::Async::new(both.filter_level(level).fuse())
@@ -140,11 +145,13 @@ mod tests {
         let (log, guard) = init(dir.path(), "x.log", "test", "info", false).unwrap();
         slog::info!(log, "Executed order: {}", 7);
         slog::debug!(log, "hidden");
+        slog::crit!(log, #"file-only", "said once, here");
         drop(log);
         drop(guard);
         let text = std::fs::read_to_string(dir.path().join("x.log")).unwrap();
         assert!(text.contains("Executed order: 7"), "{text}");
         assert!(!text.contains("hidden"));
+        assert!(text.contains("CRIT said once, here"), "{text}");
     }
 
     #[test]

@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Parser;
 use trading::config::Config;
-use trading::lifecycle::{Role, RoleContext};
+use trading::lifecycle::{exit_for, CannotRun, Exit, Role, RoleContext};
 
 /// A multi-process trading stack: gateway → orderbook → strategy → ordermanager.
 #[derive(Debug, Parser)]
@@ -55,7 +56,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(Exit::Config.code());
         }
     };
     let result = if let Some(path) = &cli.generate_csv {
@@ -66,18 +67,17 @@ fn main() -> ExitCode {
         run_all(config, &cli)
     } else {
         eprintln!("error: give --role NAME, --all or --generate-csv PATH (see --help)");
-        return ExitCode::from(2);
+        return ExitCode::from(Exit::Config.code());
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // The one place an error reaches the terminal: the roles log it
+            // to their file only. Its kind decides the status (see
+            // `trading::lifecycle::exit`), which tells the supervisor
+            // whether a restart can help.
             eprintln!("error: {e:#}");
-            // A role that stopped for a reason with its own status (e.g. a
-            // journal that cannot be written) exits with that status.
-            match e.downcast_ref::<trading::ordermanager::StopError>() {
-                Some(stop) => ExitCode::from(stop.exit_code() as u8),
-                None => ExitCode::FAILURE,
-            }
+            ExitCode::from(exit_for(&e).code())
         }
     }
 }
@@ -99,7 +99,9 @@ fn run_role(role: Role, config: Config, cli: &Cli) -> anyhow::Result<()> {
         &config.logs.level,
         // A supervised child's terminal is the supervisor's status line.
         !cli.exit_with_parent,
-    )?;
+    )
+    .context("opening the log file (logs.dir)")
+    .map_err(CannotRun::Environment)?;
     let ctx = context(config, cli, log.clone());
     let result = match role {
         Role::Gateway => trading::gateway::run(ctx),
@@ -108,7 +110,9 @@ fn run_role(role: Role, config: Config, cli: &Cli) -> anyhow::Result<()> {
         Role::Ordermanager => trading::ordermanager::run(ctx),
     };
     if let Err(e) = &result {
-        slog::crit!(log, "stopped with an error"; "error" => format!("{e:#}"));
+        // The file only: main prints the error on the terminal, once.
+        slog::crit!(log, #"file-only", "stopped with an error";
+            "error" => format!("{e:#}"), "exit_status" => exit_for(e).code());
     }
     result
 }
@@ -120,6 +124,8 @@ fn run_all(config: Config, cli: &Cli) -> anyhow::Result<()> {
         "supervisor",
         &config.logs.level,
         false,
-    )?;
+    )
+    .context("opening the log file (logs.dir)")
+    .map_err(CannotRun::Environment)?;
     trading::supervisor::run(context(config, cli, log))
 }

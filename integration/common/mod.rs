@@ -125,6 +125,8 @@ pub struct Proc {
     pub stdin: Option<ChildStdin>,
     /// Lines the process printed on stdout, read by a background thread.
     pub stdout: mpsc::Receiver<String>,
+    /// Lines it printed on stderr (its terminal messages), read likewise.
+    pub stderr: mpsc::Receiver<String>,
 }
 
 impl Proc {
@@ -204,31 +206,54 @@ pub fn alive(pid: u32) -> bool {
 
 /// Starts the binary with `args` in `dir`, with extra environment variables.
 pub fn spawn(dir: &TestDir, args: &[&str], env: &[(&str, String)]) -> Proc {
-    let mut cmd = Command::new(binary());
+    spawn_program(dir, binary(), args, env)
+}
+
+/// Starts `program` (e.g. a wrapper that execs the binary) in `dir`, with
+/// stdout and stderr read line by line in the background.
+pub fn spawn_program(dir: &TestDir, program: &str, args: &[&str], env: &[(&str, String)]) -> Proc {
+    let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("spawn the binary");
     let stdin = child.stdin.take();
-    let out = child.stdout.take().unwrap();
+    let stdout = lines_of(child.stdout.take().unwrap());
+    let stderr = lines_of(child.stderr.take().unwrap());
+    Proc {
+        child,
+        stdin,
+        stdout,
+        stderr,
+    }
+}
+
+/// The lines of `stream`, read to its end by a background thread.
+fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
                 break;
             }
         }
     });
-    Proc {
-        child,
-        stdin,
-        stdout: rx,
+    rx
+}
+
+/// Every line the exited process printed on stderr (its reader thread may
+/// lag behind the exit, so read until it hangs up).
+pub fn all_stderr(run: &Proc) -> Vec<String> {
+    let mut lines = Vec::new();
+    while let Ok(line) = run.stderr.recv_timeout(TIMEOUT) {
+        lines.push(line);
     }
+    lines
 }
 
 /// Starts one role with `config` (and `--exit-with-parent`, so it dies with the test).

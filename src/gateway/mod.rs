@@ -14,6 +14,11 @@
 //! `gateway.loop = false` the replay is sent once, every queue is flushed,
 //! the market data connections are closed cleanly and the process exits 0.
 //!
+//! A data file that cannot be loaded ends the process with
+//! [`Exit::Data`](crate::lifecycle::Exit::Data), a port that cannot be bound
+//! with [`Exit::Environment`](crate::lifecycle::Exit::Environment): neither
+//! is worth a restart.
+//!
 //! The default `data/market_data.csv` was made by this module's random walk:
 //! `cargo run --release -- --generate-csv data/market_data.csv --ticks 20000`.
 
@@ -33,7 +38,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::config::{Config, MarketSource};
-use crate::lifecycle::{announce_ready, RoleContext, Shutdown};
+use crate::lifecycle::{announce_ready, CannotRun, RoleContext, Shutdown};
 use crate::net::accept_loop;
 
 /// How long a finished replay waits for subscribers to take their last bytes.
@@ -67,7 +72,9 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     let market: Box<dyn FrameSource> = match g.source {
         MarketSource::Csv => {
             let (replay, stats) =
-                Replay::load(&g.data_path, &cfg.symbols, g.loop_replay, g.send_time)?;
+                Replay::load(&g.data_path, &cfg.symbols, g.loop_replay, g.send_time)
+                    .context("loading market data (gateway.data_path)")
+                    .map_err(CannotRun::Data)?;
             if stats.unknown_symbol_rows > 0 {
                 slog::warn!(log, "CSV rows skipped: symbols not configured";
                     "rows" => stats.unknown_symbol_rows, "symbols" => stats.unknown_symbols.join(","));
@@ -87,7 +94,8 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
                 "binding market data on {}:{} (gateway.md_port)",
                 g.host, g.md_port
             )
-        })?;
+        })
+        .map_err(CannotRun::Environment)?;
     let news_listener = TcpListener::bind((g.host.as_str(), g.news_port))
         .await
         .with_context(|| {
@@ -95,7 +103,8 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
                 "binding news on {}:{} (gateway.news_port)",
                 g.host, g.news_port
             )
-        })?;
+        })
+        .map_err(CannotRun::Environment)?;
     let (md_addr, news_addr) = (md_listener.local_addr()?, news_listener.local_addr()?);
     slog::info!(log, "listening"; "md" => %md_addr, "news" => %news_addr);
     announce_ready("gateway", &[("md", md_addr), ("news", news_addr)]);

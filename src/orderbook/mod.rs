@@ -29,6 +29,11 @@
 //! original protocol. Otherwise an end of stream or error means
 //! "reconnect". On Ctrl+C/SIGTERM the writer logs its totals and removes
 //! the segment.
+//!
+//! A table that cannot be created (its name taken by a live writer or by a
+//! file that is not a table) ends the process with
+//! [`Exit::Environment`](crate::lifecycle::Exit::Environment): a restart
+//! would meet the same name.
 
 mod feed;
 pub mod position;
@@ -41,7 +46,7 @@ use actix::Actor;
 use anyhow::Context;
 use tokio::sync::oneshot;
 
-use crate::lifecycle::{announce_ready, RoleContext, Shutdown, Stop};
+use crate::lifecycle::{announce_ready, CannotRun, RoleContext, Shutdown, Stop};
 use crate::shm::PriceTable;
 
 /// Runs the orderbook until it is asked to stop or a finite feed ends.
@@ -54,7 +59,8 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     let cfg = &ctx.config;
     let name = &cfg.orderbook.shared_memory_name;
     let table = PriceTable::create(name, &cfg.symbols, cfg.orderbook.ring_capacity)
-        .with_context(|| format!("creating the price table {name:?}"))?;
+        .with_context(|| format!("creating the price table {name:?}"))
+        .map_err(CannotRun::Environment)?;
     if table.replaced_stale() {
         slog::warn!(ctx.log, "replaced a segment left by a dead writer"; "name" => name);
     }

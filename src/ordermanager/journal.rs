@@ -195,7 +195,10 @@ pub struct JournalScan {
 /// Reads every complete record from `from_offset` on; a missing file is empty.
 ///
 /// A malformed complete line is an `InvalidData` error naming its line
-/// number (counted from `from_offset`).
+/// number (counted from `from_offset`). Anything but a regular file is an
+/// `InvalidInput` error: a device such as `/dev/full` or `/dev/zero` would
+/// be read to an end that never comes (the ordermanager at start, the
+/// supervisor's status line every few seconds).
 pub fn read_journal(path: &Path, from_offset: u64) -> io::Result<JournalScan> {
     let mut file = match File::open(path) {
         Ok(f) => f,
@@ -208,6 +211,12 @@ pub fn read_journal(path: &Path, from_offset: u64) -> io::Result<JournalScan> {
         }
         Err(e) => return Err(e),
     };
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
     file.seek(SeekFrom::Start(from_offset))?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
@@ -252,6 +261,8 @@ impl OrderJournal {
     /// Opens (creating) the journal at `path` and returns it with every
     /// record already there. A torn tail is cut off so new records start on
     /// a clean line; the scan says whether that happened.
+    /// Anything but a regular file (or nothing) at `path` is refused, as by
+    /// [`read_journal`].
     pub fn open(path: &Path) -> io::Result<(OrderJournal, JournalScan)> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
@@ -466,6 +477,16 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
         assert!(e.to_string().contains("line 2: corrupt record"), "{e}");
         assert!(OrderJournal::open(&path).is_err());
+    }
+
+    #[test]
+    fn a_device_or_directory_is_refused_not_read_forever() {
+        for path in ["/dev/full", "/dev/zero", "/tmp"] {
+            let e = OrderJournal::open(Path::new(path)).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{path}: {e}");
+            let e = read_journal(Path::new(path), 0).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{path}: {e}");
+        }
     }
 
     #[test]

@@ -19,7 +19,9 @@
 //!   answer to a resent id; malformed; risk), record (append to the journal),
 //!   apply (positions and counts, only from what was appended), answer
 //!   (queued until the commit). A failed commit answers nothing more and
-//!   exits with [`EXIT_JOURNAL_FAILED`].
+//!   exits with [`EXIT_JOURNAL_FAILED`], as does a journal that cannot be
+//!   opened; a port that cannot be bound exits with
+//!   [`Exit::Environment`].
 //! * Admission ([`session`]): a connection's first frame must be
 //!   `AUTH,NAME,TOKEN*` (answered `AUTH_OK*`) unless
 //!   `ordermanager.require_auth` is off; otherwise it gets
@@ -60,7 +62,7 @@ use actix::{Actor, Addr};
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use crate::lifecycle::{announce_ready, RoleContext, Shutdown, Stop};
+use crate::lifecycle::{announce_ready, CannotRun, Exit, RoleContext, Shutdown, Stop};
 use crate::net::serve_sessions;
 
 /// The default of `ordermanager.max_reply_backlog`: answer bytes a client
@@ -69,11 +71,10 @@ use crate::net::serve_sessions;
 pub const MAX_REPLY_BACKLOG: usize = 256 * 1024;
 
 /// Exit status of an ordermanager whose journal could not be written (a
-/// failed write or fdatasync). Distinct from 1 (any other error) and 2 (bad
-/// configuration) so that whoever restarts the process can tell that the
-/// disk, not the code, needs attention; no order was answered that the
-/// journal does not hold.
-pub const EXIT_JOURNAL_FAILED: i32 = 3;
+/// failed write or fdatasync) or opened: [`Exit::Journal`] of the one table
+/// of statuses. Fatal, so the supervisor stops the run instead of restarting
+/// into the same disk; no order was answered that the journal does not hold.
+pub const EXIT_JOURNAL_FAILED: i32 = Exit::Journal.code() as i32;
 
 /// Why the ordermanager stopped on its own; each has its exit status.
 #[derive(Debug, thiserror::Error)]
@@ -93,21 +94,37 @@ impl StopError {
     }
 }
 
+/// How long a finished stop waits for a journal failure of its own final
+/// flush to reach the system's stop code (one pass of the system's task).
+const FINAL_FLUSH_VERDICT: Duration = Duration::from_millis(100);
+
 /// Runs the ordermanager until it is asked to stop, or until the sink stops
 /// the actix system itself (a journal failure, [`EXIT_JOURNAL_FAILED`]).
 pub fn run(ctx: RoleContext) -> anyhow::Result<()> {
     let system = actix_rt::System::new();
     let stopped = system.stop_future();
     system.block_on(async move {
+        tokio::pin!(stopped);
         tokio::select! {
-            served = serve(ctx) => served,
-            code = stopped => match code? {
-                0 => Ok(()),
-                EXIT_JOURNAL_FAILED => Err(StopError::JournalFailed.into()),
-                code => Err(anyhow::anyhow!("the actix system stopped with code {code}")),
-            },
+            served = serve(ctx) => served?,
+            code = &mut stopped => return stop_code(code?),
+        }
+        // The stop's last flush may have failed too: the sink then stopped
+        // the system with the journal's code, which must not become 0.
+        match tokio::time::timeout(FINAL_FLUSH_VERDICT, stopped).await {
+            Ok(code) => stop_code(code?),
+            Err(_) => Ok(()),
         }
     })
+}
+
+/// The result for the code the actix system was stopped with.
+fn stop_code(code: i32) -> anyhow::Result<()> {
+    match code {
+        0 => Ok(()),
+        EXIT_JOURNAL_FAILED => Err(CannotRun::Journal(StopError::JournalFailed.into()).into()),
+        code => Err(anyhow::anyhow!("the actix system stopped with code {code}")),
+    }
 }
 
 /// What the journal says happened before this start.
@@ -154,12 +171,14 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         slog::warn!(log, "require_auth is off: unauthenticated clients may trade, keyed by address";
             "key" => "ordermanager.require_auth");
     }
-    let (journal, scan) = OrderJournal::open(&om.journal_path).with_context(|| {
-        format!(
-            "opening the journal {} (ordermanager.journal_path)",
-            om.journal_path.display()
-        )
-    })?;
+    let (journal, scan) = OrderJournal::open(&om.journal_path)
+        .with_context(|| {
+            format!(
+                "opening the journal {} (ordermanager.journal_path)",
+                om.journal_path.display()
+            )
+        })
+        .map_err(CannotRun::Journal)?;
     if scan.torn_tail {
         slog::warn!(log, "journal ended in a torn record (a crash mid-write): it was cut off";
             "kept_bytes" => scan.end_offset);
@@ -198,7 +217,8 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
                 "binding orders on {}:{} (ordermanager.port)",
                 om.host, om.port
             )
-        })?;
+        })
+        .map_err(CannotRun::Environment)?;
     let addr = listener.local_addr()?;
     slog::info!(log, "listening"; "orders" => %addr, "durability" => format!("{:?}", om.durability));
     let sink = OrderSinkActor::new(

@@ -175,7 +175,12 @@ impl OrderSinkActor {
         if client.standing == Standing::New {
             match client.admit(frame, &self.settings.auth) {
                 Admission::Authenticated => {
-                    write_auth_ok(&mut client.pending);
+                    // Nothing is journaled for an AUTH and nothing of this
+                    // client can be pending yet (it is its first frame), so
+                    // its answer goes now, not after the next group commit.
+                    let mut ok = Vec::with_capacity(8);
+                    write_auth_ok(&mut ok);
+                    let _ = client.replies.send(Bytes::from(ok));
                     slog::info!(self.log, "client authenticated"; "client" => &client.peer,
                         "name" => client.who().map(|w| w.1).unwrap_or("-"));
                     return Ok(());

@@ -399,3 +399,11 @@ fn a_failed_commit_answers_nothing_and_stops_the_system_with_its_code() {
 
 #[path = "tests_hostile.rs"]
 mod hostile;
+
+#[actix_rt::test]
+async fn auth_ok_does_not_wait_for_a_group_commit() {
+    // A one-minute group commit: anything that waited for it would time out.
+    let s = server_with(settings(Durability::Group, 60_000)).await;
+    let c = tokio::time::timeout(Duration::from_secs(5), authed(s.addr, "quick")).await;
+    assert!(c.is_ok(), "AUTH_OK came only with the group commit");
+}

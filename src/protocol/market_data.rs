@@ -80,6 +80,16 @@ pub fn parse_market_data(frame: &[u8]) -> Result<MarketData<'_>, ParseError> {
     }
 }
 
+/// Both parsers' answers on one frame: the fast path's (`None` = "ask the
+/// general parser") and the general parser's. Only for the fuzz target that
+/// holds them equal on every input; built only by `cargo fuzz`, which sets
+/// `--cfg fuzzing`, so it is no part of the API.
+#[cfg(fuzzing)]
+#[allow(clippy::type_complexity)]
+pub fn parse_both(frame: &[u8]) -> (Option<MarketData<'_>>, Result<MarketData<'_>, ParseError>) {
+    (fast::parse(frame), parse_market_data_general(frame))
+}
+
 /// The general parser: field splitting, trimming, every diagnostic.
 fn parse_market_data_general(frame: &[u8]) -> Result<MarketData<'_>, ParseError> {
     let (f, n) = split_fields(frame)?;

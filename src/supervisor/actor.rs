@@ -12,13 +12,12 @@ use anyhow::anyhow;
 use slog::Logger;
 use tokio::sync::oneshot;
 
-use super::child::{
-    ChildActor, ChildEvent, ChildSpec, GetRestarts, GetStarted, SharedEnv, StartChild, StopChild,
-};
+use super::child::ChildActor;
+use super::messages::{ChildEvent, ChildSpec, GetRestarts, GetStarted, SharedEnv, StartChild};
 use super::status::RunStats;
 use super::RunReport;
 use crate::config::Config;
-use crate::lifecycle::Role;
+use crate::lifecycle::{CannotRun, Exit, Role, Stop};
 use crate::shm::{unlink_segment_if_written_by, ProcessIdentity, Removal};
 
 /// How often the status line is redrawn on a terminal.
@@ -31,10 +30,12 @@ const STATUS_LOG_EVERY: Duration = Duration::from_secs(5);
 #[rtype(result = "()")]
 pub struct Launch(pub Vec<ChildSpec>);
 
-/// Stop everything in order, then summarize; the string says why (for the log).
+/// Stop the whole run: every child in order, then the summary; the string
+/// says why (for the log). Unlike [`Stop`], which one actor gets, this
+/// ends the run.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct StopAll(pub String);
+pub struct StopRun(pub String);
 
 /// The parent of every [`ChildActor`].
 pub struct SupervisorActor {
@@ -53,7 +54,7 @@ pub struct SupervisorActor {
     /// Roles that exited 0.
     finished: Vec<Role>,
     /// Once set, no more starts; the value becomes the run's result.
-    stopping: Option<Result<(), String>>,
+    stopping: Option<anyhow::Result<()>>,
     /// Ticks, orders, rejects and positions of this run.
     stats: RunStats,
     /// Restarts of every child, for the status line.
@@ -183,7 +184,7 @@ impl SupervisorActor {
     }
 
     /// Stops every child in order, then removes the segment and summarizes.
-    fn stop_all(&mut self, result: Result<(), String>, ctx: &mut Context<Self>) {
+    fn stop_all(&mut self, result: anyhow::Result<()>, ctx: &mut Context<Self>) {
         if self.stopping.is_some() {
             return;
         }
@@ -196,7 +197,7 @@ impl SupervisorActor {
             // One at a time: a producer is gone before its consumer stops,
             // so the last orders still reach a running ordermanager.
             for (_, child) in &order {
-                let _ = child.send(StopChild).await;
+                let _ = child.send(Stop).await;
             }
             let mut restarts = Vec::new();
             let mut writers = Vec::new();
@@ -247,14 +248,39 @@ impl SupervisorActor {
         let summary = self.stats.summary(&restarts);
         println!("{summary}");
         slog::info!(self.log, "run ended"; "summary" => &summary);
-        let result = match self.stopping.take().unwrap_or(Ok(())) {
-            Ok(()) => Ok(RunReport { restarts, summary }),
-            Err(e) => Err(anyhow!(e)),
-        };
+        let result = self
+            .stopping
+            .take()
+            .unwrap_or(Ok(()))
+            .map(|()| RunReport { restarts, summary });
         if let Some(done) = self.done.take() {
             let _ = done.send(result);
         }
         ctx.stop();
+    }
+
+    /// A child exited with a fatal status: the run ends with its status and
+    /// its own last error line, which `main` prints on the terminal.
+    fn cannot_run(
+        &mut self,
+        role: Role,
+        exit: Exit,
+        line: Option<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        let log_file = self.config.logs.dir.join(role.log_file());
+        let line = match line {
+            Some(l) => format!("{l} ({exit}; more in {})", log_file.display()),
+            None => format!("{exit}; see {}", log_file.display()),
+        };
+        slog::error!(self.log, "stopping the run: a child cannot run";
+            "child" => role.name(), "line" => &line);
+        let error = CannotRun::Child {
+            role: role.name(),
+            exit,
+            line,
+        };
+        self.stop_all(Err(error.into()), ctx);
     }
 
     fn draw_status(&mut self) {
@@ -349,16 +375,17 @@ impl Handler<ChildEvent> for SupervisorActor {
                 slog::error!(self.log, "stopping the run after a failure"; "child" => role.name());
                 // The child's own account of why is in its log file.
                 let log_file = self.config.logs.dir.join(role.log_file());
-                self.stop_all(Err(format!("{why}; see {}", log_file.display())), ctx);
+                self.stop_all(Err(anyhow!("{why}; see {}", log_file.display())), ctx);
             }
+            ChildEvent::CannotRun { role, exit, line } => self.cannot_run(role, exit, line, ctx),
         }
     }
 }
 
-impl Handler<StopAll> for SupervisorActor {
+impl Handler<StopRun> for SupervisorActor {
     type Result = ();
 
-    fn handle(&mut self, msg: StopAll, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: StopRun, ctx: &mut Context<Self>) {
         slog::info!(self.log, "stopping every child"; "reason" => msg.0);
         self.stop_all(Ok(()), ctx);
     }

@@ -3,17 +3,21 @@
 //!
 //! The actor owns everything about its process: the stdin it holds open
 //! (closing it tells a `--exit-with-parent` child that its parent is gone),
-//! the stdout it reads the READY line from and then drains, the restart
-//! budget, and the SIGTERM-then-SIGKILL stop. The [`SupervisorActor`] only
-//! hears what matters to the whole run as [`ChildEvent`]s.
+//! the stdout it reads the READY line from and then drains, the stderr
+//! whose last line says why it failed, the restart budget, and the
+//! SIGTERM-then-SIGKILL stop ([`Stop`]). The [`SupervisorActor`] only hears
+//! what matters to the whole run as [`ChildEvent`]s.
+//!
+//! A child that exits with a fatal status of the table in
+//! [`crate::lifecycle::exit`] (configuration, journal, environment, data)
+//! is not restarted: a restart would hit the same wall. It is reported as
+//! [`ChildEvent::CannotRun`] with its own last error line.
 //!
 //! [`SupervisorActor`]: super::SupervisorActor
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::{
@@ -23,79 +27,20 @@ use actix::{
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use slog::Logger;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{ChildStdin, Command};
 use tokio::sync::oneshot;
 
+use super::messages::{ChildEvent, ChildSpec, GetRestarts, GetStarted, SharedEnv, StartChild};
+use super::output::{last_error_line, watch_stdout};
 use crate::config::SupervisorConfig;
-use crate::lifecycle::{parse_ready_line, Role};
+use crate::lifecycle::{Exit, Stop};
 use crate::shm::ProcessIdentity;
 
-/// How long an exited child's stdout may stay open before its exit is
-/// reported anyway (a grandchild could hold it). Waiting for it at all is
-/// what guarantees a READY line is reported before the exit that follows it.
-const STDOUT_LINGER: Duration = Duration::from_millis(500);
-
-/// How to start a child: the program and its arguments. The supervisor uses
-/// its own executable with `--role NAME`; tests substitute `sh -c '…'`.
-#[derive(Debug, Clone)]
-pub struct ChildSpec {
-    /// Which role the child plays: names it in logs, events and summaries.
-    pub role: Role,
-    /// The program to run.
-    pub program: PathBuf,
-    /// Its arguments.
-    pub args: Vec<String>,
-}
-
-/// Environment overrides every start of every child gets: the resolved
-/// ports, shared so that a restart sees ports announced after its first start.
-pub type SharedEnv = Arc<Mutex<Vec<(String, String)>>>;
-
-/// What a child reports to the supervisor.
-#[derive(Message, Debug, Clone, PartialEq, Eq)]
-#[rtype(result = "()")]
-pub enum ChildEvent {
-    /// It printed its READY line (endpoints by name): later starts may go.
-    Ready(Role, Vec<(String, SocketAddr)>),
-    /// It died and is restarted after `delay`; `restarts` counts them all.
-    Restarting {
-        /// The child.
-        role: Role,
-        /// The backoff before the new start.
-        delay: Duration,
-        /// Restarts of this child so far, this one included.
-        restarts: u32,
-    },
-    /// It exited 0: finished, not restarted.
-    Finished(Role),
-    /// It cannot go on (restart budget spent, no READY in time, cannot be
-    /// started): the run must end with this error.
-    Failed(Role, String),
-}
-
-/// Start the child (the first start; restarts are the actor's own business).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StartChild;
-
-/// Stop the child: SIGTERM, then SIGKILL after the grace period. Resolves
-/// once it has exited; no restart follows.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StopChild;
-
-/// Restarts so far, for the summary.
-#[derive(Message)]
-#[rtype(result = "u32")]
-pub struct GetRestarts;
-
-/// Every process this actor started (pid and start time), in order: what
-/// tells a table the run's own orderbook created from one another process
-/// created under the same name, so that only the former is removed.
-#[derive(Message)]
-#[rtype(result = "Vec<ProcessIdentity>")]
-pub struct GetStarted;
+/// How long an exited child's stdout and stderr may stay open before its
+/// exit is reported anyway (a grandchild could hold them). Waiting for them
+/// at all is what guarantees a READY line is reported before the exit that
+/// follows it, and that the exit carries the child's last error line.
+const OUTPUT_LINGER: Duration = Duration::from_millis(500);
 
 /// The READY line of start number `run`.
 #[derive(Message)]
@@ -109,9 +54,14 @@ struct ReadySeen {
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Exited {
+    /// Which start.
     run: u64,
+    /// How it ended, for the log (`exit status: 3`, `signal: 9 (SIGKILL)`).
     status: String,
-    success: bool,
+    /// Its exit code; `None` when a signal ended it.
+    code: Option<i32>,
+    /// Its last stderr line, if any.
+    last_error: Option<String>,
 }
 
 /// Supervises one child process.
@@ -177,6 +127,19 @@ impl ChildActor {
         }
     }
 
+    /// The child exited with a fatal status: no restart, the run must end.
+    fn cannot_run(&mut self, exit: Exit, line: Option<String>) {
+        self.stopping = true;
+        slog::crit!(self.log, "child cannot run: not restarting it";
+            "child" => self.spec.role.name(), "exit" => %exit,
+            "line" => line.as_deref().unwrap_or("(nothing on stderr)"));
+        self.parent.do_send(ChildEvent::CannotRun {
+            role: self.spec.role,
+            exit,
+            line,
+        });
+    }
+
     fn fail(&mut self, why: String) {
         self.stopping = true;
         slog::crit!(self.log, "child failed"; "child" => self.spec.role.name(), "why" => &why);
@@ -189,7 +152,7 @@ impl ChildActor {
         cmd.args(&self.spec.args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             // Its own process group: the terminal's Ctrl+C reaches only us.
             .process_group(0)
             .kill_on_drop(false);
@@ -220,31 +183,34 @@ impl ChildActor {
         let run = self.run;
         let reader = child.stdout.take().map(|out| {
             let me = me.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(out).lines();
-                let mut ready = false;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if !ready {
-                        if let Some((_, endpoints)) = parse_ready_line(&line) {
-                            ready = true;
-                            me.do_send(ReadySeen { run, endpoints });
-                        }
-                    }
-                }
-            })
+            tokio::spawn(watch_stdout(out, move |endpoints| {
+                me.do_send(ReadySeen { run, endpoints })
+            }))
         });
+        let errors = child
+            .stderr
+            .take()
+            .map(|err| tokio::spawn(last_error_line(err, role.name(), self.log.clone())));
         tokio::spawn(async move {
-            let (status, success) = match child.wait().await {
-                Ok(s) => (s.to_string(), s.success()),
-                Err(e) => (format!("wait failed: {e}"), false),
+            let (status, code) = match child.wait().await {
+                Ok(s) => (s.to_string(), s.code()),
+                Err(e) => (format!("wait failed: {e}"), None),
             };
+            let linger = tokio::time::Instant::now() + OUTPUT_LINGER;
             if let Some(reader) = reader {
-                let _ = tokio::time::timeout(STDOUT_LINGER, reader).await;
+                let _ = tokio::time::timeout_at(linger, reader).await;
+            }
+            let mut last_error = None;
+            if let Some(errors) = errors {
+                if let Ok(Ok(line)) = tokio::time::timeout_at(linger, errors).await {
+                    last_error = line;
+                }
             }
             me.do_send(Exited {
                 run,
                 status,
-                success,
+                code,
+                last_error,
             });
         });
         ctx.run_later(self.ready_timeout, move |act, _| {
@@ -337,10 +303,14 @@ impl Handler<Exited> for ChildActor {
         if self.stopping {
             return;
         }
-        if msg.success {
-            self.stopping = true;
-            self.parent.do_send(ChildEvent::Finished(role));
-            return;
+        match msg.code.and_then(Exit::from_code) {
+            Some(Exit::Ok) => {
+                self.stopping = true;
+                self.parent.do_send(ChildEvent::Finished(role));
+                return;
+            }
+            Some(exit) if exit.is_fatal() => return self.cannot_run(exit, msg.last_error),
+            _ => {}
         }
         let Some(delay) = self.budget_allows() else {
             let why = format!(
@@ -368,10 +338,12 @@ impl Handler<Exited> for ChildActor {
     }
 }
 
-impl Handler<StopChild> for ChildActor {
+/// Stop the child: SIGTERM, then SIGKILL after the grace period. Resolves
+/// once it has exited; no restart follows.
+impl Handler<Stop> for ChildActor {
     type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _: StopChild, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) -> Self::Result {
         self.stopping = true;
         let Some(pid) = self.pid else {
             return Box::pin(async {}.into_actor(self));

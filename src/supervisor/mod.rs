@@ -12,12 +12,18 @@
 //!   overrides; then the orderbook; once it is ready, the strategy. A start
 //!   that prints no READY line within [`READY_TIMEOUT`] ends the run with an
 //!   error naming the role.
-//! * **Restarts**: a child that dies (non-zero exit or a signal) is restarted
-//!   after an exponential backoff (`supervisor.backoff_initial_ms` doubling up
-//!   to `backoff_max_ms` while earlier restarts are inside the window); more
-//!   than `supervisor.max_restarts` restarts within `restart_window_s` stop
-//!   the run with an error naming the role (exit status 1). A child that
-//!   exits 0 has finished and is not restarted.
+//! * **Restarts**: a child that dies unexpectedly (exit status 1, or any
+//!   status outside the table of [`crate::lifecycle::exit`], or a signal) is
+//!   restarted after an exponential backoff (`supervisor.backoff_initial_ms`
+//!   doubling up to `backoff_max_ms` while earlier restarts are inside the
+//!   window); more than `supervisor.max_restarts` restarts within
+//!   `restart_window_s` stop the run with an error naming the role (exit
+//!   status 1). A child that exits 0 has finished and is not restarted.
+//! * **Fatal exits**: a child that exits with a fatal status (2
+//!   configuration, 3 journal, 4 environment such as a port in use, 5 data
+//!   file) is not restarted: the run stops at once, in order, and ends with
+//!   `error: <role> cannot run: <the child's last error line>` on the
+//!   terminal and the child's status as its own.
 //! * **Stopping**: Ctrl+C or SIGTERM stops the children in order — gateway,
 //!   orderbook, strategy, ordermanager, so the strategy's last orders still
 //!   reach the ordermanager — each with SIGTERM, then SIGKILL after
@@ -46,12 +52,13 @@
 
 mod actor;
 mod child;
+mod messages;
+mod output;
 pub mod status;
 
-pub use actor::{generate_token, run_token_env, Launch, StopAll, SupervisorActor};
-pub use child::{
-    ChildActor, ChildEvent, ChildSpec, GetRestarts, GetStarted, SharedEnv, StartChild, StopChild,
-};
+pub use actor::{generate_token, run_token_env, Launch, StopRun, SupervisorActor};
+pub use child::ChildActor;
+pub use messages::{ChildEvent, ChildSpec, GetRestarts, GetStarted, SharedEnv, StartChild};
 pub use status::RunStats;
 
 use std::io::IsTerminal;
@@ -153,7 +160,7 @@ pub fn supervise(
         let stopper = sup.clone();
         actix_rt::spawn(async move {
             let reason = shutdown.requested().await;
-            stopper.do_send(StopAll(format!("{reason:?}")));
+            stopper.do_send(StopRun(format!("{reason:?}")));
         });
         done_rx
             .await

@@ -195,7 +195,7 @@ fn a_child_that_keeps_dying_stops_the_run_with_an_error_naming_it() {
     let stops = dir.path().join("stops");
     let specs = vec![
         ready(Role::Gateway, "md=127.0.0.1:1 news=127.0.0.1:2", &stops),
-        fake(Role::Orderbook, "exit 3"),
+        fake(Role::Orderbook, "exit 1"),
         ready(Role::Strategy, "", &stops),
         ready(Role::Ordermanager, "orders=127.0.0.1:3", &stops),
     ];
@@ -210,7 +210,7 @@ fn a_child_that_keeps_dying_stops_the_run_with_an_error_naming_it() {
     assert_eq!(
         err,
         format!(
-            "orderbook died more than 2 times within 60 s (last: exit status: 3); see {}",
+            "orderbook died more than 2 times within 60 s (last: exit status: 1); see {}",
             dir.path().join("orderbook.log").display()
         )
     );
@@ -218,6 +218,52 @@ fn a_child_that_keeps_dying_stops_the_run_with_an_error_naming_it() {
     assert_eq!(
         std::fs::read_to_string(stops).unwrap(),
         "gateway\nordermanager\n"
+    );
+}
+
+#[test]
+fn a_fatal_exit_stops_the_run_at_once_with_the_childs_own_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stops, starts) = (dir.path().join("stops"), dir.path().join("starts"));
+    // The gateway cannot bind its port: it says so on stderr and exits 4.
+    let gateway = format!(
+        "echo start >> {}; echo 'error: binding market data on 127.0.0.1:8000 \
+         (gateway.md_port): Address in use' >&2; exit 4",
+        starts.display()
+    );
+    let specs = vec![
+        fake(Role::Gateway, &gateway),
+        ready(Role::Orderbook, "", &stops),
+        ready(Role::Strategy, "", &stops),
+        ready(Role::Ordermanager, "orders=127.0.0.1:3", &stops),
+    ];
+    let cfg = config(dir.path(), true, &[]);
+    let started = Instant::now();
+    let err = supervise_in_thread(cfg, specs, None).unwrap_err();
+    assert!(
+        started.elapsed() < WAIT,
+        "not at once: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        crate::lifecycle::exit_for(&err),
+        crate::lifecycle::Exit::Environment
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "gateway cannot run: binding market data on 127.0.0.1:8000 (gateway.md_port): \
+             Address in use (exit status 4: environment; more in {})",
+            dir.path().join("gateway.log").display()
+        )
+    );
+    // Not restarted, and nothing after it started: only the ordermanager
+    // (started beside it) may have had to be stopped.
+    assert_eq!(std::fs::read_to_string(starts).unwrap(), "start\n");
+    let stopped = std::fs::read_to_string(stops).unwrap_or_default();
+    assert!(
+        stopped == "ordermanager\n" || stopped.is_empty(),
+        "{stopped}"
     );
 }
 

@@ -8,8 +8,9 @@ use actix::{Actor, Addr, Context, Handler};
 use tokio::sync::mpsc;
 
 use super::child::*;
+use super::messages::*;
 use crate::config::SupervisorConfig;
-use crate::lifecycle::Role;
+use crate::lifecycle::{Exit, Role, Stop};
 use crate::logging::discard;
 
 /// Bound on any single wait of these tests.
@@ -112,7 +113,7 @@ async fn a_dying_child_is_restarted_with_doubling_capped_delays_until_it_is_read
             vec![("md".into(), "127.0.0.1:5000".parse().unwrap())]
         )
     );
-    child.send(StopChild).await.unwrap();
+    child.send(Stop).await.unwrap();
     assert_eq!(child.send(GetRestarts).await.unwrap(), 3);
     assert_eq!(lines(&counter), 4);
 }
@@ -139,8 +140,37 @@ async fn a_spent_restart_budget_fails_the_child_by_name() {
         )
     );
     // Failed means no further start: the stop finds nothing running.
-    child.send(StopChild).await.unwrap();
+    child.send(Stop).await.unwrap();
     assert_eq!(lines(&counter), 3);
+}
+
+#[actix_rt::test]
+async fn a_fatal_exit_is_reported_with_the_last_stderr_line_not_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = dir.path().join("starts");
+    for (code, exit) in [
+        (2, Exit::Config),
+        (3, Exit::Journal),
+        (4, Exit::Environment),
+        (5, Exit::Data),
+    ] {
+        let script = format!(
+            "echo start >> {}; echo noise >&2; echo 'error: data.csv:3: bad price' >&2; exit {code}",
+            counter.display()
+        );
+        let (child, mut rx) = start(Role::Gateway, &script, limits(1, 1, 5), WAIT);
+        assert_eq!(
+            next(&mut rx).await,
+            ChildEvent::CannotRun {
+                role: Role::Gateway,
+                exit,
+                line: Some("data.csv:3: bad price".into()),
+            }
+        );
+        child.send(Stop).await.unwrap();
+        assert_eq!(child.send(GetRestarts).await.unwrap(), 0);
+    }
+    assert_eq!(lines(&counter), 4, "one start each, no restart");
 }
 
 #[actix_rt::test]
@@ -177,7 +207,7 @@ async fn a_child_that_never_gets_ready_fails_the_run() {
             "strategy printed no READY line within 0.2 s".into()
         )
     );
-    tokio::time::timeout(WAIT, child.send(StopChild))
+    tokio::time::timeout(WAIT, child.send(Stop))
         .await
         .expect("the stop is bounded")
         .unwrap();
@@ -198,7 +228,7 @@ async fn a_child_ignoring_sigterm_is_killed_after_the_grace_period() {
         ChildEvent::Ready(Role::Ordermanager, _)
     ));
     let pid = std::fs::read_to_string(&pid_file).unwrap();
-    tokio::time::timeout(WAIT, child.send(StopChild))
+    tokio::time::timeout(WAIT, child.send(Stop))
         .await
         .expect("the stop is bounded")
         .unwrap();

@@ -1,4 +1,5 @@
-//! Process life cycle shared by every role: readiness and shutdown.
+//! Process life cycle shared by every role: readiness, shutdown and exit
+//! statuses ([`exit`]: the one table of what each status means).
 //!
 //! A role that listens prints one `READY` line on stdout once its listeners
 //! are bound, naming the real addresses (port 0 in the configuration means
@@ -9,6 +10,10 @@
 //! Shutdown is requested by SIGINT, SIGTERM or, for a supervised child, by
 //! its stdin closing: the supervisor holds the other end, so a supervisor
 //! that dies, even by SIGKILL, takes its children with it.
+
+pub mod exit;
+
+pub use exit::{exit_for, CannotRun, Exit};
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
