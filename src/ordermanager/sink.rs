@@ -156,8 +156,8 @@ impl OrderSinkActor {
         }
     }
 
-    /// One frame: admission (the first frame of a connection), then the
-    /// steps verdict, record, apply, answer. The answer is only queued;
+    /// One frame: admission (the first frame of a connection, [`admit`](Self::admit)),
+    /// then the steps verdict, record, apply, answer. The answer is only queued;
     /// [`flush`](Self::flush) sends it after the commit that makes its
     /// record durable.
     fn handle_frame(
@@ -172,26 +172,12 @@ impl OrderSinkActor {
         if client.cut {
             return Ok(());
         }
-        if client.standing == Standing::New {
-            match client.admit(frame, &self.settings.auth) {
-                Admission::Authenticated => {
-                    // Nothing is journaled for an AUTH and nothing of this
-                    // client can be pending yet (it is its first frame), so
-                    // its answer goes now, not after the next group commit.
-                    let mut ok = Vec::with_capacity(8);
-                    write_auth_ok(&mut ok);
-                    let _ = client.replies.send(Bytes::from(ok));
-                    slog::info!(self.log, "client authenticated"; "client" => &client.peer,
-                        "name" => client.who().map(|w| w.1).unwrap_or("-"));
-                    return Ok(());
-                }
-                Admission::Refused(why) => {
-                    self.refuse(conn, &why);
-                    return Ok(());
-                }
-                Admission::Anonymous => {}
-            }
+        if client.standing == Standing::New && self.admit(conn, frame) {
+            return Ok(());
         }
+        let Some(client) = self.clients.get_mut(&conn) else {
+            return Ok(());
+        };
         let Client {
             peer,
             standing,
@@ -253,6 +239,31 @@ impl OrderSinkActor {
             answer_into(pending, id, answer);
         }
         Ok(())
+    }
+
+    /// Admission of a new connection's first frame; true when the frame was
+    /// used up by it (an AUTH, answered at once, or a refusal). Nothing is
+    /// journaled for an AUTH and nothing of this client can be pending yet,
+    /// so `AUTH_OK` goes now, not after the next group commit.
+    fn admit(&mut self, conn: ConnId, frame: &[u8]) -> bool {
+        let Some(client) = self.clients.get_mut(&conn) else {
+            return true;
+        };
+        match client.admit(frame, &self.settings.auth) {
+            Admission::Authenticated => {
+                let mut ok = Vec::with_capacity(8);
+                write_auth_ok(&mut ok);
+                let _ = client.replies.send(Bytes::from(ok));
+                slog::info!(self.log, "client authenticated"; "client" => &client.peer,
+                    "name" => client.who().map(|w| w.1).unwrap_or("-"));
+                true
+            }
+            Admission::Refused(why) => {
+                self.refuse(conn, &why);
+                true
+            }
+            Admission::Anonymous => false,
+        }
     }
 
     /// Refuses a connection: `REJ,-,AUTH_FAILED*`, then the close. Nothing
