@@ -14,7 +14,7 @@ use super::error::ShmError;
 use super::layout::*;
 use super::segment_path;
 use super::sys::ProcessIdentity;
-use super::writer::{file_identity, read_prefix};
+use super::writer::{file_identity, read_table_head};
 
 /// What a table's header says about its creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,21 +84,7 @@ fn read_owner(name: &str) -> Result<Option<(SegmentOwner, FileId)>, ShmError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(ShmError::io(name, e)),
     };
-    let meta = file.metadata().map_err(|e| ShmError::io(name, e))?;
-    let mut head = [0u8; 128];
-    let got = read_prefix(&file, &mut head).map_err(|e| ShmError::io(name, e))?;
-    if got < 8 || head[..8] != MAGIC {
-        return Err(ShmError::BadMagic {
-            name: name.to_owned(),
-        });
-    }
-    if got < head.len() {
-        return Err(ShmError::TooSmall {
-            name: name.to_owned(),
-            size: meta.len(),
-            needed: HEADER_SIZE as u64,
-        });
-    }
+    let (head, meta) = read_table_head(name, &file)?;
     let word = |off: usize| u64::from_le_bytes(head[off..off + 8].try_into().unwrap_or([0; 8]));
     let version = word(OFF_VERSION_AND_COUNT) as u32;
     if version != LAYOUT_VERSION {

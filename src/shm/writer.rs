@@ -358,21 +358,7 @@ fn inspect_existing(name: &str, path: &Path) -> Result<Existing, ShmError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Existing::Gone),
         Err(e) => return Err(ShmError::io(name, e)),
     };
-    let meta = file.metadata().map_err(|e| ShmError::io(name, e))?;
-    let mut head = [0u8; 128];
-    let got = read_prefix(&file, &mut head).map_err(|e| ShmError::io(name, e))?;
-    if got < 8 || head[..8] != MAGIC {
-        return Err(ShmError::BadMagic {
-            name: name.to_owned(),
-        });
-    }
-    if got < head.len() {
-        return Err(ShmError::TooSmall {
-            name: name.to_owned(),
-            size: meta.len(),
-            needed: HEADER_SIZE as u64,
-        });
-    }
+    let (head, meta) = read_table_head(name, &file)?;
     // The pid and generation sit at the same offsets in every layout
     // version, so a leftover of another build is recognised too. The start
     // time is read only where this version keeps it (version 1 has zero
@@ -399,6 +385,32 @@ fn inspect_existing(name: &str, path: &Path) -> Result<Existing, ShmError> {
 }
 
 /// Reads up to `buf.len()` bytes from the start of `file`; returns how many.
+/// The first 128 bytes of the file at a segment's name, which must be a
+/// table: its magic checked and the whole header there, with the file's
+/// metadata (its identity). Shared by every look at a segment this process
+/// did not map itself.
+pub(crate) fn read_table_head(
+    name: &str,
+    file: &File,
+) -> Result<([u8; 128], std::fs::Metadata), ShmError> {
+    let meta = file.metadata().map_err(|e| ShmError::io(name, e))?;
+    let mut head = [0u8; 128];
+    let got = read_prefix(file, &mut head).map_err(|e| ShmError::io(name, e))?;
+    if got < 8 || head[..8] != MAGIC {
+        return Err(ShmError::BadMagic {
+            name: name.to_owned(),
+        });
+    }
+    if got < head.len() {
+        return Err(ShmError::TooSmall {
+            name: name.to_owned(),
+            size: meta.len(),
+            needed: HEADER_SIZE as u64,
+        });
+    }
+    Ok((head, meta))
+}
+
 pub(crate) fn read_prefix(file: &File, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
