@@ -109,10 +109,11 @@ impl SupervisorActor {
         terminal: bool,
         done: oneshot::Sender<anyhow::Result<RunReport>>,
     ) -> SupervisorActor {
-        let stats = RunStats::new(
+        let mut stats = RunStats::new(
             config.ordermanager.journal_path.clone(),
             config.orderbook.shared_memory_name.clone(),
         );
+        stats.watch_staleness(crate::strategy::max_tick_age(&config));
         let env = SharedEnv::new(std::sync::Mutex::new(run_token_env(&config)));
         SupervisorActor {
             config,

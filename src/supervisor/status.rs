@@ -10,10 +10,12 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::clock::unix_now_ns;
 use crate::lifecycle::Role;
 use crate::ordermanager::journal::{read_journal, JournalRecord, Outcome};
 use crate::ordermanager::positions::PositionBook;
-use crate::shm::PriceTableReader;
+use crate::shm::{PriceTableReader, Quote};
+use crate::symbol::SymbolIndex;
 
 /// Shortest interval the tick rate is computed over, so that two refreshes
 /// close together do not make the rate jump.
@@ -51,6 +53,11 @@ pub struct RunStats {
     pub positions: PositionBook,
     /// The last journal read error, shown instead of silently stale numbers.
     pub journal_error: Option<String>,
+    /// The strategy's age limit (`strategy::max_tick_age`), when it applies:
+    /// the status line then counts the symbols whose prices are stale.
+    stale_after: Option<Duration>,
+    /// Symbols the strategy would not trade on now (see [`count_stale`]).
+    pub stale_symbols: usize,
 }
 
 impl RunStats {
@@ -72,7 +79,15 @@ impl RunStats {
             reject_reasons: BTreeMap::new(),
             positions: PositionBook::new(),
             journal_error: None,
+            stale_after: None,
+            stale_symbols: 0,
         }
+    }
+
+    /// Counts stale symbols on the status line, by the strategy's own limit
+    /// (`None`: it does not apply to this run, e.g. a finite replay).
+    pub fn watch_staleness(&mut self, after: Option<Duration>) {
+        self.stale_after = after;
     }
 
     /// Ticks written this run.
@@ -95,6 +110,13 @@ impl RunStats {
         if self.reader.is_none() {
             self.reader = PriceTableReader::attach(&self.shm_name).ok();
         }
+        self.stale_symbols = match (&self.reader, self.stale_after) {
+            (Some(r), Some(after)) if !r.feed_ended() => {
+                let quotes = SymbolIndex::all(r.symbols().len()).map(|i| r.read(i));
+                count_stale(quotes, r.heartbeat_ns(), unix_now_ns(), after)
+            }
+            _ => 0,
+        };
         let now = Instant::now();
         let ticks = self.ticks();
         let secs = now.duration_since(self.last.1);
@@ -149,14 +171,19 @@ impl RunStats {
 
     /// The one-line live status.
     pub fn status_line(&self, restarts: u32) -> String {
+        let stale = match self.stale_symbols {
+            0 => String::new(),
+            n => format!(" | {n} stale"),
+        };
         format!(
-            "{:>7.1}s | {:>10.0} ticks/s | {:>10} ticks | {:>7} orders | {:>5} rejects | {} restarts",
+            "{:>7.1}s | {:>10.0} ticks/s | {:>10} ticks | {:>7} orders | {:>5} rejects | {} restarts{}",
             self.elapsed().as_secs_f64(),
             self.ticks_per_s,
             self.ticks(),
             self.accepted,
             self.rejected,
-            restarts
+            restarts,
+            stale
         )
     }
 
@@ -201,6 +228,26 @@ impl RunStats {
         }
         s
     }
+}
+
+/// Symbols whose price the strategy would not trade on now: every written
+/// symbol while the table's writer has not beaten its heartbeat for `after`
+/// (stopped or dead), else each whose last tick reached the table more than
+/// `after` after the gateway sent it (a backlog of a stalled pipeline).
+/// Counted from the table alone, so the supervisor needs no word from the
+/// strategy.
+pub fn count_stale(
+    quotes: impl Iterator<Item = Quote>,
+    heartbeat_ns: i64,
+    now_ns: i64,
+    after: Duration,
+) -> usize {
+    let after = after.as_nanos() as i64;
+    let writer_stopped = now_ns.saturating_sub(heartbeat_ns) > after;
+    quotes
+        .filter(|q| q.updates > 0)
+        .filter(|q| writer_stopped || (q.send_ns > 0 && q.write_ns - q.send_ns > after))
+        .count()
 }
 
 #[cfg(test)]
@@ -301,5 +348,28 @@ mod tests {
         std::fs::write(&path, format!("{head}{tail}")).unwrap();
         stats.refresh();
         assert_eq!(stats.accepted, 1);
+    }
+
+    #[test]
+    fn stale_symbols_are_late_ticks_or_all_of_them_when_the_writer_stopped() {
+        let q = |send_ns, write_ns, updates| Quote {
+            price_units: 1,
+            event_ns: 0,
+            write_ns,
+            send_ns,
+            updates,
+        };
+        let after = Duration::from_millis(1000);
+        let ms = 1_000_000;
+        let quotes = [
+            q(100 * ms, 101 * ms, 5),  // fresh
+            q(100 * ms, 2000 * ms, 5), // arrived 1.9 s after it was sent
+            q(0, 101 * ms, 5),         // no send time: judged by the heartbeat only
+            q(0, 0, 0),                // never written
+        ];
+        let alive = count_stale(quotes.into_iter(), 2500 * ms, 2600 * ms, after);
+        assert_eq!(alive, 1);
+        let stopped = count_stale(quotes.into_iter(), 1000 * ms, 2600 * ms, after);
+        assert_eq!(stopped, 3, "every written symbol once the heartbeat is old");
     }
 }
