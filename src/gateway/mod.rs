@@ -39,7 +39,7 @@ use tokio::sync::oneshot;
 
 use crate::config::{Config, MarketSource};
 use crate::lifecycle::{announce_ready, CannotRun, RoleContext, Shutdown};
-use crate::net::accept_loop;
+use crate::net::{accept_loop, bind};
 
 /// How long a finished replay waits for subscribers to take their last bytes.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -69,42 +69,9 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     let cfg = &ctx.config;
     let g = &cfg.gateway;
     let log = ctx.log.clone();
-    let market: Box<dyn FrameSource> = match g.source {
-        MarketSource::Csv => {
-            let (replay, stats) =
-                Replay::load(&g.data_path, &cfg.symbols, g.loop_replay, g.send_time)
-                    .context("loading market data (gateway.data_path)")
-                    .map_err(CannotRun::Data)?;
-            if stats.unknown_symbol_rows > 0 {
-                slog::warn!(log, "CSV rows skipped: symbols not configured";
-                    "rows" => stats.unknown_symbol_rows, "symbols" => stats.unknown_symbols.join(","));
-            }
-            slog::info!(log, "market data loaded"; "file" => %g.data_path.display(), "ticks" => stats.ticks, "loop" => g.loop_replay);
-            Box::new(replay)
-        }
-        MarketSource::RandomWalk => {
-            slog::info!(log, "market data: random walk"; "seed" => g.walk_seed);
-            Box::new(RandomWalk::new(&cfg.symbols, g.walk_seed, g.send_time))
-        }
-    };
-    let md_listener = TcpListener::bind((g.host.as_str(), g.md_port))
-        .await
-        .with_context(|| {
-            format!(
-                "binding market data on {}:{} (gateway.md_port)",
-                g.host, g.md_port
-            )
-        })
-        .map_err(CannotRun::Environment)?;
-    let news_listener = TcpListener::bind((g.host.as_str(), g.news_port))
-        .await
-        .with_context(|| {
-            format!(
-                "binding news on {}:{} (gateway.news_port)",
-                g.host, g.news_port
-            )
-        })
-        .map_err(CannotRun::Environment)?;
+    let market = market_source(cfg, &log)?;
+    let md_listener = bind(&g.host, g.md_port, "market data", "gateway.md_port").await?;
+    let news_listener = bind(&g.host, g.news_port, "news", "gateway.news_port").await?;
     let (md_addr, news_addr) = (md_listener.local_addr()?, news_listener.local_addr()?);
     slog::info!(log, "listening"; "md" => %md_addr, "news" => %news_addr);
     announce_ready("gateway", &[("md", md_addr), ("news", news_addr)]);
@@ -147,22 +114,52 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         }
         end = md_end => {
             if let Ok(end) = end {
-                // Deliver what is queued before closing: a finite run must not lose its last ticks.
-                let flushed = tokio::time::timeout(FLUSH_TIMEOUT, async {
-                    for w in end.writers {
-                        let _ = w.await;
-                    }
-                })
-                .await
-                .is_ok();
-                slog::info!(log, "replay delivered";
-                    "ticks" => end.frames, "dropped_subscribers" => end.dropped, "flushed" => flushed);
+                deliver(end, &log).await;
             }
         }
     }
     md_accept.abort();
     news_accept.abort();
     Ok(())
+}
+
+/// The configured market data: a loaded CSV replay (a bad file is the
+/// data's fault: [`CannotRun::Data`]) or the seeded random walk.
+fn market_source(cfg: &Config, log: &slog::Logger) -> anyhow::Result<Box<dyn FrameSource>> {
+    let g = &cfg.gateway;
+    Ok(match g.source {
+        MarketSource::Csv => {
+            let (replay, stats) =
+                Replay::load(&g.data_path, &cfg.symbols, g.loop_replay, g.send_time)
+                    .context("loading market data (gateway.data_path)")
+                    .map_err(CannotRun::Data)?;
+            if stats.unknown_symbol_rows > 0 {
+                slog::warn!(log, "CSV rows skipped: symbols not configured";
+                    "rows" => stats.unknown_symbol_rows, "symbols" => stats.unknown_symbols.join(","));
+            }
+            slog::info!(log, "market data loaded"; "file" => %g.data_path.display(), "ticks" => stats.ticks, "loop" => g.loop_replay);
+            Box::new(replay)
+        }
+        MarketSource::RandomWalk => {
+            slog::info!(log, "market data: random walk"; "seed" => g.walk_seed);
+            Box::new(RandomWalk::new(&cfg.symbols, g.walk_seed, g.send_time))
+        }
+    })
+}
+
+/// A finite replay is over: let every subscriber's writer deliver what is
+/// queued (bounded by [`FLUSH_TIMEOUT`]) before the process closes, so a
+/// finite run never loses its last ticks.
+async fn deliver(end: FeedEnd, log: &slog::Logger) {
+    let flushed = tokio::time::timeout(FLUSH_TIMEOUT, async {
+        for w in end.writers {
+            let _ = w.await;
+        }
+    })
+    .await
+    .is_ok();
+    slog::info!(log, "replay delivered";
+        "ticks" => end.frames, "dropped_subscribers" => end.dropped, "flushed" => flushed);
 }
 
 /// Hands every accepted connection to `feed`, at most `cap` at once.

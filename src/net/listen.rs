@@ -6,17 +6,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Recipient;
+use anyhow::Context as _;
 use slog::Logger;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::{pump, writer::spawn_writer, ConnId, LinkEvent, NetEvent, ReadLimits};
+use crate::lifecycle::CannotRun;
 use crate::logging::LogLimiter;
 
 /// Pause after a failed `accept` (out of file descriptors and the like), so
 /// the loop does not spin while the condition lasts.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// Binds a listener on `host:port`; a failure (port in use, no such
+/// address) is the environment's, named with `what` and the config `key`
+/// that sets the port, so the operator knows what to change.
+pub async fn bind(host: &str, port: u16, what: &str, key: &str) -> Result<TcpListener, CannotRun> {
+    TcpListener::bind((host, port))
+        .await
+        .with_context(|| format!("binding {what} on {host}:{port} ({key})"))
+        .map_err(CannotRun::Environment)
+}
 
 /// One accepted connection, holding its place under the connection cap.
 #[derive(Debug)]

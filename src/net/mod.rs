@@ -21,7 +21,7 @@ pub mod writer;
 
 pub use backoff::{connect_with_backoff, resolve, Backoff};
 pub use link::{ClientLink, LinkSettings};
-pub use listen::{accept_loop, serve_sessions, Accepted, SessionLimits};
+pub use listen::{accept_loop, bind, serve_sessions, Accepted, SessionLimits};
 pub use writer::LinkWriter;
 
 use std::fmt;

@@ -60,10 +60,9 @@ use std::time::Duration;
 
 use actix::{Actor, Addr};
 use anyhow::Context as _;
-use tokio::net::TcpListener;
 
 use crate::lifecycle::{announce_ready, CannotRun, Exit, RoleContext, Shutdown, Stop};
-use crate::net::serve_sessions;
+use crate::net::{bind, serve_sessions};
 
 /// The default of `ordermanager.max_reply_backlog`: answer bytes a client
 /// may leave unread before it is disconnected. Small (thousands of answers),
@@ -210,15 +209,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         },
         max_malformed_in_a_row: om.max_malformed_in_a_row,
     };
-    let listener = TcpListener::bind((om.host.as_str(), om.port))
-        .await
-        .with_context(|| {
-            format!(
-                "binding orders on {}:{} (ordermanager.port)",
-                om.host, om.port
-            )
-        })
-        .map_err(CannotRun::Environment)?;
+    let listener = bind(&om.host, om.port, "orders", "ordermanager.port").await?;
     let addr = listener.local_addr()?;
     slog::info!(log, "listening"; "orders" => %addr, "durability" => format!("{:?}", om.durability));
     let sink = OrderSinkActor::new(

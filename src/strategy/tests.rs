@@ -137,26 +137,18 @@ fn publish(table: &mut PriceTable, symbol: usize, prices: &[i64]) {
 
 /// Reads `n` order frames from the mock ordermanager: (id, side, price).
 async fn read_orders(conn: &mut TcpStream, n: usize) -> Vec<(String, String, String)> {
-    let mut s = FrameSplitter::new(1024);
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 4096];
-    while out.len() < n {
-        let k = tokio::time::timeout(PATIENCE, conn.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(k > 0, "connection closed after {out:?}");
-        s.push(&buf[..k]);
-        while let Ok(Some(f)) = s.next_frame() {
-            let o = parse_order(f).unwrap();
-            out.push((
+    read_frames(conn, n)
+        .await
+        .iter()
+        .map(|f| {
+            let o = parse_order(f.as_bytes()).unwrap();
+            (
                 o.client_order_id.unwrap().to_string(),
                 o.side.as_str().to_string(),
                 o.price.to_string(),
-            ));
-        }
-    }
-    out
+            )
+        })
+        .collect()
 }
 
 #[actix_rt::test]
