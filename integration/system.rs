@@ -243,3 +243,42 @@ fn a_run_never_removes_a_file_that_is_not_a_table() {
     );
     assert_children_gone(&dir);
 }
+
+/// An installed binary run in a folder without `config/`: the built-in
+/// defaults, said so in the first log line, with `data/` and `logs/` read
+/// against that folder.
+#[test]
+fn a_run_outside_the_repository_uses_the_built_in_defaults_and_its_folder() {
+    let dir = TestDir::new();
+    let shm = ShmName::new("anywhere");
+    let (csv, rows) = wavy_csv(300);
+    dir.write("data/market_data.csv", &csv);
+    let mut env = TestDir::ports_env();
+    env.extend([
+        ("TRADING__SYMBOLS", SYMBOLS.join(",")),
+        ("TRADING__GATEWAY__LOOP", "false".to_string()),
+        ("TRADING__GATEWAY__RATE", "0".into()),
+        ("TRADING__STRATEGY__USE_NEWS", "false".into()),
+        ("TRADING__STRATEGY__SHORT_WINDOW", "3".into()),
+        ("TRADING__STRATEGY__LONG_WINDOW", "8".into()),
+        ("TRADING__ORDERBOOK__SHARED_MEMORY_NAME", shm.0.clone()),
+        ("TRADING__STRATEGY__SHARED_MEMORY_NAME", shm.0.clone()),
+        ("TRADING__ORDERMANAGER__SHARED_MEMORY_NAME", shm.0.clone()),
+    ]);
+    let mut run = spawn(&dir, &["--all"], &env);
+    let status = run.wait();
+    assert!(
+        status.success(),
+        "exit status {status}: {:?}",
+        all_stderr(&run)
+    );
+    let first = dir.read("logs/main.log");
+    let first = first.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("configuration") && first.contains("built-in defaults"),
+        "{first}"
+    );
+    assert!(dir.read("logs/gateway.log").contains("built-in defaults"));
+    assert_eq!(journal_orders(&dir), predicted(&rows, 3, 8));
+    assert!(!shm.exists(), "the segment is removed");
+}

@@ -6,13 +6,19 @@
 //! takes a comma-separated list). Unknown keys are errors, so a typo cannot
 //! silently leave a default in force. Every error names the key at fault.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::protocol::validate_symbol;
-use crate::signals::{SignalEngine, SignalError, SignalParams};
+use crate::signals::SignalParams;
+
+mod load;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+pub use load::{ConfigFile, ValueSource, DEFAULT_FILE};
 
 /// The built-in defaults, the same text as `config/default.toml`.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -21,22 +27,60 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 pub const ENV_PREFIX: &str = "TRADING";
 
 /// Why the configuration could not be used; start-up stops with this message.
+///
+/// Every variant that concerns one key names the key in full, its value and
+/// where that value came from ([`ValueSource`]), so the user knows which file
+/// line or environment variable to change.
 #[derive(Debug, Error)]
 pub enum ConfigError {
     /// The file named with `--config` does not exist.
     #[error("configuration file {0} not found")]
     MissingFile(PathBuf),
-    /// The file or an environment override does not parse or has a wrong type.
-    #[error("configuration: {0}")]
-    Load(#[from] config::ConfigError),
+    /// The file is not valid TOML.
+    #[error("configuration file {path}: {message}")]
+    Syntax {
+        /// The file, as the user gave it.
+        path: PathBuf,
+        /// The parser's account, with line and column.
+        message: String,
+    },
+    /// A key no section has: a typo would otherwise leave a default in force.
+    #[error("unknown configuration key `{key}` (from {from}); {allowed}")]
+    UnknownKey {
+        /// Dotted key, e.g. `gateway.ratee`.
+        key: String,
+        /// Where it was written.
+        from: ValueSource,
+        /// The keys its section does have.
+        allowed: String,
+    },
+    /// A value of the wrong kind (text for a number, a port above 65535).
+    #[error("configuration key `{key}` = {value} (from {from}): expected {expected}")]
+    WrongType {
+        /// Dotted key.
+        key: String,
+        /// The value as written.
+        value: String,
+        /// Where it was written.
+        from: ValueSource,
+        /// What the key takes.
+        expected: String,
+    },
     /// A value parsed but is outside what the system can run with.
-    #[error("configuration key `{key}`: {problem}")]
+    #[error("configuration key `{key}` = {value} (from {from}): {problem}")]
     Invalid {
         /// Dotted key, e.g. `strategy.long_window`.
         key: &'static str,
-        /// What is wrong with its value.
+        /// The value in force.
+        value: String,
+        /// Where that value came from.
+        from: ValueSource,
+        /// What is wrong with it and what is allowed.
         problem: String,
     },
+    /// Anything else the `config` crate reports.
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
 }
 
 /// The whole configuration of every role; each role reads its own section.
@@ -59,6 +103,10 @@ pub struct Config {
     pub logs: LogConfig,
     /// Limits shared by every TCP reader.
     pub protocol: ProtocolConfig,
+    /// The file this configuration was read from, if any: logged first by
+    /// every process and handed by the supervisor to its children.
+    #[serde(skip)]
+    pub file: ConfigFile,
 }
 
 /// Where the gateway's market data comes from; spelled `csv` or `random_walk`.
@@ -145,7 +193,8 @@ where
 pub struct OrderbookConfig {
     /// Gateway host to subscribe to.
     pub md_host: String,
-    /// Gateway market data port.
+    /// Gateway market data port; 0 in the file means `gateway.md_port`, so
+    /// that moving the listener moves its one client too.
     pub md_port: u16,
     /// Name of the segment under /dev/shm.
     pub shared_memory_name: String,
@@ -163,11 +212,11 @@ pub struct StrategyConfig {
     pub shared_memory_name: String,
     /// Where orders go.
     pub order_manager_host: String,
-    /// Ordermanager port.
+    /// Ordermanager port; 0 in the file means `ordermanager.port`.
     pub order_manager_port: u16,
     /// Gateway host for the news stream.
     pub news_host: String,
-    /// Gateway news port.
+    /// Gateway news port; 0 in the file means `gateway.news_port`.
     pub news_port: u16,
     /// Short moving-average window, in ticks.
     pub short_window: usize,
@@ -300,38 +349,6 @@ pub struct ProtocolConfig {
 }
 
 impl Config {
-    /// Loads defaults, then `path` (if given), then `TRADING__*` variables, and validates.
-    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-        Self::load_with_env(path, None)
-    }
-
-    /// Like [`Config::load`] but with an explicit environment, for tests.
-    pub fn load_with_env(
-        path: Option<&Path>,
-        env: Option<config::Map<String, String>>,
-    ) -> Result<Config, ConfigError> {
-        let mut builder = config::Config::builder().add_source(config::File::from_str(
-            DEFAULT_TOML,
-            config::FileFormat::Toml,
-        ));
-        if let Some(path) = path {
-            if !path.is_file() {
-                return Err(ConfigError::MissingFile(path.to_path_buf()));
-            }
-            builder = builder.add_source(config::File::from(path).required(true));
-        }
-        let environment = config::Environment::with_prefix(ENV_PREFIX)
-            .prefix_separator("__")
-            .separator("__")
-            .try_parsing(true)
-            .list_separator(",")
-            .with_list_parse_key("symbols")
-            .source(env);
-        let cfg: Config = builder.add_source(environment).build()?.try_deserialize()?;
-        cfg.validate()?;
-        Ok(cfg)
-    }
-
     /// The strategy's signal settings in the form the signal library takes.
     pub fn signal_params(&self) -> SignalParams {
         SignalParams {
@@ -364,335 +381,14 @@ impl Config {
     pub fn ordermanager_token(&self) -> Result<Option<&str>, ConfigError> {
         let om = &self.ordermanager;
         match (om.require_auth, om.auth_token.is_empty()) {
-            (true, true) => Err(ConfigError::Invalid {
-                key: "ordermanager.auth_token",
-                problem: "require_auth is on but no token is set (set it, or \
-                          TRADING__ORDERMANAGER__AUTH_TOKEN, or require_auth = false)"
+            (true, true) => Err(self.file.invalid(
+                "ordermanager.auth_token",
+                "require_auth is on but no token is set (set it, or \
+                 TRADING__ORDERMANAGER__AUTH_TOKEN, or require_auth = false)"
                     .into(),
-            }),
+            )),
             (_, true) => Ok(None),
             (_, false) => Ok(Some(om.auth_token.as_str())),
         }
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, problem: String| Err(ConfigError::Invalid { key, problem });
-        if self.symbols.is_empty() {
-            return invalid("symbols", "at least one symbol is needed".into());
-        }
-        for (i, s) in self.symbols.iter().enumerate() {
-            if let Err(e) = validate_symbol(s) {
-                return invalid("symbols", e.to_string());
-            }
-            if self.symbols[..i].contains(s) {
-                return invalid("symbols", format!("{s:?} is listed twice"));
-            }
-        }
-        if let Err(e) = SignalEngine::new(self.symbols.len(), &self.signal_params()) {
-            let key = match e {
-                SignalError::Windows { .. } => "strategy.short_window",
-                SignalError::WindowTooLong(_) => "strategy.long_window",
-                SignalError::Thresholds { .. } => "strategy.bearish_threshold",
-            };
-            return invalid(key, e.to_string());
-        }
-        let cap = self.orderbook.ring_capacity;
-        if cap < 2 || !cap.is_power_of_two() {
-            return invalid(
-                "orderbook.ring_capacity",
-                format!("{cap} is not a power of two of at least 2"),
-            );
-        }
-        if self.strategy.quantity == 0 {
-            return invalid("strategy.quantity", "must be greater than zero".into());
-        }
-        let name = &self.strategy.client_name;
-        if name.is_empty()
-            || name.len() > 6
-            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
-            return invalid(
-                "strategy.client_name",
-                format!("{name:?} must be 1-6 letters, digits or '_' (it prefixes order ids)"),
-            );
-        }
-        if self.gateway.subscriber_queue == 0 {
-            return invalid("gateway.subscriber_queue", "must be at least 1".into());
-        }
-        if self.gateway.max_subscribers == 0 {
-            return invalid("gateway.max_subscribers", "must be at least 1".into());
-        }
-        if self.ordermanager.max_connections == 0 {
-            return invalid("ordermanager.max_connections", "must be at least 1".into());
-        }
-        if self.protocol.max_frame < 16 {
-            return invalid("protocol.max_frame", "must be at least 16 bytes".into());
-        }
-        let band = self.ordermanager.price_band_pct;
-        if !(0.0..=1000.0).contains(&band) {
-            return invalid(
-                "ordermanager.price_band_pct",
-                format!("{band} is not between 0 and 1000"),
-            );
-        }
-        self.validate_order_limits()?;
-        if crate::logging::parse_level(&self.logs.level).is_none() {
-            return invalid(
-                "logs.level",
-                format!(
-                    "{:?} is not one of critical, error, warning, info, debug, trace",
-                    self.logs.level
-                ),
-            );
-        }
-        Ok(())
-    }
-}
-
-impl Config {
-    /// The ordermanager's static sanity limits and tokens.
-    fn validate_order_limits(&self) -> Result<(), ConfigError> {
-        let invalid = |key, problem: String| Err(ConfigError::Invalid { key, problem });
-        let om = &self.ordermanager;
-        if !(om.min_price.is_finite() && om.min_price >= 0.0) {
-            return invalid(
-                "ordermanager.min_price",
-                format!("{} is not >= 0", om.min_price),
-            );
-        }
-        if !(om.max_price.is_finite() && om.max_price > om.min_price && om.max_price <= 9.0e10) {
-            return invalid(
-                "ordermanager.max_price",
-                format!("{} is not above min_price and at most 9e10", om.max_price),
-            );
-        }
-        if !(om.max_order_notional.is_finite() && om.max_order_notional >= 0.0) {
-            return invalid(
-                "ordermanager.max_order_notional",
-                format!("{} is not >= 0", om.max_order_notional),
-            );
-        }
-        if om.max_reply_backlog < 1024 {
-            return invalid(
-                "ordermanager.max_reply_backlog",
-                "must be at least 1024 bytes".into(),
-            );
-        }
-        for (key, token) in [
-            ("ordermanager.auth_token", &om.auth_token),
-            ("strategy.auth_token", &self.strategy.auth_token),
-        ] {
-            if !token.is_empty() && !crate::protocol::valid_token(token) {
-                return invalid(
-                    key,
-                    "must be 1-256 bytes of printable ASCII without ',' '*' or space".into(),
-                );
-            }
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-
-    fn env(pairs: &[(&str, &str)]) -> Option<config::Map<String, String>> {
-        Some(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-    }
-
-    fn file(text: &str) -> tempfile::NamedTempFile {
-        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-        f.write_all(text.as_bytes()).unwrap();
-        f
-    }
-
-    fn error_of(path: Option<&Path>, vars: &[(&str, &str)]) -> String {
-        Config::load_with_env(path, env(vars))
-            .unwrap_err()
-            .to_string()
-    }
-
-    #[test]
-    fn defaults_load_and_match_the_original_layout() {
-        let c = Config::load_with_env(None, env(&[])).unwrap();
-        assert_eq!(c.symbols, ["AAPL", "MSFT", "GOOG", "TSLA", "AMZN"]);
-        assert_eq!(c.gateway.md_port, 8000);
-        assert_eq!(c.gateway.news_port, 8001);
-        assert_eq!(c.ordermanager.port, 9000);
-        assert_eq!(c.gateway.host, "127.0.0.1");
-        assert!(c.gateway.loop_replay);
-        assert_eq!(c.gateway.source, MarketSource::Csv);
-        assert_eq!(c.ordermanager.durability, Durability::Group);
-    }
-
-    #[test]
-    fn a_file_overrides_only_the_keys_it_names() {
-        let f = file("[gateway]\nloop = false\nrate = 0\n[strategy]\nuse_news = false\n");
-        let c = Config::load_with_env(Some(f.path()), env(&[])).unwrap();
-        assert!(!c.gateway.loop_replay);
-        assert_eq!(c.gateway.rate, 0);
-        assert!(!c.strategy.use_news);
-        assert_eq!(c.strategy.long_window, 20);
-    }
-
-    #[test]
-    fn environment_overrides_the_file() {
-        let f = file("[gateway]\nmd_port = 7000\n");
-        let c = Config::load_with_env(
-            Some(f.path()),
-            env(&[
-                ("TRADING__GATEWAY__MD_PORT", "7100"),
-                ("TRADING__SYMBOLS", "AAPL,MSFT"),
-                ("TRADING__STRATEGY__USE_NEWS", "false"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(c.gateway.md_port, 7100);
-        assert_eq!(c.symbols, ["AAPL", "MSFT"]);
-        assert!(!c.strategy.use_news);
-    }
-
-    #[test]
-    fn a_missing_file_is_named() {
-        let e = error_of(Some(Path::new("/nonexistent/x.toml")), &[]);
-        assert_eq!(e, "configuration file /nonexistent/x.toml not found");
-    }
-
-    #[test]
-    fn an_out_of_range_port_names_the_key() {
-        let e = error_of(None, &[("TRADING__GATEWAY__MD_PORT", "70000")]);
-        assert!(e.contains("gateway.md_port"), "{e}");
-    }
-
-    #[test]
-    fn a_wrong_type_names_the_key() {
-        let f = file("[strategy]\nshort_window = \"five\"\n");
-        let e = error_of(Some(f.path()), &[]);
-        assert!(e.contains("strategy.short_window"), "{e}");
-    }
-
-    #[test]
-    fn an_unknown_key_is_an_error() {
-        let f = file("[gateway]\nmd_prot = 8000\n");
-        let e = error_of(Some(f.path()), &[]);
-        assert!(e.contains("md_prot"), "{e}");
-    }
-
-    #[test]
-    fn bad_values_name_their_key() {
-        let cases: &[(&str, &str, &str)] = &[
-            (
-                "TRADING__STRATEGY__SHORT_WINDOW",
-                "30",
-                "strategy.short_window",
-            ),
-            (
-                "TRADING__STRATEGY__BEARISH_THRESHOLD",
-                "90",
-                "strategy.bearish_threshold",
-            ),
-            ("TRADING__SYMBOLS", "AAPL,BAD SYMBOL", "symbols"),
-            (
-                "TRADING__ORDERBOOK__RING_CAPACITY",
-                "1000",
-                "orderbook.ring_capacity",
-            ),
-            ("TRADING__STRATEGY__QUANTITY", "0", "strategy.quantity"),
-            (
-                "TRADING__STRATEGY__CLIENT_NAME",
-                "bad name",
-                "strategy.client_name",
-            ),
-            ("TRADING__SYMBOLS", "AAPL,AAPL", "symbols"),
-            ("TRADING__LOGS__LEVEL", "loud", "logs.level"),
-            ("TRADING__GATEWAY__SOURCE", "ftp", "gateway.source"),
-            (
-                "TRADING__ORDERMANAGER__DURABILITY",
-                "never",
-                "ordermanager.durability",
-            ),
-            (
-                "TRADING__ORDERMANAGER__MIN_PRICE",
-                "-1",
-                "ordermanager.min_price",
-            ),
-            (
-                "TRADING__ORDERMANAGER__MAX_PRICE",
-                "0",
-                "ordermanager.max_price",
-            ),
-            (
-                "TRADING__ORDERMANAGER__MAX_ORDER_NOTIONAL",
-                "-5",
-                "ordermanager.max_order_notional",
-            ),
-            (
-                "TRADING__ORDERMANAGER__MAX_REPLY_BACKLOG",
-                "10",
-                "ordermanager.max_reply_backlog",
-            ),
-            (
-                "TRADING__ORDERMANAGER__AUTH_TOKEN",
-                "has*star",
-                "ordermanager.auth_token",
-            ),
-            (
-                "TRADING__STRATEGY__AUTH_TOKEN",
-                "a,b",
-                "strategy.auth_token",
-            ),
-        ];
-        for (k, v, key) in cases {
-            let e = error_of(None, &[(k, v)]);
-            assert!(e.contains(key), "{k}={v}: {e}");
-        }
-    }
-
-    #[test]
-    fn auth_is_required_by_default_and_needs_a_token_to_start() {
-        let c = Config::load_with_env(None, env(&[])).unwrap();
-        assert!(c.ordermanager.require_auth);
-        let e = c.ordermanager_token().unwrap_err().to_string();
-        assert!(e.contains("ordermanager.auth_token"), "{e}");
-        let c = Config::load_with_env(None, env(&[("TRADING__ORDERMANAGER__AUTH_TOKEN", "t0k")]));
-        assert_eq!(c.unwrap().ordermanager_token().unwrap(), Some("t0k"));
-        let open = [("TRADING__ORDERMANAGER__REQUIRE_AUTH", "false")];
-        let c = Config::load_with_env(None, env(&open)).unwrap();
-        assert_eq!(c.ordermanager_token().unwrap(), None);
-    }
-
-    #[test]
-    fn the_default_sanity_band_admits_the_default_data() {
-        let c = Config::load_with_env(None, env(&[])).unwrap();
-        let om = &c.ordermanager;
-        // The default CSV and random walk stay around 100-400.
-        assert!(om.min_price <= 1.0 && om.max_price >= 10_000.0);
-        assert!(om.max_order_notional >= om.max_order_quantity as f64 * 1_000.0);
-        assert_eq!(om.max_position_global, 0, "off by default");
-        assert_eq!(om.max_reply_backlog, 256 * 1024);
-    }
-
-    #[test]
-    fn enum_keys_take_exactly_their_documented_spellings() {
-        let load = |k: &str, v: &str| Config::load_with_env(None, env(&[(k, v)]));
-        let source = |v| load("TRADING__GATEWAY__SOURCE", v).map(|c| c.gateway.source);
-        assert_eq!(source("csv").unwrap(), MarketSource::Csv);
-        assert_eq!(source("random_walk").unwrap(), MarketSource::RandomWalk);
-        let durability =
-            |v| load("TRADING__ORDERMANAGER__DURABILITY", v).map(|c| c.ordermanager.durability);
-        assert_eq!(durability("every").unwrap(), Durability::Every);
-        assert_eq!(durability("group").unwrap(), Durability::Group);
-        for bad in ["Every", "GROUP", "random-walk", "RandomWalk"] {
-            assert!(durability(bad).is_err() && source(bad).is_err(), "{bad}");
-        }
-        let e = error_of(None, &[("TRADING__ORDERMANAGER__DURABILITY", "never")]);
-        assert!(e.contains("every") && e.contains("group"), "{e}");
     }
 }

@@ -26,8 +26,10 @@ struct Cli {
 
     /// Configuration file; keys it leaves out keep their built-in defaults and
     /// TRADING__SECTION__KEY environment variables override single keys.
-    #[arg(long, value_name = "PATH", default_value = "config/default.toml")]
-    config: PathBuf,
+    /// Without it: config/default.toml if present here, else the built-in
+    /// defaults. Relative paths in a file are read against its folder.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
 
     /// Write a random-walk market data CSV (timestamp,symbol,price) for the
     /// configured symbols to PATH and exit.
@@ -52,7 +54,7 @@ fn main() -> ExitCode {
     if let Some(command) = &cli.command {
         return trading::bench::main(command);
     }
-    let config = match Config::load(Some(&cli.config)) {
+    let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -83,9 +85,11 @@ fn main() -> ExitCode {
 }
 
 fn context(config: Config, cli: &Cli, log: slog::Logger) -> RoleContext {
+    // The first line of every log: which settings this process runs with.
+    slog::info!(log, "configuration"; "from" => config.file.describe());
     RoleContext {
+        config_path: config.file.path().map(PathBuf::from),
         config,
-        config_path: Some(cli.config.clone()),
         log,
         watch_parent: cli.exit_with_parent,
     }

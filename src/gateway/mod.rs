@@ -184,6 +184,12 @@ async fn accept<A>(
 
 /// Writes a random-walk market data CSV (`--generate-csv PATH --ticks N`).
 pub fn write_random_walk_csv(config: &Config, path: &Path, ticks: u64) -> anyhow::Result<()> {
+    // `--generate-csv data/x.csv` in a fresh folder (an installed binary's
+    // first run) should not fail for want of `data/`.
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("creating the folder {}", folder.display()))?;
+    }
     source::write_walk_csv(path, &config.symbols, config.gateway.walk_seed, ticks)?;
     eprintln!(
         "wrote {ticks} ticks of {} symbols to {}",

@@ -85,22 +85,23 @@ const LIVE_WRITER_MAX_AGE_NS: i64 = 2_000_000_000;
 pub fn run(ctx: RoleContext) -> anyhow::Result<()> {
     let exe =
         std::env::current_exe().map_err(|e| anyhow!("cannot find this program's path: {e}"))?;
-    let config_path = ctx
-        .config_path
-        .clone()
-        .unwrap_or_else(|| "config/default.toml".into());
+    // Children read the same file; with none, they fall back to the same
+    // built-in defaults as this process (same working directory).
+    let config_args: Vec<String> = match &ctx.config_path {
+        Some(path) => vec!["--config".into(), path.display().to_string()],
+        None => Vec::new(),
+    };
     let specs = Role::ALL
         .iter()
         .map(|&role| ChildSpec {
             role,
             program: exe.clone(),
-            args: vec![
-                "--role".into(),
-                role.name().into(),
-                "--config".into(),
-                config_path.display().to_string(),
-                "--exit-with-parent".into(),
-            ],
+            args: ["--role", role.name()]
+                .into_iter()
+                .map(String::from)
+                .chain(config_args.iter().cloned())
+                .chain(["--exit-with-parent".to_string()])
+                .collect(),
         })
         .collect();
     supervise(ctx.config, specs, ctx.log, Supervision::default()).map(|_| ())
