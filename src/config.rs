@@ -338,6 +338,11 @@ pub struct LogConfig {
     pub dir: PathBuf,
     /// Minimum level written.
     pub level: String,
+    /// Size at which a log file is rotated, in MiB: a long or fast run
+    /// must not fill the disk.
+    pub max_file_mb: u64,
+    /// Rotated files kept per process; older ones are deleted.
+    pub keep_files: usize,
 }
 
 /// `[protocol]`.

@@ -1,13 +1,21 @@
-//! Logging: one file per process under `logs/`, and readable terminal lines.
+//! Logging: one file per process under `logs/`, rotated by size, and
+//! readable terminal lines.
+//!
+//! Rotation (the `file-rotate` crate): a file that passes `logs.max_file_mb`
+//! becomes `<name>.1`, older ones move up to `<name>.<keep_files>` and the
+//! oldest is deleted, so a process's logs are bounded whatever the run's
+//! length or speed.
 //!
 //! Both drains sit behind one `slog_async` thread so that logging never does
 //! file I/O on an actor's thread. The channel blocks instead of dropping when
 //! full: the ordermanager's `Executed …` lines are a record, not a sample.
 
-use std::fs::OpenOptions;
-use std::path::Path;
-
+use file_rotate::compression::Compression;
+use file_rotate::suffix::AppendCount;
+use file_rotate::{ContentLimit, FileRotate};
 use slog::{o, Drain, Level, Logger};
+
+use crate::config::LogConfig;
 
 /// Capacity of the async logging channel, in records.
 const CHANNEL_SIZE: usize = 64 * 1024;
@@ -37,23 +45,40 @@ pub struct LogGuard {
     _async: slog_async::AsyncGuard,
 }
 
-/// Opens `dir/file_name` for appending and returns a logger that writes there
-/// and to the terminal (stderr), tagged with `role`.
+/// The log file `logs.dir/file_name`, appended to and rotated as
+/// configured.
+fn rotating_file(logs: &LogConfig, file_name: &str) -> std::io::Result<FileRotate<AppendCount>> {
+    std::fs::create_dir_all(&logs.dir)?;
+    let path = logs.dir.join(file_name);
+    // `FileRotate::new` does not report an unwritable file: find out here,
+    // so a bad `logs.dir` stops the process with the reason.
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    let max_bytes = usize::try_from(logs.max_file_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    Ok(FileRotate::new(
+        path,
+        AppendCount::new(logs.keep_files),
+        // Rotate after the write that passes the limit: a record is never split.
+        ContentLimit::BytesSurpassed(max_bytes),
+        Compression::None,
+        None,
+    ))
+}
+
+/// Opens `logs.dir/file_name` for appending and returns a logger that writes
+/// there and to the terminal (stderr), tagged with `role`.
 ///
 /// With `terminal = false` only the file is written (tests, quiet children).
 pub fn init(
-    dir: &Path,
+    logs: &LogConfig,
     file_name: &str,
     role: &'static str,
-    level: &str,
     terminal: bool,
 ) -> std::io::Result<(Logger, LogGuard)> {
-    std::fs::create_dir_all(dir)?;
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(file_name))?;
-    let level = parse_level(level).unwrap_or(Level::Info);
+    let file = rotating_file(logs, file_name)?;
+    let level = parse_level(&logs.level).unwrap_or(Level::Info);
     let file_drain = slog_term::FullFormat::new(slog_term::PlainSyncDecorator::new(file))
         .use_original_order()
         .build()
@@ -128,6 +153,53 @@ impl LogLimiter {
 mod tests {
     use super::*;
 
+    /// Logs in `dir` at info, rotated at 64 MiB.
+    fn logs_in(dir: &std::path::Path) -> LogConfig {
+        LogConfig {
+            dir: dir.to_path_buf(),
+            level: "info".into(),
+            max_file_mb: 64,
+            keep_files: 3,
+        }
+    }
+
+    #[test]
+    fn a_log_file_rotates_by_size_and_keeps_a_bounded_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogConfig {
+            max_file_mb: 1,
+            keep_files: 2,
+            ..logs_in(&dir.path().join("logs"))
+        };
+        // An earlier run's file is appended to, then rotated with the rest.
+        std::fs::create_dir_all(&logs.dir).unwrap();
+        std::fs::write(logs.dir.join("x.log"), "earlier run\n").unwrap();
+        let record = "y".repeat(1000);
+        {
+            let (log, _guard) = init(&logs, "x.log", "test", false).unwrap();
+            for i in 0..5_000 {
+                slog::info!(log, "line"; "i" => i, "pad" => &record);
+            }
+        }
+        let mut names: Vec<String> = std::fs::read_dir(&logs.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["x.log", "x.log.1", "x.log.2"], "5 MB written, 3 files kept");
+        for name in &names {
+            let len = std::fs::metadata(logs.dir.join(name)).unwrap().len();
+            assert!(len <= (1 << 20) + 2_000, "{name}: {len} bytes");
+        }
+        let newest = std::fs::read_to_string(logs.dir.join("x.log")).unwrap();
+        assert!(newest.trim_end().ends_with(&format!("i: 4999, pad: {record}")));
+        let lines: usize = names
+            .iter()
+            .map(|n| std::fs::read_to_string(logs.dir.join(n)).unwrap().lines().count())
+            .sum();
+        assert!(lines < 5_000, "the oldest lines were deleted: {lines}");
+    }
+
     #[test]
     fn limiter_lets_a_burst_through_then_one_per_period() {
         let mut l = LogLimiter::new(2, std::time::Duration::from_secs(3600));
@@ -142,7 +214,7 @@ mod tests {
     #[test]
     fn lines_reach_the_file_once_the_guard_drops() {
         let dir = tempfile::tempdir().unwrap();
-        let (log, guard) = init(dir.path(), "x.log", "test", "info", false).unwrap();
+        let (log, guard) = init(&logs_in(dir.path()), "x.log", "test", false).unwrap();
         slog::info!(log, "Executed order: {}", 7);
         slog::debug!(log, "hidden");
         slog::crit!(log, #"file-only", "said once, here");

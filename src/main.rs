@@ -97,10 +97,9 @@ fn context(config: Config, cli: &Cli, log: slog::Logger) -> RoleContext {
 
 fn run_role(role: Role, config: Config, cli: &Cli) -> anyhow::Result<()> {
     let (log, _guard) = trading::logging::init(
-        &config.logs.dir,
+        &config.logs,
         role.log_file(),
         role.name(),
-        &config.logs.level,
         // A supervised child's terminal is the supervisor's status line.
         !cli.exit_with_parent,
     )
@@ -123,10 +122,9 @@ fn run_role(role: Role, config: Config, cli: &Cli) -> anyhow::Result<()> {
 
 fn run_all(config: Config, cli: &Cli) -> anyhow::Result<()> {
     let (log, _guard) = trading::logging::init(
-        &config.logs.dir,
+        &config.logs,
         "main.log",
         "supervisor",
-        &config.logs.level,
         false,
     )
     .context("opening the log file (logs.dir)")

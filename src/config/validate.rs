@@ -71,6 +71,9 @@ impl Config {
             );
         }
         self.validate_order_limits()?;
+        if self.logs.max_file_mb == 0 {
+            return invalid("logs.max_file_mb", "must be at least 1".into());
+        }
         if crate::logging::parse_level(&self.logs.level).is_none() {
             return invalid(
                 "logs.level",
