@@ -8,9 +8,20 @@ use clap::Parser;
 use trading::config::Config;
 use trading::lifecycle::{exit_for, CannotRun, Exit, Role, RoleContext};
 
+/// Shown at the end of `--help`.
+const EXAMPLES: &str = "\
+Examples:
+  trading-stack --all                                  # the whole system; Ctrl+C stops it
+  TRADING__GATEWAY__LOOP=false trading-stack --all     # replay the CSV once, then a summary
+  trading-stack --role ordermanager --config my.toml   # one process
+  trading-stack bench --quick                          # measure, write reports/bench.md
+
+Exit statuses: 0 ok, 1 failed (a restart may help), 2 configuration, 3 journal,
+4 environment (e.g. port in use), 5 data file. Linux only.";
+
 /// A multi-process trading stack: gateway → orderbook → strategy → ordermanager.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, after_help = EXAMPLES)]
 struct Cli {
     /// Run one process: gateway (market data and news over TCP), orderbook
     /// (market data into the shared-memory price table), strategy (signals from
