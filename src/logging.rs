@@ -186,16 +186,27 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        assert_eq!(names, ["x.log", "x.log.1", "x.log.2"], "5 MB written, 3 files kept");
+        assert_eq!(
+            names,
+            ["x.log", "x.log.1", "x.log.2"],
+            "5 MB written, 3 files kept"
+        );
         for name in &names {
             let len = std::fs::metadata(logs.dir.join(name)).unwrap().len();
             assert!(len <= (1 << 20) + 2_000, "{name}: {len} bytes");
         }
         let newest = std::fs::read_to_string(logs.dir.join("x.log")).unwrap();
-        assert!(newest.trim_end().ends_with(&format!("i: 4999, pad: {record}")));
+        assert!(newest
+            .trim_end()
+            .ends_with(&format!("i: 4999, pad: {record}")));
         let lines: usize = names
             .iter()
-            .map(|n| std::fs::read_to_string(logs.dir.join(n)).unwrap().lines().count())
+            .map(|n| {
+                std::fs::read_to_string(logs.dir.join(n))
+                    .unwrap()
+                    .lines()
+                    .count()
+            })
             .sum();
         assert!(lines < 5_000, "the oldest lines were deleted: {lines}");
     }

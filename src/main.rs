@@ -132,13 +132,8 @@ fn run_role(role: Role, config: Config, cli: &Cli) -> anyhow::Result<()> {
 }
 
 fn run_all(config: Config, cli: &Cli) -> anyhow::Result<()> {
-    let (log, _guard) = trading::logging::init(
-        &config.logs,
-        "main.log",
-        "supervisor",
-        false,
-    )
-    .context("opening the log file (logs.dir)")
-    .map_err(CannotRun::Environment)?;
+    let (log, _guard) = trading::logging::init(&config.logs, "main.log", "supervisor", false)
+        .context("opening the log file (logs.dir)")
+        .map_err(CannotRun::Environment)?;
     trading::supervisor::run(context(config, cli, log))
 }
