@@ -59,6 +59,8 @@ pub struct Config {
     pub logs: LogConfig,
     /// Limits shared by every TCP reader.
     pub protocol: ProtocolConfig,
+    /// The live web view and `/metrics` of an `--all` run.
+    pub dashboard: DashboardConfig,
 }
 
 /// Where the gateway's market data comes from; spelled `csv` or `random_walk`.
@@ -289,6 +291,18 @@ pub struct LogConfig {
     pub dir: PathBuf,
     /// Minimum level written.
     pub level: String,
+}
+
+/// `[dashboard]`: where an `--all` run serves its live view and metrics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// Off switch: the view only observes, so a run without it trades the same.
+    pub enabled: bool,
+    /// Interface to bind; loopback by default, since the page shows positions.
+    pub host: String,
+    /// Listening port; 0 is an ephemeral one, as for every listener here.
+    pub port: u16,
 }
 
 /// `[protocol]`.
