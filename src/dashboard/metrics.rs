@@ -214,6 +214,7 @@ mod tests {
                 avg_cost: 10.0,
                 realized: 5.5,
                 unrealized: -1.25,
+                history: vec![172.0],
             }],
             ..Snapshot::default()
         }

@@ -2,7 +2,7 @@
 //! [`Collector`] from the supervisor's [`RunStats`], the shm table and the
 //! journal records the supervisor reads anyway (through a [`RecordTap`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -18,6 +18,10 @@ use crate::protocol::RejectReason;
 use crate::shm::{PriceTableReader, Quote, RingCursor, RingRead};
 use crate::supervisor::RunStats;
 use crate::symbol::SymbolIndex;
+
+/// Prices kept per symbol for the page's chart: a minute at four snapshots
+/// a second, so a page opened mid-run shows the recent past at once.
+const HISTORY: usize = 240;
 
 /// Largest tick → order latency the percentiles keep apart (60 s in µs);
 /// anything slower is recorded as this.
@@ -76,6 +80,8 @@ pub struct SymbolView {
     pub realized: f64,
     /// P&L of the open shares at `price` (0 without a price).
     pub unrealized: f64,
+    /// The last prices, oldest first, one per snapshot: the chart.
+    pub history: Vec<f64>,
 }
 
 /// Tick → order latency: from the gateway's send of the tick that made the
@@ -110,6 +116,7 @@ pub fn symbol_view(symbol: &str, quote: Option<Quote>, pos: Position) -> SymbolV
         avg_cost: pos.avg_cost().units() as f64 / scale,
         realized: pos.realized_units as f64 / scale,
         unrealized: unrealized_units as f64 / scale,
+        history: Vec::new(),
     }
 }
 
@@ -137,6 +144,8 @@ pub struct Collector {
     latency_us: Histogram<u64>,
     /// Orders whose latency could not be measured.
     unmeasured: u64,
+    /// Recent prices by symbol index, for the chart.
+    history: Vec<VecDeque<f64>>,
     /// Whether the last order recorded was refused `HALTED`.
     halted: bool,
     /// Restarts by role.
@@ -152,6 +161,7 @@ pub struct Collector {
 impl Collector {
     /// A collector for the table `shm_name` of `symbols`, every role at 0 restarts.
     pub fn new(shm_name: String, symbols: Vec<String>, metrics: Arc<Metrics>) -> Collector {
+        let history = vec![VecDeque::with_capacity(HISTORY); symbols.len()];
         let restarts = Role::ALL
             .iter()
             .map(|r| (r.name().to_string(), 0))
@@ -163,6 +173,7 @@ impl Collector {
             latency_us: Histogram::new_with_bounds(1, LATENCY_MAX_US, 3)
                 .expect("static histogram bounds are valid"),
             unmeasured: 0,
+            history,
             halted: false,
             restarts,
             last_orders: (0, Instant::now()),
@@ -235,16 +246,26 @@ impl Collector {
             self.orders_per_s = orders.saturating_sub(self.last_orders.0) as f64 / secs;
             self.last_orders = (orders, now);
         }
+        let reader = self.reader.as_ref();
         let symbols: Vec<SymbolView> = self
             .symbols
             .iter()
+            .zip(&mut self.history)
             .enumerate()
-            .map(|(i, s)| {
-                let quote = self.reader.as_ref().and_then(|r| {
+            .map(|(i, (s, history))| {
+                let quote = reader.and_then(|r| {
                     (r.symbols().get(i) == Some(s)).then(|| r.read(SymbolIndex(i as u32)))
                 });
                 let pos = stats.positions.by_symbol.get(s).copied();
-                symbol_view(s, quote, pos.unwrap_or_default())
+                let mut view = symbol_view(s, quote, pos.unwrap_or_default());
+                if let Some(p) = view.price {
+                    if history.len() == HISTORY {
+                        history.pop_front();
+                    }
+                    history.push_back(p);
+                }
+                view.history = history.iter().copied().collect();
+                view
             })
             .collect();
         let realized_pnl = symbols.iter().map(|s| s.realized).sum();

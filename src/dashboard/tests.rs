@@ -130,12 +130,17 @@ fn a_snapshot_carries_prices_pnl_latency_and_the_halted_state() {
     assert_eq!((s.accepted, s.state), (1, "trading"));
     assert_eq!(s.symbols[0].price, Some(12.0));
     assert_eq!(s.symbols[1].price, None, "BBB never ticked");
+    assert_eq!(
+        (s.symbols[0].history.as_slice(), s.symbols[1].history.len()),
+        (&[12.0][..], 0)
+    );
     assert_eq!(s.symbols[0].position, 100);
     table.publish(SymbolIndex(0), p("13"), 3, sent, sent);
     let halted = record(&id(9), Side::Buy, "13", 0, Some(RejectReason::Halted));
     append(&journal, &[halted]);
     let s = dashboard.publish(&mut stats);
     assert_eq!(s.state, "halted");
+    assert_eq!(s.symbols[0].history, [12.0, 13.0], "one point per snapshot");
     assert_eq!(s.rejects["HALTED"], 1);
     assert_eq!((s.unrealized_pnl, s.total_pnl), (100.0, 100.0));
     assert_eq!(s.latency.samples, 1);

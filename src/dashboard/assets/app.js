@@ -2,14 +2,16 @@
 // whole snapshot of the run (see src/dashboard/snapshot.rs), drawn in place.
 "use strict";
 
-const HISTORY = 120; // chart points kept per symbol
-const history = new Map(); // symbol -> recent prices
 let received = 0;
 
 const $ = (id) => document.getElementById(id);
 const fixed = (x, d = 2) => Number(x).toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
 const whole = (x) => Math.round(x).toLocaleString("en-US");
-const signed = (el, x) => { el.textContent = (x > 0 ? "+" : "") + fixed(x); el.className = x > 0 ? "pos" : x < 0 ? "neg" : ""; };
+const signed = (el, x) => {
+  el.textContent = (x > 0 ? "+" : "") + fixed(x);
+  el.classList.toggle("pos", x > 0);
+  el.classList.toggle("neg", x < 0);
+};
 const micros = (us) => us >= 1000 ? fixed(us / 1000, 2) + " ms" : us + " µs";
 
 function row(tbody, key, cells) {
@@ -38,7 +40,7 @@ function chart(td, symbol, prices) {
   g.lineWidth = 1.5;
   g.beginPath();
   prices.forEach((p, i) => {
-    const x = (i / (HISTORY - 1)) * c.width, y = c.height - 2 - ((p - lo) / span) * (c.height - 4);
+    const x = (i / (prices.length - 1)) * c.width, y = c.height - 2 - ((p - lo) / span) * (c.height - 4);
     i ? g.lineTo(x, y) : g.moveTo(x, y);
   });
   g.stroke();
@@ -63,14 +65,11 @@ function draw(s) {
   }
   const body = $("symbols").tBodies[0];
   for (const v of s.symbols) {
-    const h = history.get(v.symbol) || [];
-    if (v.price !== null) { h.push(v.price); if (h.length > HISTORY) h.shift(); }
-    history.set(v.symbol, h);
     const td = row(body, v.symbol, 7);
     td[0].textContent = v.symbol;
     td[1].textContent = v.price === null ? "–" : fixed(v.price);
     td[1].id = "price-" + v.symbol;
-    chart(td[2], v.symbol, h);
+    chart(td[2], v.symbol, v.history);
     td[3].textContent = v.position;
     td[4].textContent = v.position ? fixed(v.avg_cost) : "–";
     signed(td[5], v.realized);
