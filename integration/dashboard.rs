@@ -280,7 +280,20 @@ fn metrics_parse_and_counters_only_grow() {
     let first = http_get(addr, "/metrics");
     std::thread::sleep(Duration::from_millis(1500));
     let second = http_get(addr, "/metrics");
+    // Without a terminal the status line goes to main.log every 5 s.
+    let status = || {
+        let log = dir.read("logs/main.log");
+        log.lines()
+            .find(|l| l.contains("status"))
+            .map(str::to_string)
+    };
+    wait_until("a status line in main.log", || status().is_some());
     stop_run(run, &shm);
+    let status = status().unwrap();
+    assert!(
+        status.contains(" | P&L +") || status.contains(" | P&L -"),
+        "{status}"
+    );
 
     let (s1, t1) = parse_exposition(&first);
     let (s2, t2) = parse_exposition(&second);

@@ -341,7 +341,7 @@ impl Actor for SupervisorActor {
         } else {
             // The redrawn line publishes on a terminal; here, the same pace.
             ctx.run_interval(DASHBOARD_EVERY, |act, _| {
-                if act.stopping.is_none() {
+                if act.stopping.is_none() && act.config.dashboard.enabled {
                     act.dashboard.publish(&mut act.stats);
                 }
             });
