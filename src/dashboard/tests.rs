@@ -181,3 +181,24 @@ fn publishing_wakes_subscribers_and_a_stop_ends_their_streams() {
     dashboard.stop();
     assert!(rx.has_changed().is_err(), "the sender is gone");
 }
+
+#[test]
+fn a_taken_port_is_an_error_naming_the_keys() {
+    let seg = Seg::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut dashboard, _, _) = run(&seg, &dir);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = crate::config::DashboardConfig {
+        enabled: true,
+        host: "127.0.0.1".into(),
+        port: taken.local_addr().unwrap().port(),
+    };
+    let err = dashboard.serve(&config).unwrap_err();
+    assert!(matches!(err, DashboardError::Bind { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("dashboard.host, dashboard.port"), "{text}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{}", config.port)),
+        "{text}"
+    );
+}
