@@ -22,6 +22,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 
 use actix_web::dev::ServerHandle;
+use slog::Logger;
 use tokio::sync::watch;
 
 use crate::config::{Config, DashboardConfig};
@@ -79,6 +80,26 @@ impl Dashboard {
     /// The hook to put in [`RunStats::tap`].
     pub fn tap(&self) -> RecordTap {
         RecordTap(Arc::clone(&self.collector))
+    }
+
+    /// Serves when `config` says so, announcing the address on stdout
+    /// (`READY dashboard http=ADDR`), on the terminal and in `log`; a
+    /// failure is only a warning there: the run trades on without it.
+    pub fn start(&mut self, config: &DashboardConfig, log: &Logger) {
+        if !config.enabled {
+            return;
+        }
+        match self.serve(config) {
+            Ok(addr) => {
+                crate::lifecycle::announce_ready("dashboard", &[("http", addr)]);
+                eprintln!("dashboard: http://{addr}/  (metrics: http://{addr}/metrics)");
+                slog::info!(log, "dashboard listening"; "url" => format!("http://{addr}/"));
+            }
+            Err(e) => {
+                eprintln!("warning: no dashboard this run: {e}");
+                slog::warn!(log, "no dashboard this run"; "error" => %e);
+            }
+        }
     }
 
     /// Binds `config.host:config.port` and serves there from the current

@@ -21,13 +21,11 @@ use crate::dashboard::Dashboard;
 use crate::lifecycle::{CannotRun, Exit, Role, Stop};
 use crate::shm::{unlink_segment_if_written_by, ProcessIdentity, Removal};
 
-/// How often the status line is redrawn on a terminal.
+/// How often the status line is redrawn on a terminal, and the dashboard
+/// gets a new snapshot.
 const STATUS_EVERY: Duration = Duration::from_millis(250);
 /// How often the status goes to main.log when stderr is not a terminal.
 const STATUS_LOG_EVERY: Duration = Duration::from_secs(5);
-/// How often the dashboard gets a new snapshot (as often as the redrawn
-/// status line on a terminal).
-const DASHBOARD_EVERY: Duration = Duration::from_millis(250);
 
 /// Create one [`ChildActor`] per spec and start the first wave.
 #[derive(Message)]
@@ -300,25 +298,6 @@ impl SupervisorActor {
         format!("{} | P&L {pnl:+.2}", self.stats.status_line(self.restarts))
     }
 
-    /// Serves the dashboard when configured; a failure is only a warning.
-    fn start_dashboard(&mut self) {
-        let config = &self.config.dashboard;
-        if !config.enabled {
-            return;
-        }
-        match self.dashboard.serve(config) {
-            Ok(addr) => {
-                crate::lifecycle::announce_ready("dashboard", &[("http", addr)]);
-                eprintln!("dashboard: http://{addr}/  (metrics: http://{addr}/metrics)");
-                slog::info!(self.log, "dashboard listening"; "url" => format!("http://{addr}/"));
-            }
-            Err(e) => {
-                eprintln!("warning: no dashboard this run: {e}");
-                slog::warn!(self.log, "no dashboard this run"; "error" => %e);
-            }
-        }
-    }
-
     fn draw_status(&mut self) {
         let line = self.status_line();
         let mut err = std::io::stderr().lock();
@@ -331,7 +310,7 @@ impl Actor for SupervisorActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.start_dashboard();
+        self.dashboard.start(&self.config.dashboard, &self.log);
         if self.terminal {
             ctx.run_interval(STATUS_EVERY, |act, _| {
                 if act.stopping.is_none() {
@@ -340,7 +319,7 @@ impl Actor for SupervisorActor {
             });
         } else {
             // The redrawn line publishes on a terminal; here, the same pace.
-            ctx.run_interval(DASHBOARD_EVERY, |act, _| {
+            ctx.run_interval(STATUS_EVERY, |act, _| {
                 if act.stopping.is_none() && act.config.dashboard.enabled {
                     act.dashboard.publish(&mut act.stats);
                 }
