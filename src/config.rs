@@ -103,6 +103,8 @@ pub struct Config {
     pub logs: LogConfig,
     /// Limits shared by every TCP reader.
     pub protocol: ProtocolConfig,
+    /// The live web view and `/metrics` of an `--all` run.
+    pub dashboard: DashboardConfig,
     /// The file this configuration was read from, if any: logged first by
     /// every process and handed by the supervisor to its children.
     #[serde(skip)]
@@ -343,6 +345,18 @@ pub struct LogConfig {
     pub max_file_mb: u64,
     /// Rotated files kept per process; older ones are deleted.
     pub keep_files: usize,
+}
+
+/// `[dashboard]`: where an `--all` run serves its live view and metrics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// Off switch: the view only observes, so a run without it trades the same.
+    pub enabled: bool,
+    /// Interface to bind; loopback by default, since the page shows positions.
+    pub host: String,
+    /// Listening port; 0 is an ephemeral one, as for every listener here.
+    pub port: u16,
 }
 
 /// `[protocol]`.

@@ -39,6 +39,7 @@
 //! * [`ordermanager`] — OrderSinkActor: validation, risk, execution, the
 //!   durable journal and recovery.
 //! * [`supervisor`] — `--all`: the four roles as supervised child processes.
+//! * [`dashboard`] — `--all`'s live web view and Prometheus `/metrics`.
 //!
 //! And one measuring tool:
 //!
@@ -56,6 +57,7 @@
 pub mod bench;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod gateway;
 pub mod lifecycle;
 pub mod logging;

@@ -101,6 +101,7 @@ impl TestDir {
             ("TRADING__GATEWAY__MD_PORT", "0".into()),
             ("TRADING__GATEWAY__NEWS_PORT", "0".into()),
             ("TRADING__ORDERMANAGER__PORT", "0".into()),
+            ("TRADING__DASHBOARD__PORT", "0".into()),
         ]
     }
 

@@ -17,10 +17,12 @@ use super::messages::{ChildEvent, ChildSpec, GetRestarts, GetStarted, SharedEnv,
 use super::status::RunStats;
 use super::RunReport;
 use crate::config::Config;
+use crate::dashboard::Dashboard;
 use crate::lifecycle::{CannotRun, Exit, Role, Stop};
 use crate::shm::{unlink_segment_if_written_by, ProcessIdentity, Removal};
 
-/// How often the status line is redrawn on a terminal.
+/// How often the status line is redrawn on a terminal, and the dashboard
+/// gets a new snapshot.
 const STATUS_EVERY: Duration = Duration::from_millis(250);
 /// How often the status goes to main.log when stderr is not a terminal.
 const STATUS_LOG_EVERY: Duration = Duration::from_secs(5);
@@ -63,6 +65,8 @@ pub struct SupervisorActor {
     terminal: bool,
     /// Where the run's result goes.
     done: Option<oneshot::Sender<anyhow::Result<RunReport>>>,
+    /// The live view: snapshots for the page, `/metrics` and total P&L.
+    dashboard: Dashboard,
 }
 
 /// A fresh random token: 128 bits from the thread's CSPRNG (seeded by the
@@ -114,6 +118,8 @@ impl SupervisorActor {
             config.orderbook.shared_memory_name.clone(),
         );
         stats.watch_staleness(crate::strategy::max_tick_age(&config));
+        let dashboard = Dashboard::new(&config);
+        stats.tap = Some(dashboard.tap());
         let env = SharedEnv::new(std::sync::Mutex::new(run_token_env(&config)));
         SupervisorActor {
             config,
@@ -128,6 +134,7 @@ impl SupervisorActor {
             restarts: 0,
             terminal,
             done: Some(done),
+            dashboard,
         }
     }
 
@@ -240,7 +247,8 @@ impl SupervisorActor {
         ctx: &mut Context<Self>,
     ) {
         // The final counts, read before the segment goes.
-        self.stats.refresh();
+        self.dashboard.publish(&mut self.stats);
+        self.dashboard.stop();
         self.remove_own_table(writers);
         if self.terminal {
             // Leave the status line in place; the summary starts below it.
@@ -284,9 +292,14 @@ impl SupervisorActor {
         self.stop_all(Err(error.into()), ctx);
     }
 
+    /// The status line with the run's total P&L, from a fresh snapshot.
+    fn status_line(&mut self) -> String {
+        let pnl = self.dashboard.publish(&mut self.stats).total_pnl;
+        format!("{} | P&L {pnl:+.2}", self.stats.status_line(self.restarts))
+    }
+
     fn draw_status(&mut self) {
-        self.stats.refresh();
-        let line = self.stats.status_line(self.restarts);
+        let line = self.status_line();
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r{line}");
         let _ = err.flush();
@@ -297,6 +310,7 @@ impl Actor for SupervisorActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.dashboard.start(&self.config.dashboard, &self.log);
         if self.terminal {
             ctx.run_interval(STATUS_EVERY, |act, _| {
                 if act.stopping.is_none() {
@@ -304,10 +318,16 @@ impl Actor for SupervisorActor {
                 }
             });
         } else {
+            // The redrawn line publishes on a terminal; here, the same pace.
+            ctx.run_interval(STATUS_EVERY, |act, _| {
+                if act.stopping.is_none() && act.config.dashboard.enabled {
+                    act.dashboard.publish(&mut act.stats);
+                }
+            });
             ctx.run_interval(STATUS_LOG_EVERY, |act, _| {
                 if act.stopping.is_none() {
-                    act.stats.refresh();
-                    slog::info!(act.log, "status"; "line" => act.stats.status_line(act.restarts));
+                    let line = act.status_line();
+                    slog::info!(act.log, "status"; "line" => line);
                 }
             });
         }
@@ -360,7 +380,10 @@ impl Handler<ChildEvent> for SupervisorActor {
                     _ => {}
                 }
             }
-            ChildEvent::Restarting { .. } => self.restarts += 1,
+            ChildEvent::Restarting { role, .. } => {
+                self.restarts += 1;
+                self.dashboard.restarted(role);
+            }
             ChildEvent::Finished(role) => {
                 slog::info!(self.log, "child finished"; "child" => role.name());
                 self.finished.push(role);

@@ -58,6 +58,9 @@ pub struct RunStats {
     stale_after: Option<Duration>,
     /// Symbols the strategy would not trade on now (see [`count_stale`]).
     pub stale_symbols: usize,
+    /// The dashboard's view of each record counted (latency, halted state);
+    /// the one hook it needs here, so it reads the journal only once.
+    pub tap: Option<crate::dashboard::RecordTap>,
 }
 
 impl RunStats {
@@ -81,6 +84,7 @@ impl RunStats {
             journal_error: None,
             stale_after: None,
             stale_symbols: 0,
+            tap: None,
         }
     }
 
@@ -141,6 +145,9 @@ impl RunStats {
 
     /// Adds one journal record to the counters and the positions.
     pub fn count(&mut self, r: &JournalRecord) {
+        if let Some(tap) = &self.tap {
+            tap.see(r);
+        }
         match r.outcome {
             Outcome::Accepted => {
                 self.accepted += 1;

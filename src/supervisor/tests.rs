@@ -35,6 +35,8 @@ fn config(dir: &Path, loop_replay: bool, extra: &[(&str, &str)]) -> Config {
         ),
         ("TRADING__SUPERVISOR__BACKOFF_MAX_MS".into(), "40".into()),
         ("TRADING__SUPERVISOR__STOP_TIMEOUT_MS".into(), "300".into()),
+        // In-process supervisors serve no page (integration/dashboard.rs does).
+        ("TRADING__DASHBOARD__ENABLED".into(), "false".into()),
     ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Config::load_with_env(None, Some(env.into_iter().collect())).unwrap()
