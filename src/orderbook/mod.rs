@@ -40,7 +40,7 @@ pub mod position;
 mod writer;
 
 pub use feed::{feed_settings, FeedActor, MarketData};
-pub use writer::{BookCounts, BookWriterActor, FeedEnding};
+pub use writer::{BookCounts, BookWriterActor, FeedEnding, Handled};
 
 use actix::Actor;
 use anyhow::Context;

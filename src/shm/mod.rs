@@ -135,6 +135,7 @@
 //! file that is not a table, is left alone). A segment left by a dead writer
 //! is replaced on the next creation with a new generation.
 
+mod cursors;
 mod error;
 mod layout;
 mod owner;
@@ -146,6 +147,8 @@ mod writer;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_cursors;
+#[cfg(test)]
 mod tests_ring;
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -153,8 +156,11 @@ pub(crate) mod testutil;
 use std::io;
 use std::path::PathBuf;
 
+pub use cursors::{ReaderScanCounts, RingFull, RingRegistration};
 pub use error::ShmError;
-pub use layout::{LAYOUT_VERSION, MAGIC, MAX_RING_CAPACITY, MAX_SYMBOLS, MAX_SYMBOL_LEN};
+pub use layout::{
+    LAYOUT_VERSION, MAGIC, MAX_RING_CAPACITY, MAX_SYMBOLS, MAX_SYMBOL_LEN, READER_SLOTS,
+};
 pub use owner::{segment_owner, unlink_segment_if_written_by, Removal, SegmentOwner};
 pub use reader::{PriceTableReader, Quote, WriterStatus};
 pub use ring::{RingCursor, RingRead, Tick};

@@ -15,6 +15,7 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 use memmap2::MmapOptions;
 
+use super::cursors::RingFull;
 use super::error::ShmError;
 use super::layout::*;
 use super::segment_path;
@@ -32,11 +33,17 @@ pub struct PriceTable {
     name: String,
     symbols: Vec<String>,
     index: SymbolLookup,
-    layout: Layout,
-    region: Region,
+    pub(super) layout: Layout,
+    pub(super) region: Region,
     generation: u64,
-    next_tick: u64,
+    pub(super) next_tick: u64,
     ring_mask: u64,
+    /// Ticks below this may be published without looking at the reader
+    /// slots: the slowest live cursor at the last scan plus the capacity
+    /// (see `cursors`). 0 at creation, so the first publish scans.
+    pub(super) allowed_until: u64,
+    /// Scans and reclaimed reader slots, for the orderbook's counters.
+    pub(super) reader_counts: super::cursors::ReaderScanCounts,
     replaced_stale: bool,
     file_id: (u64, u64),
 }
@@ -116,6 +123,8 @@ impl PriceTable {
             generation: sys::new_generation(0),
             next_tick: 0,
             ring_mask: ring_capacity as u64 - 1,
+            allowed_until: 0,
+            reader_counts: Default::default(),
             replaced_stale: false,
             file_id: (meta.dev(), meta.ino()),
         };
@@ -179,6 +188,9 @@ impl PriceTable {
         h[OFF_SLOTS / 8].store(l.slots_offset as u64, Ordering::Relaxed);
         h[OFF_RING / 8].store(l.ring_offset as u64, Ordering::Relaxed);
         h[OFF_TOTAL / 8].store(l.total_size as u64, Ordering::Relaxed);
+        let status = self.region.line(LINE_STATUS);
+        status[(OFF_READERS - LINE_STATUS) / 8].store(l.readers_offset as u64, Ordering::Relaxed);
+        status[(OFF_READER_SLOTS - LINE_STATUS) / 8].store(READER_SLOTS as u64, Ordering::Relaxed);
         self.heartbeat(crate::clock::unix_now_ns());
         h[0].store(u64::from_le_bytes(MAGIC), Ordering::Release);
     }
@@ -206,7 +218,10 @@ impl PriceTable {
     }
 
     /// Updates slot `idx` and appends the tick to the ring; returns the
-    /// tick's sequence number (0 for the first tick of this table).
+    /// tick's sequence number (0 for the first tick of this table), or
+    /// [`RingFull`] without writing anything when the ring entry it needs
+    /// holds a tick a live registered reader has not read yet (wait, then
+    /// try again: the ring is lossless, see [`PriceTable::make_room`]).
     ///
     /// Readers see the tick once this returns; call
     /// [`PriceTable::notify_readers`] after a batch to wake sleeping ones.
@@ -215,14 +230,16 @@ impl PriceTable {
     /// If `idx` is not below the number of symbols (a caller bug, like an
     /// out-of-range slice index; indices come from [`PriceTable::symbol_index`]).
     #[inline]
-    pub fn publish(
+    pub fn try_publish(
         &mut self,
         idx: SymbolIndex,
         price_units: i64,
         event_ns: i64,
         send_ns: i64,
         write_ns: i64,
-    ) -> u64 {
+    ) -> Result<u64, RingFull> {
+        self.make_room()?;
+
         self.write_slot(idx, price_units, event_ns, send_ns, write_ns);
         let n = self.next_tick;
         let entry_offset =
@@ -239,7 +256,30 @@ impl PriceTable {
         e[0].store(2 * n + 2, Ordering::Release);
         self.next_tick = n + 1;
         self.region.line(LINE_HEAD)[0].store(n + 1, Ordering::Release);
-        n
+        Ok(n)
+    }
+
+    /// [`PriceTable::try_publish`] for writers that know no registered
+    /// reader can be a whole ring behind (tests, benchmarks, a table no
+    /// ring reader registers with).
+    ///
+    /// # Panics
+    /// If the ring is full ([`RingFull`]): overwriting would lose a tick a
+    /// reader was promised, so this refuses loudly instead; and if `idx` is
+    /// not below the number of symbols.
+    #[inline]
+    pub fn publish(
+        &mut self,
+        idx: SymbolIndex,
+        price_units: i64,
+        event_ns: i64,
+        send_ns: i64,
+        write_ns: i64,
+    ) -> u64 {
+        match self.try_publish(idx, price_units, event_ns, send_ns, write_ns) {
+            Ok(n) => n,
+            Err(full) => panic!("publish on a full lossless ring: {full}; use try_publish"),
+        }
     }
 
     /// Updates slot `idx` only, without a ring entry: for benchmarks and for
@@ -375,7 +415,7 @@ fn inspect_existing(name: &str, path: &Path) -> Result<Existing, ShmError> {
     };
     // Our own pid is never another live writer: either this very process
     // left the segment, or a dead process had our pid before us.
-    if writer.pid != std::process::id() && sys::writer_alive(writer) {
+    if writer.pid != std::process::id() && sys::process_alive(writer) {
         return Ok(Existing::Live(writer.pid));
     }
     Ok(Existing::Stale {

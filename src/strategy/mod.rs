@@ -40,7 +40,7 @@ use actix::Actor;
 use anyhow::Context as _;
 use tokio::sync::oneshot;
 
-use crate::lifecycle::{announce_ready, RoleContext, Shutdown, Stop};
+use crate::lifecycle::{announce_ready, CannotRun, RoleContext, Shutdown, Stop};
 use crate::net::ClientLink;
 use crate::shm::{PriceTableReader, ShmError};
 use crate::signals::SignalEngine;
@@ -82,7 +82,10 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         auth_token: (s.order_ids && !s.auth_token.is_empty()).then(|| s.auth_token.clone()),
     };
     let (done_tx, mut done_rx) = oneshot::channel();
-    let addr = SignalActor::new(settings, reader, engine, log.clone(), done_tx).start();
+    let addr = SignalActor::new(settings, reader, engine, log.clone(), done_tx)
+        .context("registering as a reader of the tick ring")
+        .map_err(CannotRun::Environment)?
+        .start();
     let orders = ClientLink::<Orders>::new(
         links::order_link_settings(cfg),
         addr.clone().recipient(),
