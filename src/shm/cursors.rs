@@ -155,18 +155,33 @@ impl PriceTable {
         self.reader_counts
     }
 
-    /// The pids of the readers registered now, for status lines and tests.
-    pub fn registered_readers(&self) -> Vec<u32> {
-        (0..READER_SLOTS)
-            .map(|i| {
-                let s = self
-                    .region
-                    .line(self.layout.readers_offset + i * READER_SLOT_SIZE);
-                (load_acquire(&s[0]) & PID_MASK) as u32
-            })
-            .filter(|&pid| pid != 0)
-            .collect()
+    /// The readers registered now: pid and published cursor of each.
+    pub fn registered_readers(&self) -> Vec<RegisteredReader> {
+        registered(&self.region, &self.layout)
     }
+}
+
+/// One registered ring reader as its slot shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegisteredReader {
+    /// The reader's process id.
+    pub pid: u32,
+    /// The next tick it will read: every tick before it has been read.
+    pub next_seq: u64,
+}
+
+/// Every occupied slot of the reader area of a table mapped as `region`.
+fn registered(region: &Region, layout: &Layout) -> Vec<RegisteredReader> {
+    (0..READER_SLOTS)
+        .filter_map(|i| {
+            let s = region.line(layout.readers_offset + i * READER_SLOT_SIZE);
+            let pid = (load_acquire(&s[0]) & PID_MASK) as u32;
+            (pid != 0).then(|| RegisteredReader {
+                pid,
+                next_seq: load_acquire(&s[2]),
+            })
+        })
+        .collect()
 }
 
 /// Frees slot `s` if its owner word still is `owner` (not re-claimed
@@ -296,6 +311,12 @@ impl PriceTableReader {
             name: self.name.clone(),
             slots: READER_SLOTS,
         })
+    }
+
+    /// The readers registered now (pid and cursor of each): how far the
+    /// slowest is behind the head is what holds the writer back.
+    pub fn registered_readers(&self) -> Vec<RegisteredReader> {
+        registered(&self.region, &self.layout)
     }
 
     /// Maps the reader area of this very segment read-write.

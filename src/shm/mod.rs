@@ -156,7 +156,7 @@ pub(crate) mod testutil;
 use std::io;
 use std::path::PathBuf;
 
-pub use cursors::{ReaderScanCounts, RingFull, RingRegistration};
+pub use cursors::{ReaderScanCounts, RegisteredReader, RingFull, RingRegistration};
 pub use error::ShmError;
 pub use layout::{
     LAYOUT_VERSION, MAGIC, MAX_RING_CAPACITY, MAX_SYMBOLS, MAX_SYMBOL_LEN, READER_SLOTS,

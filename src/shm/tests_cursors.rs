@@ -35,7 +35,12 @@ fn a_reader_registers_with_its_pid_and_unregisters_on_drop() {
     assert!(table.registered_readers().is_empty());
     let cursor = reader.cursor_from_oldest();
     let slot = reader.register_ring_reader(&cursor).unwrap();
-    assert_eq!(table.registered_readers(), [std::process::id()]);
+    let me = RegisteredReader {
+        pid: std::process::id(),
+        next_seq: 0,
+    };
+    assert_eq!(table.registered_readers(), [me]);
+    assert_eq!(reader.registered_readers(), [me]);
     assert_eq!(slot.guaranteed_from(), 0);
     publish_n(&mut table, 4);
     assert!(table.make_room().is_err(), "the reader holds the writer");
@@ -74,6 +79,7 @@ fn the_writer_refuses_to_overwrite_unread_ticks_and_writes_nothing() {
     assert_eq!(drain(&reader, &mut cursor), [0, 1, 2, 3]);
     assert!(table.make_room().is_err());
     slot.publish(&cursor);
+    assert_eq!(reader.registered_readers()[0].next_seq, 4);
     publish_n(&mut table, 4);
     assert!(table.make_room().is_err());
     assert_eq!(drain(&reader, &mut cursor), [4, 5, 6, 7]);
@@ -99,7 +105,7 @@ fn a_dead_readers_slot_is_reclaimed_when_it_holds_the_writer_back() {
         start_time: 1,
     };
     let _ghost = reader.register_as(gone, &reader.cursor_from_oldest());
-    assert_eq!(table.registered_readers(), [gone.pid]);
+    assert_eq!(table.registered_readers()[0].pid, gone.pid);
     // Its slot holds nothing back until the ring is full, then it is freed.
     publish_n(&mut table, 12);
     assert!(table.registered_readers().is_empty());
