@@ -11,7 +11,11 @@
 //! * [`BookWriterActor`] — the only writer of the price table and tick ring.
 //!   It parses every frame of a read, publishes known symbols, counts unknown
 //!   symbols and malformed frames, wakes readers once per read, refreshes the
-//!   heartbeat and logs throughput.
+//!   heartbeat and logs throughput. The ring is lossless: when the slowest
+//!   live registered reader (the strategy) is a whole ring behind, the
+//!   writer keeps the rest of the read and answers the feed only once it is
+//!   published, so the socket is not read and TCP holds the gateway back
+//!   (see `writer::backpressure`; counted as `ring_waits`, `ring_wait_ms`).
 //!
 //! Every connection starts with `#RESUME,N*` (`N` = market data frames
 //! received so far, see [`position`]), so a restarted gateway, or one that
