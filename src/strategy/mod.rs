@@ -68,7 +68,6 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     slog::info!(log, "reading the price table";
         "name" => &s.shared_memory_name, "generation" => format!("{:016x}", reader.generation()),
         "ticks_in_ring" => reader.ticks_written(), "use_news" => s.use_news);
-    announce_ready("strategy", &[]);
 
     let engine = SignalEngine::new(cfg.symbols.len(), &cfg.signal_params())?;
     let settings = StrategySettings {
@@ -86,6 +85,8 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         .context("registering as a reader of the tick ring")
         .map_err(CannotRun::Environment)?
         .start();
+    // Ready once registered: every tick from here on is kept for us.
+    announce_ready("strategy", &[]);
     let orders = ClientLink::<Orders>::new(
         links::order_link_settings(cfg),
         addr.clone().recipient(),
