@@ -141,9 +141,11 @@ fn start(work: &Path, tag: &str, capacity: usize, with_om: bool) -> anyhow::Resu
     let cfg = write_config(&dir, &shm.name, &probe, &token)?;
     let mut orderbook = spawn_role(&dir, "orderbook", &cfg)?;
     orderbook.ready()?;
-    let md = probe.accept_orderbook(Duration::from_secs(30))?;
+    // A finite replay's orderbook dials the feed once the strategy has
+    // registered as a ring reader, which its READY says.
     let mut strategy = spawn_role(&dir, "strategy", &cfg)?;
     strategy.ready()?;
+    let md = probe.accept_orderbook(Duration::from_secs(30))?;
     let table = PriceTableReader::attach(&shm.name).context("attaching to the bench table")?;
     let feed = Feed::new(md, probe.shared.clone())?;
     // The strategy dials its order link right after READY; wait for it so
