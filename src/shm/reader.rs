@@ -14,9 +14,9 @@ use memmap2::MmapOptions;
 
 use super::error::ShmError;
 use super::layout::*;
+use super::owner::{file_identity, read_prefix};
 use super::segment_path;
 use super::sys::{self, ProcessIdentity};
-use super::writer::{file_identity, read_prefix};
 
 /// Spins before a blocked read starts yielding the CPU to the writer.
 const SPINS_BEFORE_YIELD: u32 = 1 << 10;

@@ -9,7 +9,7 @@
 use crate::symbol::SymbolIndex;
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
@@ -18,6 +18,7 @@ use memmap2::MmapOptions;
 use super::cursors::RingFull;
 use super::error::ShmError;
 use super::layout::*;
+use super::owner::{file_identity, read_table_head};
 use super::segment_path;
 use super::sys::{self, ProcessIdentity};
 
@@ -373,11 +374,6 @@ impl PriceTable {
     }
 }
 
-/// The (device, inode) pair naming the file at `path`, if it exists.
-pub(crate) fn file_identity(path: &Path) -> Option<(u64, u64)> {
-    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
-
 impl std::fmt::Debug for PriceTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PriceTable")
@@ -422,44 +418,4 @@ fn inspect_existing(name: &str, path: &Path) -> Result<Existing, ShmError> {
         generation: word(OFF_GENERATION),
         file_id: (meta.dev(), meta.ino()),
     })
-}
-
-/// Reads up to `buf.len()` bytes from the start of `file`; returns how many.
-/// The first 128 bytes of the file at a segment's name, which must be a
-/// table: its magic checked and the whole header there, with the file's
-/// metadata (its identity). Shared by every look at a segment this process
-/// did not map itself.
-pub(crate) fn read_table_head(
-    name: &str,
-    file: &File,
-) -> Result<([u8; 128], std::fs::Metadata), ShmError> {
-    let meta = file.metadata().map_err(|e| ShmError::io(name, e))?;
-    let mut head = [0u8; 128];
-    let got = read_prefix(file, &mut head).map_err(|e| ShmError::io(name, e))?;
-    if got < 8 || head[..8] != MAGIC {
-        return Err(ShmError::BadMagic {
-            name: name.to_owned(),
-        });
-    }
-    if got < head.len() {
-        return Err(ShmError::TooSmall {
-            name: name.to_owned(),
-            size: meta.len(),
-            needed: HEADER_SIZE as u64,
-        });
-    }
-    Ok((head, meta))
-}
-
-pub(crate) fn read_prefix(file: &File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read_at(&mut buf[got..], got as u64) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
