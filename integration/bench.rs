@@ -62,7 +62,8 @@ fn quick_bench_writes_every_section_and_loses_no_tick() {
     }
     assert!(
         report.contains(
-            "20000 ticks sent as fast as TCP takes them; the strategy read 20000, lost 0."
+            "20000 ticks sent as fast as TCP takes them; the strategy read 20000, lost 0 \
+             (sent minus read)"
         ),
         "every tick reached the strategy:\n{report}"
     );

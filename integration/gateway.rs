@@ -93,7 +93,14 @@ fn gateway_and_orderbook_leave_the_last_prices_in_the_table() {
     let (text, _) = csv(1_000);
     let data = dir.write("md.csv", &text);
     let config = dir.config(&shm, "");
-    let mut env = replay_env(&data, &[("TRADING__GATEWAY__RATE", "50000")]);
+    // No strategy here: the finite replay must not wait for a ring reader.
+    let mut env = replay_env(
+        &data,
+        &[
+            ("TRADING__GATEWAY__RATE", "50000"),
+            ("TRADING__ORDERBOOK__AWAIT_RING_READER", "false"),
+        ],
+    );
     let mut gw = spawn_role(&dir, "gateway", &config, &env);
     let md = Proc::endpoint(&gw.ready(), "md");
     env.push(("TRADING__ORDERBOOK__MD_PORT", md.port().to_string()));

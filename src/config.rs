@@ -204,6 +204,10 @@ pub struct OrderbookConfig {
     pub ring_capacity: usize,
     /// Period of the throughput log line.
     pub stats_interval_ms: u64,
+    /// A finite replay waits for its first ring reader (the strategy) to
+    /// register before reading the feed, so the lossless ring covers the
+    /// replay from tick 0; false replays into a table nobody reads yet.
+    pub await_ring_reader: bool,
 }
 
 /// `[strategy]`.

@@ -40,10 +40,15 @@ pub struct Outcome {
     pub orders: u64,
     /// REJs seen (tick → ACK runs only).
     pub rejected: u64,
-    /// The strategy's own counts from its `final counts` line: ticks read, ticks lost.
+    /// Ticks the strategy consumed from the ring (its `final counts` line).
     pub strategy_ticks: Option<u64>,
-    /// Ticks the strategy reported lost.
+    /// Ticks sent but never consumed by the strategy: sent minus its
+    /// `ticks` counter, so a tick missing for any reason counts, not only
+    /// those the ring reported overwritten. `None` without the counter.
     pub lost: Option<u64>,
+    /// The orderbook's waits for the strategy to make room in the ring
+    /// (`ring_waits`, `ring_wait_ms` of its `final stats` line).
+    pub ring_waits: Option<(u64, u64)>,
     /// Throughput: `(orderbook ticks/s, strategy ticks/s, probe send ticks/s)`.
     pub rates: Option<(f64, f64, f64)>,
     /// Peak RSS of every child of the scenario.
@@ -136,9 +141,11 @@ fn start(work: &Path, tag: &str, capacity: usize, with_om: bool) -> anyhow::Resu
     let cfg = write_config(&dir, &shm.name, &probe, &token)?;
     let mut orderbook = spawn_role(&dir, "orderbook", &cfg)?;
     orderbook.ready()?;
-    let md = probe.accept_orderbook(Duration::from_secs(30))?;
+    // A finite replay's orderbook dials the feed once the strategy has
+    // registered as a ring reader, which its READY says.
     let mut strategy = spawn_role(&dir, "strategy", &cfg)?;
     strategy.ready()?;
+    let md = probe.accept_orderbook(Duration::from_secs(30))?;
     let table = PriceTableReader::attach(&shm.name).context("attaching to the bench table")?;
     let feed = Feed::new(md, probe.shared.clone())?;
     // The strategy dials its order link right after READY; wait for it so
@@ -167,8 +174,21 @@ impl Stack {
         if let Some(om) = self.om.as_mut() {
             om.stop(Duration::from_secs(10))?;
         }
-        let log = std::fs::read_to_string(self.logs.join("strategy.log")).unwrap_or_default();
-        let (strategy_ticks, lost) = final_counts(&log);
+        let read_log =
+            |name: &str| std::fs::read_to_string(self.logs.join(name)).unwrap_or_default();
+        let [strategy_ticks, ring_lost] =
+            last_counts(&read_log("strategy.log"), "final counts", ["ticks", "lost"]);
+        let lost = strategy_ticks.map(|read| self.feed.seq.saturating_sub(read));
+        if let (Some(missing), Some(reported)) = (lost, ring_lost) {
+            if reported > missing {
+                bail!("{name}: the strategy reports {reported} ticks lost but only {missing} are missing");
+            }
+        }
+        let [waits, wait_ms] = last_counts(
+            &read_log("orderbook.log"),
+            "final stats",
+            ["ring_waits", "ring_wait_ms"],
+        );
         let sh = &self.probe.shared;
         let latency = sh
             .hist
@@ -204,6 +224,7 @@ impl Stack {
             rejected: sh.rejected.load(std::sync::atomic::Ordering::Relaxed),
             strategy_ticks,
             lost,
+            ring_waits: waits.zip(wait_ms),
             rates: None,
             rss,
             shm_bytes,
@@ -211,20 +232,20 @@ impl Stack {
     }
 }
 
-/// `ticks: N` and `lost: M` from the strategy's `final counts` log line.
-pub fn final_counts(log: &str) -> (Option<u64>, Option<u64>) {
-    let Some(line) = log.lines().rev().find(|l| l.contains("final counts")) else {
-        return (None, None);
+/// The numbers `key: N` of the last log line containing `marker` (e.g.
+/// the strategy's `final counts`), one per key; `None` where missing.
+pub fn last_counts<const K: usize>(log: &str, marker: &str, keys: [&str; K]) -> [Option<u64>; K] {
+    let Some(line) = log.lines().rev().find(|l| l.contains(marker)) else {
+        return [None; K];
     };
-    let field = |key: &str| {
+    keys.map(|key| {
         let at = line.find(&format!(" {key}: "))? + key.len() + 3;
         line[at..]
             .split(|c: char| !c.is_ascii_digit())
             .next()?
             .parse()
             .ok()
-    };
-    (field("ticks"), field("lost"))
+    })
 }
 
 /// Feed throughput at `rate = 0`: `n` ticks as fast as TCP takes them; the

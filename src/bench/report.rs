@@ -170,10 +170,13 @@ fn throughput(f: &Floors, run: &Outcome) -> String {
     let mut s = String::from("## Feed throughput, rate = 0\n\n");
     let _ = writeln!(
         s,
-        "{} ticks sent as fast as TCP takes them; the strategy read {}, lost {}.\n",
+        "{} ticks sent as fast as TCP takes them; the strategy read {}, lost {} \
+         (sent minus read); the orderbook waited for it {} times, {} ms in all.\n",
         run.ticks,
         opt(run.strategy_ticks),
-        opt(run.lost)
+        opt(run.lost),
+        opt(run.ring_waits.map(|w| w.0)),
+        opt(run.ring_waits.map(|w| w.1))
     );
     s.push_str("| stage | ticks/s | floor: read + parse | ratio |\n|---|---|---|---|\n");
     if let Some((book, strat, send)) = run.rates {

@@ -230,6 +230,11 @@ pub(crate) async fn pump<K: 'static>(
         };
         if !batch.is_empty() {
             let event = NetEvent::new(conn, LinkEvent::Frames(batch));
+            // Awaits the owner's answer, not just the delivery, and reads
+            // nothing meanwhile: the backpressure hook. The orderbook answers
+            // a read only once the tick ring had room for all of it, so a
+            // slow ring reader leaves this socket unread and TCP holds the
+            // peer back.
             if to.send(event).await.is_err() {
                 return Pumped {
                     down: LinkDown::Stopped,

@@ -11,7 +11,11 @@
 //! * [`BookWriterActor`] — the only writer of the price table and tick ring.
 //!   It parses every frame of a read, publishes known symbols, counts unknown
 //!   symbols and malformed frames, wakes readers once per read, refreshes the
-//!   heartbeat and logs throughput.
+//!   heartbeat and logs throughput. The ring is lossless: when the slowest
+//!   live registered reader (the strategy) is a whole ring behind, the
+//!   writer keeps the rest of the read and answers the feed only once it is
+//!   published, so the socket is not read and TCP holds the gateway back
+//!   (see `writer::backpressure`; counted as `ring_waits`, `ring_wait_ms`).
 //!
 //! Every connection starts with `#RESUME,N*` (`N` = market data frames
 //! received so far, see [`position`]), so a restarted gateway, or one that
@@ -30,6 +34,10 @@
 //! "reconnect". On Ctrl+C/SIGTERM the writer logs its totals and removes
 //! the segment.
 //!
+//! A finite replay reads its feed only once a ring reader (the strategy)
+//! has registered (`orderbook.await_ring_reader`), so every tick of it is
+//! kept for that reader; a looping feed starts at once.
+//!
 //! A table that cannot be created (its name taken by a live writer or by a
 //! file that is not a table) ends the process with
 //! [`Exit::Environment`](crate::lifecycle::Exit::Environment): a restart
@@ -40,14 +48,17 @@ pub mod position;
 mod writer;
 
 pub use feed::{feed_settings, FeedActor, MarketData};
-pub use writer::{BookCounts, BookWriterActor, FeedEnding};
+pub use writer::{BookCounts, BookWriterActor, FeedEnding, Handled};
 
 use actix::Actor;
 use anyhow::Context;
 use tokio::sync::oneshot;
 
 use crate::lifecycle::{announce_ready, CannotRun, RoleContext, Shutdown, Stop};
-use crate::shm::PriceTable;
+use crate::shm::{PriceTable, PriceTableReader};
+
+/// How often a finite replay looks for its first ring reader.
+const READER_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Runs the orderbook until it is asked to stop or a finite feed ends.
 pub fn run(ctx: RoleContext) -> anyhow::Result<()> {
@@ -78,13 +89,17 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         done_tx,
     )
     .start();
-    let _feed = FeedActor::new(
-        feed_settings(cfg),
-        writer.clone().recipient(),
-        shutdown.clone(),
-        ctx.log.clone(),
-    )
-    .start();
+    let awaits = cfg.orderbook.await_ring_reader && feed_ending(cfg) != FeedEnding::Never;
+    let ready = !awaits || await_ring_reader(name, &shutdown, &ctx.log).await;
+    let _feed = ready.then(|| {
+        FeedActor::new(
+            feed_settings(cfg),
+            writer.clone().recipient(),
+            shutdown.clone(),
+            ctx.log.clone(),
+        )
+        .start()
+    });
     tokio::select! {
         reason = shutdown.requested() => {
             slog::info!(ctx.log, "stopping"; "reason" => format!("{reason:?}"));
@@ -95,6 +110,29 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         _ = done_rx => {}
     }
     Ok(())
+}
+
+/// Waits until a ring reader has registered with table `name` (polled;
+/// the writer's heartbeat goes on meanwhile); false if a stop came first.
+/// Every tick of a finite replay is owed to its strategy, and the
+/// guarantee starts at a reader's registration.
+async fn await_ring_reader(name: &str, shutdown: &Shutdown, log: &slog::Logger) -> bool {
+    let view = match PriceTableReader::attach(name) {
+        Ok(view) => view,
+        Err(e) => {
+            slog::warn!(log, "cannot watch our own table for a ring reader; reading the feed now"; "error" => %e);
+            return true;
+        }
+    };
+    slog::info!(log, "waiting for a ring reader (the strategy) before reading the finite feed";
+        "key" => "orderbook.await_ring_reader");
+    while view.registered_readers().is_empty() {
+        tokio::select! {
+            _ = tokio::time::sleep(READER_POLL) => {}
+            _ = shutdown.requested() => return false,
+        }
+    }
+    true
 }
 
 /// What ends this run's feed: nothing when it loops; our gateway's

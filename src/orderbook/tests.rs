@@ -158,3 +158,6 @@ async fn the_feed_and_the_writer_over_a_socket_survive_a_gateway_drop() {
 #[cfg(test)]
 #[path = "tests_resume.rs"]
 mod resume;
+
+#[path = "tests_backpressure.rs"]
+mod backpressure;

@@ -19,6 +19,11 @@ use crate::protocol::{
 use crate::shm::PriceTable;
 use crate::symbol::SymbolIndex;
 
+mod backpressure;
+
+pub use backpressure::Handled;
+use backpressure::{Published, RingWait};
+
 /// How often the heartbeat in the table header is refreshed.
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
 /// Malformed frames logged in full before the log is rate-limited.
@@ -45,6 +50,14 @@ pub struct BookCounts {
     /// Ticks whose event time is earlier than their symbol's last one
     /// (published all the same; equal times are normal).
     pub time_backwards: u64,
+    /// Times the ring was full (the slowest live reader a whole ring
+    /// behind) and the writer stopped reading the feed until it caught up.
+    pub ring_waits: u64,
+    /// Milliseconds spent in those waits, in total.
+    pub ring_wait_ms: u64,
+    /// Reader slots of dead readers the table freed, so they stopped
+    /// holding the writer back.
+    pub dead_readers: u64,
 }
 
 /// How a market data feed ends, which decides what an end of stream means.
@@ -91,6 +104,10 @@ pub struct BookWriterActor {
     log: Logger,
     /// Tells `run` the writer has finished (finite feed end or stop).
     done: Option<oneshot::Sender<()>>,
+    /// The wait for a slow ring reader in progress, if any.
+    ring_wait: Option<RingWait>,
+    /// Keeps wait log lines few when a slow reader fills the ring often.
+    wait_log: LogLimiter,
 }
 
 impl BookWriterActor {
@@ -117,26 +134,39 @@ impl BookWriterActor {
             bad_log: LogLimiter::new(LOG_FIRST_BAD, Duration::from_secs(1)),
             log,
             done: Some(done),
+            ring_wait: None,
+            wait_log: LogLimiter::new(LOG_FIRST_BAD, Duration::from_secs(10)),
         }
     }
 
-    /// Publishes the frames of one read; readers are woken once per read.
-    /// Returns what a control frame in it said, when that ends the feed.
-    fn publish_batch(&mut self, frames: &FrameBatch) -> Option<Verdict> {
+    /// Publishes the frames of one read from frame `from` on (0 for a new
+    /// read, later when resuming after a wait); readers are woken once per
+    /// call. Stops before a data frame when the ring is full, saying where.
+    fn publish_from(&mut self, frames: &FrameBatch, from: usize) -> Published {
         if self.table.is_none() || self.cut {
-            return None;
+            return Published::Done(None);
         }
-        self.stats.reads += 1;
+        if from == 0 {
+            self.stats.reads += 1;
+        }
         let now = unix_now_ns();
         let before = self.stats.ticks;
-        let mut ended = None;
-        for frame in frames.iter() {
+        let mut outcome = Published::Done(None);
+        for (at, frame) in frames.iter().enumerate().skip(from) {
             if is_feed_control(frame) {
-                ended = self.on_control(frame);
-                if ended.is_some() {
+                if let Some(verdict) = self.on_control(frame) {
+                    outcome = Published::Done(Some(verdict));
                     break;
                 }
-            } else if self.position.data_frame() {
+                continue;
+            }
+            // Room first, before the frame counts as received, so a
+            // resumed batch neither repeats nor skips it.
+            if let Some(Err(full)) = self.table.as_mut().map(|t| t.make_room()) {
+                outcome = Published::Blocked { at, full };
+                break;
+            }
+            if self.position.data_frame() {
                 self.publish_frame(frame, now);
             } else {
                 self.stats.repeated += 1;
@@ -147,7 +177,7 @@ impl BookWriterActor {
                 table.notify_readers();
             }
         }
-        ended
+        outcome
     }
 
     /// One data frame: parsed, published if its symbol is known, counted.
@@ -282,17 +312,29 @@ impl BookWriterActor {
         self.finish(ctx);
     }
 
+    /// The counters, with the table's count of reclaimed reader slots.
+    fn counts(&self) -> BookCounts {
+        BookCounts {
+            dead_readers: self
+                .table
+                .as_ref()
+                .map_or(self.stats.dead_readers, |t| t.reader_counts().reclaimed),
+            ..self.stats
+        }
+    }
+
     fn log_stats(&mut self, final_line: bool) {
         let (prev, at) = self.last_stats;
         let secs = at.elapsed().as_secs_f64().max(1e-9);
         let rate = (self.stats.ticks - prev.ticks) as f64 / secs;
-        let s = self.stats;
+        let s = self.counts();
         let what = if final_line { "final stats" } else { "stats" };
         slog::info!(self.log, "{}", what;
             "ticks_per_s" => format!("{rate:.0}"), "ticks" => s.ticks, "reads" => s.reads,
             "malformed" => s.malformed, "unknown_symbols" => s.unknown_symbols, "oversized" => s.oversized,
             "feed_frames" => self.position.received(), "repeated" => s.repeated, "missed" => s.missed,
-            "time_backwards" => s.time_backwards);
+            "time_backwards" => s.time_backwards, "ring_waits" => s.ring_waits,
+            "ring_wait_ms" => s.ring_wait_ms, "dead_readers" => s.dead_readers);
         self.last_stats = (self.stats, Instant::now());
     }
 
@@ -320,20 +362,18 @@ impl Actor for BookWriterActor {
 }
 
 impl Handler<NetEvent<MarketData>> for BookWriterActor {
-    type Result = ();
+    /// Done once the whole read is published: the feed's pump awaits it
+    /// before reading the socket again, which is the backpressure.
+    type Result = Handled;
 
-    fn handle(&mut self, msg: NetEvent<MarketData>, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: NetEvent<MarketData>, ctx: &mut Context<Self>) -> Handled {
         match msg.event {
             LinkEvent::Up { peer, writer } => {
                 slog::info!(self.log, "market data connected"; "peer" => %peer,
                     "resume_from" => self.position.received());
                 self.connected(writer);
             }
-            LinkEvent::Frames(frames) => {
-                if let Some(verdict) = self.publish_batch(&frames) {
-                    self.end_with(verdict, ctx);
-                }
-            }
+            LinkEvent::Frames(frames) => return self.publish_or_wait(frames, 0, ctx),
             LinkEvent::Down(LinkDown::Closed) if self.ending == FeedEnding::AtEof => {
                 self.feed_ended(ctx)
             }
@@ -346,6 +386,7 @@ impl Handler<NetEvent<MarketData>> for BookWriterActor {
                     "reason" => %reason, "resume_from" => self.position.received());
             }
         }
+        Handled::Now
     }
 }
 
@@ -353,6 +394,8 @@ impl Handler<Stop> for BookWriterActor {
     type Result = ();
 
     fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        self.ring_wait_over();
+        self.stats.dead_readers = self.counts().dead_readers;
         if let Some(table) = self.table.take() {
             let name = table.name().to_string();
             match table.unlink() {
@@ -368,6 +411,6 @@ impl Handler<GetCounts<BookCounts>> for BookWriterActor {
     type Result = BookCounts;
 
     fn handle(&mut self, _: GetCounts<BookCounts>, _: &mut Context<Self>) -> BookCounts {
-        self.stats
+        self.counts()
     }
 }

@@ -136,6 +136,21 @@ pub enum ShmError {
         /// The largest accepted capacity.
         max: usize,
     },
+
+    /// Every reader-cursor slot belongs to a live process, so this reader
+    /// cannot register: reading the ring unregistered would let the writer
+    /// overwrite ticks it has not read, so the caller must not go on as if
+    /// the ring were lossless for it.
+    #[error(
+        "price table /dev/shm/{name}: all {slots} ring reader slots are held by live \
+         processes; stop a reader (or read only the latest prices, which needs no slot)"
+    )]
+    ReadersFull {
+        /// The segment name.
+        name: String,
+        /// How many slots a table has.
+        slots: usize,
+    },
 }
 
 impl ShmError {

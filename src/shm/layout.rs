@@ -21,8 +21,10 @@ compile_error!("the shared-memory price table is defined for little-endian Linux
 pub const MAGIC: [u8; 8] = *b"TSPXTBL\0";
 /// Bumped whenever any offset or field meaning changes. Version 2 added the
 /// writer's start time (offset 80), without which a reused pid or a zombie
-/// writer looked alive.
-pub const LAYOUT_VERSION: u32 = 2;
+/// writer looked alive. Version 3 added the reader-cursor area (offsets 88
+/// and 96, and a page after the ring), without which the writer could not
+/// tell that overwriting the oldest entry loses a tick some reader needs.
+pub const LAYOUT_VERSION: u32 = 3;
 /// Bytes before the symbol directory: four 64-byte lines.
 pub const HEADER_SIZE: usize = 256;
 /// Bytes per directory entry: up to 15 symbol bytes, NUL padded.
@@ -32,6 +34,15 @@ pub const DIR_ENTRY_SIZE: usize = 16;
 pub const SLOT_SIZE: usize = 64;
 /// Bytes per ring entry: one cache line for the same reason.
 pub const RING_ENTRY_SIZE: usize = 64;
+/// Reader-cursor slots in a table: how many ring readers can register at
+/// once. 64 slots of one line each fill exactly one 4 KiB page, which a
+/// reader maps writable on its own while the rest stays read-only to it.
+pub const READER_SLOTS: usize = 64;
+/// Bytes per reader-cursor slot: one cache line, so one reader publishing
+/// its cursor never invalidates another's.
+pub const READER_SLOT_SIZE: usize = 64;
+/// The reader area starts on a multiple of this, so it can be mapped alone.
+pub const READER_AREA_ALIGN: usize = 4096;
 /// Longest symbol in bytes; the 16th byte of an entry is always NUL.
 pub const MAX_SYMBOL_LEN: usize = 15;
 /// Most symbols a table may hold (a 64 KiB directory).
@@ -57,6 +68,10 @@ pub(crate) const OFF_TOTAL: usize = 56;
 pub(crate) const LINE_STATUS: usize = 64;
 /// The writer's start time: word 2 of the status line (byte 80).
 pub(crate) const OFF_WRITER_START: usize = 80;
+/// Byte offset of the reader-cursor area: word 3 of the status line (88).
+pub(crate) const OFF_READERS: usize = 88;
+/// Number of reader-cursor slots: word 4 of the status line (96).
+pub(crate) const OFF_READER_SLOTS: usize = 96;
 pub(crate) const LINE_HEAD: usize = 128;
 pub(crate) const OFF_FUTEX: usize = 192;
 
@@ -71,6 +86,8 @@ pub(crate) struct Layout {
     pub slots_offset: usize,
     /// Byte offset of ring entry 0, a multiple of 64.
     pub ring_offset: usize,
+    /// Byte offset of reader-cursor slot 0, a multiple of 4096.
+    pub readers_offset: usize,
     /// Size of the whole segment in bytes.
     pub total_size: usize,
 }
@@ -82,12 +99,15 @@ impl Layout {
         let dir_end = HEADER_SIZE + symbols * DIR_ENTRY_SIZE;
         let slots_offset = dir_end.div_ceil(64) * 64;
         let ring_offset = slots_offset + symbols * SLOT_SIZE;
+        let ring_end = ring_offset + capacity * RING_ENTRY_SIZE;
+        let readers_offset = ring_end.div_ceil(READER_AREA_ALIGN) * READER_AREA_ALIGN;
         Layout {
             symbols,
             capacity,
             slots_offset,
             ring_offset,
-            total_size: ring_offset + capacity * RING_ENTRY_SIZE,
+            readers_offset,
+            total_size: readers_offset + READER_SLOTS * READER_SLOT_SIZE,
         }
     }
 }
@@ -238,9 +258,14 @@ pub(crate) struct Region {
 }
 
 impl Region {
-    /// Wraps a mapping of at least [`HEADER_SIZE`] bytes.
+    /// Wraps a mapping of at least [`HEADER_SIZE`] bytes (the whole table,
+    /// or a reader's writable view of the reader-cursor area alone).
     pub fn new(map: MmapRaw) -> Region {
         assert!(map.len() >= HEADER_SIZE, "mapping shorter than the header");
+        assert!(
+            (map.as_ptr() as usize).is_multiple_of(64),
+            "mapping not line-aligned"
+        );
         Region { map }
     }
 
@@ -253,8 +278,9 @@ impl Region {
     #[inline(always)]
     pub fn line(&self, offset: usize) -> &[AtomicU64; 8] {
         assert!(offset.is_multiple_of(64) && offset + 64 <= self.map.len());
-        // SAFETY: `mmap` returns page-aligned memory, so `base + offset` is
-        // 64-byte aligned (checked above), which satisfies the alignment of
+        // SAFETY: the base is 64-byte aligned (checked in `new`: `mmap`
+        // returns a page, or for the reader area a page plus a multiple of
+        // 4096), so `base + offset` is 64-byte aligned (checked above), which satisfies the alignment of
         // `[AtomicU64; 8]` (8); the 64 bytes are inside the mapping (checked
         // above), which lives as long as `self.map` and thus as long as the
         // returned borrow of `self`. The bytes are always initialised (a file
@@ -305,14 +331,24 @@ mod tests {
         let l = Layout::new(3, 8);
         assert_eq!(l.slots_offset, 320);
         assert_eq!(l.ring_offset, 320 + 3 * 64);
-        assert_eq!(l.total_size, 512 + 8 * 64);
+        // The ring ends at 1024; the reader area starts on the next page.
+        assert_eq!(l.readers_offset, 4096);
+        assert_eq!(l.total_size, 4096 + 64 * 64);
         let l = Layout::new(4, 2);
         assert_eq!(l.slots_offset, 320);
         let l = Layout::new(0, 2);
         assert_eq!(
-            (l.slots_offset, l.ring_offset, l.total_size),
-            (256, 256, 384)
+            (
+                l.slots_offset,
+                l.ring_offset,
+                l.readers_offset,
+                l.total_size
+            ),
+            (256, 256, 4096, 8192)
         );
+        // A ring ending just past a page starts the area on the next one.
+        let l = Layout::new(0, 64);
+        assert_eq!((l.ring_offset, l.readers_offset), (256, 8192));
     }
 
     #[test]

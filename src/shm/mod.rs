@@ -9,8 +9,24 @@
 //!   writer and never see a torn value; the slot's update count tells a reader
 //!   how many updates it did not see;
 //! * a **tick ring** holding every tick in order, so a reader that needs every
-//!   tick gets them all, or an exact count of the ones it fell too far behind
-//!   to see ([`RingRead::Lost`]). Readers can sleep on a futex until ticks come.
+//!   tick gets them all. Readers can sleep on a futex until ticks come.
+//!
+//! # The ring is lossless for registered readers
+//!
+//! A reader that needs every tick registers ([`PriceTableReader::register_ring_reader`])
+//! in one of [`READER_SLOTS`] slots with its pid and start time, and publishes
+//! how far it has read once per batch ([`RingRegistration::publish`]). The
+//! writer never overwrites a tick a live registered reader has not read:
+//! [`PriceTable::try_publish`] answers [`RingFull`] instead, and the orderbook
+//! then stops reading its feed until the slowest reader moves on (see
+//! `orderbook::writer`). A reader whose process died (pid and start time no
+//! longer a live process) is noticed when it holds the writer back, and its
+//! slot is reclaimed. The guarantee covers every tick from the head at
+//! registration on ([`RingRegistration::guaranteed_from`]); a reader that
+//! does not register (one wanting only the latest prices, or a program in
+//! another language that only reads) never holds the writer back, and if it
+//! falls a ring behind it is told the exact count it lost ([`RingRead::Lost`]).
+//! See `cursors` for the protocol, and the README for which runs are lossless.
 //!
 //! The header carries the writer's pid and start time, a heartbeat and a
 //! generation number,
@@ -18,7 +34,7 @@
 //! ([`PriceTableReader::writer_status`]) and notice re-creation
 //! ([`PriceTableReader::is_current`]).
 //!
-//! # Byte layout (layout version 2)
+//! # Byte layout (layout version 3)
 //!
 //! The segment is the file `/dev/shm/<name>`. All integers are native
 //! **little-endian**; `u64`/`i64` fields are 8-byte aligned; times are
@@ -31,7 +47,7 @@
 //! | offset | size | type | field |
 //! |---|---|---|---|
 //! | 0 | 8 | bytes | magic, ASCII `TSPXTBL` followed by one NUL byte |
-//! | 8 | 4 | u32 | layout version, `2` |
+//! | 8 | 4 | u32 | layout version, `3` |
 //! | 12 | 4 | u32 | symbol count `N` (0..=4096) |
 //! | 16 | 8 | u64 | ring capacity `C`, a power of two, 2..=2^24 |
 //! | 24 | 8 | u64 | generation: nonzero, new on every creation |
@@ -43,7 +59,9 @@
 //! | 64 | 8 | i64 | writer heartbeat time (refreshed by the writer) |
 //! | 72 | 8 | u64 | feed ended: 1 once a finite feed ended complete, 2 if it ended cut short (frames missing: the run is incomplete), else 0 |
 //! | 80 | 8 | u64 | writer start time: field 22 (`starttime`) of `/proc/<pid>/stat`, clock ticks since boot; 0 if unknown |
-//! | 88..128 | | — | zero |
+//! | 88 | 8 | u64 | `READERS` = byte offset of reader-cursor slot 0 (a multiple of 4096) |
+//! | 96 | 8 | u64 | reader-cursor slot count `R`, 64 |
+//! | 104..128 | | — | zero |
 //! | 128 | 8 | u64 | ticks written `H` (the ring head; next tick's seq) |
 //! | 136..192 | | — | zero |
 //! | 192 | 4 | u32 | futex word, incremented by the writer before a wake-up |
@@ -105,9 +123,30 @@
 //! The writer stores tick `n`'s stamp `2n+2` before setting `H = n+1`. A
 //! reader wanting tick `c`: if `c >= H` there is none yet; if `H - c > C` the
 //! ticks `c .. H-C` are lost; otherwise the entry is valid if its stamp equals
-//! `2c+2` both before and after reading the fields.
+//! `2c+2` both before and after reading the fields. (A registered reader is
+//! never lost ticks from its registration on: see below.)
 //!
-//! The total size is `RING + 64·C`.
+//! ## Reader-cursor slots, `READERS` = `RING + 64·C` rounded up to 4096
+//!
+//! `R` slots of 64 bytes, one page: a registered reader maps this page
+//! read-write on its own (the rest stays read-only to it). Slot `i` at
+//! `READERS + 64·i`:
+//!
+//! | offset | type | field |
+//! |---|---|---|
+//! | 0 | u64 | owner: pid in the low 32 bits (0 = free), a claim count in the high 32 |
+//! | 8 | u64 | owner's start time (field 22 of `/proc/<pid>/stat`), 0 while unknown |
+//! | 16 | u64 | owner's cursor: the next tick it will read (every earlier one is read) |
+//! | 24..64 | | zero |
+//!
+//! To register: compare-and-swap a free owner word (pid 0) to `claims+1`
+//! and your pid, store your start time and cursor, issue a full fence, then
+//! read `H`: every tick from there on is kept for you. Store your cursor
+//! (release) after each batch you read. To leave: zero start time and
+//! cursor, then the pid. The writer publishes tick `n` only while `n - C` is
+//! below every live owner's cursor; it frees a slot whose owner is dead.
+//!
+//! The total size is `READERS + 64·R`.
 //!
 //! ## Reading it from numpy
 //!
@@ -135,6 +174,7 @@
 //! file that is not a table, is left alone). A segment left by a dead writer
 //! is replaced on the next creation with a new generation.
 
+mod cursors;
 mod error;
 mod layout;
 mod owner;
@@ -146,6 +186,8 @@ mod writer;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_cursors;
+#[cfg(test)]
 mod tests_ring;
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -153,8 +195,11 @@ pub(crate) mod testutil;
 use std::io;
 use std::path::PathBuf;
 
+pub use cursors::{ReaderScanCounts, RegisteredReader, RingFull, RingRegistration};
 pub use error::ShmError;
-pub use layout::{LAYOUT_VERSION, MAGIC, MAX_RING_CAPACITY, MAX_SYMBOLS, MAX_SYMBOL_LEN};
+pub use layout::{
+    LAYOUT_VERSION, MAGIC, MAX_RING_CAPACITY, MAX_SYMBOLS, MAX_SYMBOL_LEN, READER_SLOTS,
+};
 pub use owner::{segment_owner, unlink_segment_if_written_by, Removal, SegmentOwner};
 pub use reader::{PriceTableReader, Quote, WriterStatus};
 pub use ring::{RingCursor, RingRead, Tick};

@@ -8,13 +8,14 @@
 
 use std::fs::{self, File};
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use super::error::ShmError;
 use super::layout::*;
 use super::segment_path;
 use super::sys::ProcessIdentity;
-use super::writer::{file_identity, read_table_head};
 
 /// What a table's header says about its creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +103,51 @@ fn read_owner(name: &str) -> Result<Option<(SegmentOwner, FileId)>, ShmError> {
         },
     };
     Ok(Some((owner, (meta.dev(), meta.ino()))))
+}
+
+/// The (device, inode) pair naming the file at `path`, if it exists.
+pub(crate) fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The first 128 bytes of the file at a segment's name, which must be a
+/// table: its magic checked and the whole header there, with the file's
+/// metadata (its identity). Shared by every look at a segment this process
+/// did not map itself.
+pub(crate) fn read_table_head(
+    name: &str,
+    file: &File,
+) -> Result<([u8; 128], std::fs::Metadata), ShmError> {
+    let meta = file.metadata().map_err(|e| ShmError::io(name, e))?;
+    let mut head = [0u8; 128];
+    let got = read_prefix(file, &mut head).map_err(|e| ShmError::io(name, e))?;
+    if got < 8 || head[..8] != MAGIC {
+        return Err(ShmError::BadMagic {
+            name: name.to_owned(),
+        });
+    }
+    if got < head.len() {
+        return Err(ShmError::TooSmall {
+            name: name.to_owned(),
+            size: meta.len(),
+            needed: HEADER_SIZE as u64,
+        });
+    }
+    Ok((head, meta))
+}
+
+/// Reads up to `buf.len()` bytes from the start of `file`; returns how many.
+pub(crate) fn read_prefix(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 #[cfg(test)]

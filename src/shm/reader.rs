@@ -14,9 +14,9 @@ use memmap2::MmapOptions;
 
 use super::error::ShmError;
 use super::layout::*;
+use super::owner::{file_identity, read_prefix};
 use super::segment_path;
 use super::sys::{self, ProcessIdentity};
-use super::writer::{file_identity, read_prefix};
 
 /// Spins before a blocked read starts yielding the CPU to the writer.
 const SPINS_BEFORE_YIELD: u32 = 1 << 10;
@@ -174,7 +174,7 @@ impl PriceTableReader {
             std::thread::yield_now();
             if attempts.is_multiple_of(YIELDS_PER_LIVENESS_CHECK)
                 && before & 1 == 1
-                && !sys::writer_alive(self.writer())
+                && !sys::process_alive(self.writer())
                 && s[0].load(Ordering::Relaxed) == before
             {
                 return Quote::default();
@@ -238,7 +238,7 @@ impl PriceTableReader {
     /// zombie), `Stale` if its heartbeat is older than
     /// `max_heartbeat_age_ns`, else `Alive`.
     pub fn writer_status(&self, now_ns: i64, max_heartbeat_age_ns: i64) -> WriterStatus {
-        if !sys::writer_alive(self.writer()) {
+        if !sys::process_alive(self.writer()) {
             WriterStatus::Dead
         } else if now_ns.saturating_sub(self.heartbeat_ns()) > max_heartbeat_age_ns {
             WriterStatus::Stale
@@ -313,16 +313,27 @@ fn check_header(name: &str, head: &[u8], file_len: u64) -> Result<Layout, ShmErr
         ));
     }
     let layout = Layout::new(count, capacity as usize);
-    let stored = (word(OFF_SLOTS), word(OFF_RING), word(OFF_TOTAL));
+    let stored = (
+        word(OFF_SLOTS),
+        word(OFF_RING),
+        word(OFF_READERS),
+        word(OFF_READER_SLOTS),
+        word(OFF_TOTAL),
+    );
     let expected = (
         layout.slots_offset as u64,
         layout.ring_offset as u64,
+        layout.readers_offset as u64,
+        READER_SLOTS as u64,
         layout.total_size as u64,
     );
     if stored != expected {
         return Err(corrupt(
             name,
-            format!("offsets (slots, ring, total) {stored:?} should be {expected:?}"),
+            format!(
+                "offsets (slots, ring, readers, reader slots, total) {stored:?} \
+                 should be {expected:?}"
+            ),
         ));
     }
     if file_len < layout.total_size as u64 {

@@ -1,9 +1,12 @@
 //! The tick ring: every published tick in order, for readers that must see
 //! all of them (the strategy's moving averages), not just the latest price.
 //!
-//! One writer, any number of readers, each with its own [`RingCursor`]. The
-//! writer never waits: when the ring is full it overwrites the oldest entry,
-//! and a reader that fell behind is told exactly how many ticks it lost.
+//! One writer, any number of readers, each with its own [`RingCursor`]. A
+//! reader registered in the table's reader-cursor area (`cursors`) is never
+//! overwritten: the writer waits for it instead. When the ring is full for
+//! no registered reader the writer overwrites the oldest entry, and an
+//! unregistered reader that fell behind is told exactly how many ticks it
+//! lost.
 
 use crate::symbol::SymbolIndex;
 use std::sync::atomic::{fence, Ordering};

@@ -64,7 +64,7 @@ pub(crate) fn futex_wake_all(word: &AtomicU32) {
 ///
 /// 0 and values above `i32::MAX` are "not a process" rather than being passed
 /// to `kill`, where they would mean a process group. A zombie counts as
-/// existing here; [`writer_alive`] is the judgement that excludes it.
+/// existing here; [`process_alive`] is the judgement that excludes it.
 pub(crate) fn pid_alive(pid: u32) -> bool {
     if pid == 0 || pid > i32::MAX as u32 {
         return false;
@@ -149,14 +149,15 @@ pub(crate) fn read_proc_stat(pid: u32) -> std::io::Result<ProcStat> {
     })
 }
 
-/// Whether the writer `id` still runs: a process with its pid exists, it
+/// Whether the process `id` (a table's writer or a registered ring reader)
+/// still runs: a process with its pid exists, it
 /// is not a zombie, and (when `id.start_time` is known) it started at that
 /// time, i.e. it is not a newer process that was given the same pid.
 ///
 /// If `/proc/<pid>/stat` exists but cannot be read or parsed, this falls
 /// back to "the pid exists": wrongly calling a live writer dead would let a
 /// second writer replace its table.
-pub(crate) fn writer_alive(id: ProcessIdentity) -> bool {
+pub(crate) fn process_alive(id: ProcessIdentity) -> bool {
     match read_proc_stat(id.pid) {
         Ok(stat) => judge(stat, id.start_time),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
@@ -265,12 +266,12 @@ mod tests {
         }
         let me = ProcessIdentity::current();
         assert!(me.start_time > 0);
-        assert!(writer_alive(me));
-        assert!(!writer_alive(ProcessIdentity {
+        assert!(process_alive(me));
+        assert!(!process_alive(ProcessIdentity {
             start_time: me.start_time + 1,
             ..me
         }));
-        assert!(!writer_alive(ProcessIdentity {
+        assert!(!process_alive(ProcessIdentity {
             pid: 0,
             start_time: 0
         }));
@@ -283,7 +284,7 @@ mod tests {
             .spawn()
             .unwrap();
         let id = ProcessIdentity::of(child.id()).unwrap();
-        assert!(writer_alive(id));
+        assert!(process_alive(id));
         child.kill().unwrap();
         // Not reaped: the pid stays taken by a zombie until `wait`.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -295,9 +296,9 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert!(pid_alive(id.pid), "the zombie's pid still exists");
-        assert!(!writer_alive(id), "but it is not a live writer");
+        assert!(!process_alive(id), "but it is not a live writer");
         child.wait().unwrap();
-        assert!(!writer_alive(id));
+        assert!(!process_alive(id));
     }
 
     #[test]

@@ -192,7 +192,7 @@ fn other_layout_version_is_rejected() {
             err,
             ShmError::VersionMismatch {
                 found: 99,
-                expected: 2,
+                expected: LAYOUT_VERSION,
                 ..
             }
         ),
@@ -210,9 +210,9 @@ fn a_version_1_table_is_refused_naming_both_versions() {
     assert_eq!(
         err.to_string(),
         format!(
-            "price table /dev/shm/{} has layout version 1, this build reads version 2; \
+            "price table /dev/shm/{} has layout version 1, this build reads version {}; \
              restart the writer with the same build",
-            seg.0
+            seg.0, LAYOUT_VERSION
         )
     );
 }
@@ -242,7 +242,7 @@ fn a_version_1_leftover_is_judged_by_its_pid_alone() {
 }
 
 #[test]
-fn a_reused_pid_does_not_keep_a_dead_writer_alive() {
+fn a_reused_pid_does_not_keep_a_dead_process_alive() {
     let seg = Seg::new();
     let symbols = syms(&["A"]);
     let old = PriceTable::create(&seg.0, &symbols, 2).unwrap();
@@ -303,15 +303,23 @@ fn a_zombie_writer_is_dead() {
 fn truncated_or_inconsistent_segments_are_rejected() {
     let seg = Seg::new();
     let _table = PriceTable::create(&seg.0, &syms(&["A", "B"]), 4).unwrap();
-    // 256 header + 32 directory -> slots at 320, ring at 448, total 704.
+    // 256 header + 32 directory -> slots at 320, ring at 448 up to 704,
+    // reader area on the next page at 4096, total 8192.
     let path = format!("/dev/shm/{}", seg.0);
-    poke(&seg.0, 56, &705u64.to_le_bytes());
+    poke(&seg.0, 56, &8193u64.to_le_bytes());
     let err = PriceTableReader::attach(&seg.0).err().unwrap();
     assert!(
-        matches!(err, ShmError::Corrupt { ref what, .. } if what.contains("704")),
+        matches!(err, ShmError::Corrupt { ref what, .. } if what.contains("8192")),
         "{err}"
     );
-    poke(&seg.0, 56, &704u64.to_le_bytes());
+    poke(&seg.0, 56, &8192u64.to_le_bytes());
+    poke(&seg.0, 88, &704u64.to_le_bytes());
+    let err = PriceTableReader::attach(&seg.0).err().unwrap();
+    assert!(
+        matches!(err, ShmError::Corrupt { ref what, .. } if what.contains("readers")),
+        "{err}"
+    );
+    poke(&seg.0, 88, &4096u64.to_le_bytes());
     poke(&seg.0, 256, b"\0");
     let err = PriceTableReader::attach(&seg.0).err().unwrap();
     assert!(
@@ -331,7 +339,7 @@ fn truncated_or_inconsistent_segments_are_rejected() {
             err,
             ShmError::TooSmall {
                 size: 600,
-                needed: 704,
+                needed: 8192,
                 ..
             }
         ),

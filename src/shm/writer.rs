@@ -9,14 +9,16 @@
 use crate::symbol::SymbolIndex;
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 use memmap2::MmapOptions;
 
+use super::cursors::RingFull;
 use super::error::ShmError;
 use super::layout::*;
+use super::owner::{file_identity, read_table_head};
 use super::segment_path;
 use super::sys::{self, ProcessIdentity};
 
@@ -32,11 +34,17 @@ pub struct PriceTable {
     name: String,
     symbols: Vec<String>,
     index: SymbolLookup,
-    layout: Layout,
-    region: Region,
+    pub(super) layout: Layout,
+    pub(super) region: Region,
     generation: u64,
-    next_tick: u64,
+    pub(super) next_tick: u64,
     ring_mask: u64,
+    /// Ticks below this may be published without looking at the reader
+    /// slots: the slowest live cursor at the last scan plus the capacity
+    /// (see `cursors`). 0 at creation, so the first publish scans.
+    pub(super) allowed_until: u64,
+    /// Scans and reclaimed reader slots, for the orderbook's counters.
+    pub(super) reader_counts: super::cursors::ReaderScanCounts,
     replaced_stale: bool,
     file_id: (u64, u64),
 }
@@ -116,6 +124,8 @@ impl PriceTable {
             generation: sys::new_generation(0),
             next_tick: 0,
             ring_mask: ring_capacity as u64 - 1,
+            allowed_until: 0,
+            reader_counts: Default::default(),
             replaced_stale: false,
             file_id: (meta.dev(), meta.ino()),
         };
@@ -179,6 +189,9 @@ impl PriceTable {
         h[OFF_SLOTS / 8].store(l.slots_offset as u64, Ordering::Relaxed);
         h[OFF_RING / 8].store(l.ring_offset as u64, Ordering::Relaxed);
         h[OFF_TOTAL / 8].store(l.total_size as u64, Ordering::Relaxed);
+        let status = self.region.line(LINE_STATUS);
+        status[(OFF_READERS - LINE_STATUS) / 8].store(l.readers_offset as u64, Ordering::Relaxed);
+        status[(OFF_READER_SLOTS - LINE_STATUS) / 8].store(READER_SLOTS as u64, Ordering::Relaxed);
         self.heartbeat(crate::clock::unix_now_ns());
         h[0].store(u64::from_le_bytes(MAGIC), Ordering::Release);
     }
@@ -206,7 +219,10 @@ impl PriceTable {
     }
 
     /// Updates slot `idx` and appends the tick to the ring; returns the
-    /// tick's sequence number (0 for the first tick of this table).
+    /// tick's sequence number (0 for the first tick of this table), or
+    /// [`RingFull`] without writing anything when the ring entry it needs
+    /// holds a tick a live registered reader has not read yet (wait, then
+    /// try again: the ring is lossless, see [`PriceTable::make_room`]).
     ///
     /// Readers see the tick once this returns; call
     /// [`PriceTable::notify_readers`] after a batch to wake sleeping ones.
@@ -215,14 +231,16 @@ impl PriceTable {
     /// If `idx` is not below the number of symbols (a caller bug, like an
     /// out-of-range slice index; indices come from [`PriceTable::symbol_index`]).
     #[inline]
-    pub fn publish(
+    pub fn try_publish(
         &mut self,
         idx: SymbolIndex,
         price_units: i64,
         event_ns: i64,
         send_ns: i64,
         write_ns: i64,
-    ) -> u64 {
+    ) -> Result<u64, RingFull> {
+        self.make_room()?;
+
         self.write_slot(idx, price_units, event_ns, send_ns, write_ns);
         let n = self.next_tick;
         let entry_offset =
@@ -239,7 +257,30 @@ impl PriceTable {
         e[0].store(2 * n + 2, Ordering::Release);
         self.next_tick = n + 1;
         self.region.line(LINE_HEAD)[0].store(n + 1, Ordering::Release);
-        n
+        Ok(n)
+    }
+
+    /// [`PriceTable::try_publish`] for writers that know no registered
+    /// reader can be a whole ring behind (tests, benchmarks, a table no
+    /// ring reader registers with).
+    ///
+    /// # Panics
+    /// If the ring is full ([`RingFull`]): overwriting would lose a tick a
+    /// reader was promised, so this refuses loudly instead; and if `idx` is
+    /// not below the number of symbols.
+    #[inline]
+    pub fn publish(
+        &mut self,
+        idx: SymbolIndex,
+        price_units: i64,
+        event_ns: i64,
+        send_ns: i64,
+        write_ns: i64,
+    ) -> u64 {
+        match self.try_publish(idx, price_units, event_ns, send_ns, write_ns) {
+            Ok(n) => n,
+            Err(full) => panic!("publish on a full lossless ring: {full}; use try_publish"),
+        }
     }
 
     /// Updates slot `idx` only, without a ring entry: for benchmarks and for
@@ -333,11 +374,6 @@ impl PriceTable {
     }
 }
 
-/// The (device, inode) pair naming the file at `path`, if it exists.
-pub(crate) fn file_identity(path: &Path) -> Option<(u64, u64)> {
-    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
-
 impl std::fmt::Debug for PriceTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PriceTable")
@@ -375,51 +411,11 @@ fn inspect_existing(name: &str, path: &Path) -> Result<Existing, ShmError> {
     };
     // Our own pid is never another live writer: either this very process
     // left the segment, or a dead process had our pid before us.
-    if writer.pid != std::process::id() && sys::writer_alive(writer) {
+    if writer.pid != std::process::id() && sys::process_alive(writer) {
         return Ok(Existing::Live(writer.pid));
     }
     Ok(Existing::Stale {
         generation: word(OFF_GENERATION),
         file_id: (meta.dev(), meta.ino()),
     })
-}
-
-/// Reads up to `buf.len()` bytes from the start of `file`; returns how many.
-/// The first 128 bytes of the file at a segment's name, which must be a
-/// table: its magic checked and the whole header there, with the file's
-/// metadata (its identity). Shared by every look at a segment this process
-/// did not map itself.
-pub(crate) fn read_table_head(
-    name: &str,
-    file: &File,
-) -> Result<([u8; 128], std::fs::Metadata), ShmError> {
-    let meta = file.metadata().map_err(|e| ShmError::io(name, e))?;
-    let mut head = [0u8; 128];
-    let got = read_prefix(file, &mut head).map_err(|e| ShmError::io(name, e))?;
-    if got < 8 || head[..8] != MAGIC {
-        return Err(ShmError::BadMagic {
-            name: name.to_owned(),
-        });
-    }
-    if got < head.len() {
-        return Err(ShmError::TooSmall {
-            name: name.to_owned(),
-            size: meta.len(),
-            needed: HEADER_SIZE as u64,
-        });
-    }
-    Ok((head, meta))
-}
-
-pub(crate) fn read_prefix(file: &File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read_at(&mut buf[got..], got as u64) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }

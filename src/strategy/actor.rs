@@ -22,7 +22,7 @@ use crate::logging::LogLimiter;
 use crate::net::{LinkEvent, LinkWriter, NetEvent};
 use crate::price::Price;
 use crate::protocol::{write_order, Order};
-use crate::shm::{PriceTableReader, RingCursor};
+use crate::shm::{PriceTableReader, RingCursor, RingRegistration, ShmError};
 use crate::signals::{OrderIntent, SignalEngine};
 use fresh::Freshness;
 use stop::Phase;
@@ -103,6 +103,10 @@ pub struct SignalActor {
     reader: Arc<PriceTableReader>,
     /// Next tick to consume.
     cursor: RingCursor,
+    /// Our reader slot in the table: the orderbook keeps every tick until
+    /// we have read it, and learns how far we are once per drain. `None`
+    /// only after a re-created table refused us a slot (losses are counted).
+    ring_slot: Option<RingRegistration>,
     /// Thread that sleeps on the ring for us.
     waiter: Option<RingWaiter>,
     /// Crossovers and news, combined into order intents.
@@ -133,23 +137,32 @@ pub struct SignalActor {
 }
 
 impl SignalActor {
-    /// An actor reading `reader`; `done` fires when it stops, whether a
-    /// finite run completed or a [`Stop`] was served.
+    /// An actor reading `reader`, registered as a ring reader from its
+    /// oldest tick; `done` fires when it stops, whether a finite run
+    /// completed or a [`Stop`] was served.
+    ///
+    /// Fails with [`ShmError::ReadersFull`] when every reader slot of the
+    /// table is taken by a live process: reading unregistered could lose
+    /// ticks, which a strategy must not do silently.
     pub fn new(
         settings: StrategySettings,
         reader: PriceTableReader,
         engine: SignalEngine,
         log: Logger,
         done: oneshot::Sender<()>,
-    ) -> SignalActor {
+    ) -> Result<SignalActor, ShmError> {
         let n = settings.symbols.len();
         let settings_max_age = settings.max_tick_age;
         let cursor = reader.cursor_from_oldest();
-        SignalActor {
+        let ring_slot = reader.register_ring_reader(&cursor)?;
+        slog::info!(log, "registered as a ring reader"; "slot" => ring_slot.slot(),
+            "from_tick" => cursor.next_seq(), "lossless_from_tick" => ring_slot.guaranteed_from());
+        Ok(SignalActor {
             shm_name: reader.name().to_string(),
             settings,
             reader: Arc::new(reader),
             cursor,
+            ring_slot: Some(ring_slot),
             waiter: None,
             engine,
             last_price: vec![None; n],
@@ -162,7 +175,7 @@ impl SignalActor {
             done: Some(done),
             phase: Phase::Trading,
             freshness: Freshness::new(settings_max_age),
-        }
+        })
     }
 
     /// Turns an intent into an order and queues its frame.
@@ -319,6 +332,8 @@ impl Handler<Stop> for SignalActor {
     /// answers to orders already sent: upstream roles stop first, the
     /// ordermanager last, so a clean stop leaves nothing in doubt.
     fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        // No new tick is consumed from here on: stop holding the writer back.
+        self.ring_slot = None;
         self.request_stop(ctx);
     }
 }

@@ -40,7 +40,7 @@ use actix::Actor;
 use anyhow::Context as _;
 use tokio::sync::oneshot;
 
-use crate::lifecycle::{announce_ready, RoleContext, Shutdown, Stop};
+use crate::lifecycle::{announce_ready, CannotRun, RoleContext, Shutdown, Stop};
 use crate::net::ClientLink;
 use crate::shm::{PriceTableReader, ShmError};
 use crate::signals::SignalEngine;
@@ -68,7 +68,6 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     slog::info!(log, "reading the price table";
         "name" => &s.shared_memory_name, "generation" => format!("{:016x}", reader.generation()),
         "ticks_in_ring" => reader.ticks_written(), "use_news" => s.use_news);
-    announce_ready("strategy", &[]);
 
     let engine = SignalEngine::new(cfg.symbols.len(), &cfg.signal_params())?;
     let settings = StrategySettings {
@@ -82,7 +81,12 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         auth_token: (s.order_ids && !s.auth_token.is_empty()).then(|| s.auth_token.clone()),
     };
     let (done_tx, mut done_rx) = oneshot::channel();
-    let addr = SignalActor::new(settings, reader, engine, log.clone(), done_tx).start();
+    let addr = SignalActor::new(settings, reader, engine, log.clone(), done_tx)
+        .context("registering as a reader of the tick ring")
+        .map_err(CannotRun::Environment)?
+        .start();
+    // Ready once registered: every tick from here on is kept for us.
+    announce_ready("strategy", &[]);
     let orders = ClientLink::<Orders>::new(
         links::order_link_settings(cfg),
         addr.clone().recipient(),

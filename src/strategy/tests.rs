@@ -79,7 +79,9 @@ fn actor_with(
     let reader = crate::shm::PriceTableReader::attach_expecting(&seg.0, &symbols()).unwrap();
     let engine = SignalEngine::new(2, &params(use_news)).unwrap();
     let (done_tx, done) = oneshot::channel();
-    let addr = SignalActor::new(settings, reader, engine, discard(), done_tx).start();
+    let addr = SignalActor::new(settings, reader, engine, discard(), done_tx)
+        .unwrap()
+        .start();
     (table, addr, done)
 }
 

@@ -76,6 +76,14 @@ impl SignalActor {
             "old_generation" => format!("{:016x}", self.reader.generation()), "new_generation" => format!("{:016x}", next.generation()));
         self.waiter = None;
         self.cursor = next.cursor_from_oldest();
+        // The old slot goes with the old table; a new one, or a clear error.
+        self.ring_slot = match next.register_ring_reader(&self.cursor) {
+            Ok(slot) => Some(slot),
+            Err(e) => {
+                slog::error!(self.log, "cannot register with the new table: ticks may be lost (counted)"; "error" => %e);
+                None
+            }
+        };
         self.reader = Arc::new(next);
         self.start_waiter(ctx);
         ctx.notify(RingWake {
@@ -91,6 +99,10 @@ impl SignalActor {
             return;
         }
         let drained = self.drain_ring();
+        // Once per drain, not per tick: the writer may reuse what we read.
+        if let Some(slot) = &self.ring_slot {
+            slot.publish(&self.cursor);
+        }
         self.flush();
         if let Some(w) = &self.waiter {
             w.next_seq
