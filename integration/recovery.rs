@@ -8,6 +8,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
+use common::history::*;
 use common::*;
 use trading::ordermanager::{Outcome, PositionBook};
 
