@@ -167,6 +167,23 @@ fn peak_rss(pid: u32) -> String {
         })
 }
 
+/// CPU seconds (user + system) process `pid` used so far: unlike the
+/// wall-clock time, about the same on a busy machine.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command's closing parenthesis; utime and stime are
+    // the 14th and 15th of the line.
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    // /proc counts in USER_HZ, 100 a second on Linux whatever the kernel's HZ.
+    ticks as f64 / 100.0
+}
+
 /// The ordermanager started on a journal of [`HISTORY_RECORDS`] orders of
 /// one strategy: time from spawn to READY (the recovery) and peak RSS.
 /// `MEASURE_BINARY=path` measures another build of the binary (e.g. the
@@ -201,6 +218,7 @@ fn recovery_of_a_million_records() {
     let addr = Proc::endpoint(&om.ready(), "orders");
     let recovery = started.elapsed();
     let rss = peak_rss(om.child.id());
+    let cpu = cpu_seconds(om.child.id());
     // The last order resent: recovered exactly, answered without a second execution.
     let last = history_frame("strat1", HISTORY_RECORDS);
     let mut c = connect_as(addr, "strat1", last.as_bytes());
@@ -216,7 +234,7 @@ fn recovery_of_a_million_records() {
     om.wait();
     println!("binary {program}");
     println!(
-        "recovery of {HISTORY_RECORDS} records ({bytes} bytes): {:.2} s to READY, peak RSS {rss}; resend of the last id: {answer}",
+        "recovery of {HISTORY_RECORDS} records ({bytes} bytes): {:.2} s to READY ({cpu:.2} s of CPU), peak RSS {rss}; resend of the last id: {answer}",
         recovery.as_secs_f64()
     );
     assert_eq!(

@@ -29,13 +29,14 @@
 //!   answer or `ID_MISMATCH`; two ids (or two contents) of one scope must
 //!   collide in 64 bits to be confused, which is accepted.
 //!
-//! Memory: the window (about 150 bytes an id), a mark per sequence prefix
-//! (one per strategy run) and 25 bytes per compacted non-sequence id.
+//! Memory: the window (about 150 bytes an id, in one ring and an index
+//! keyed by the id's hash), a mark per sequence prefix (one per strategy
+//! run) and a 24-byte entry (plus the hash table's slack) per compacted
+//! non-sequence id.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasher;
-use std::sync::Arc;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use super::journal::JournalRecord;
 use crate::price::Price;
@@ -132,17 +133,59 @@ struct SequenceMark {
     increasing: bool,
 }
 
+/// Hashes a key that already is a keyed hash (of an id or a prefix) by
+/// taking it as it is: hashing it again would only cost time.
+#[derive(Debug, Default, Clone, Copy)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed with it; fold anything else in anyway.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A map keyed by a hash from [`SeenIds`]' keyed hasher.
+type ByHash<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
+
+/// An id in the window, with its answer and what compacting it needs.
+#[derive(Debug)]
+struct WindowEntry {
+    /// The id, exactly.
+    id: Box<str>,
+    /// Its keyed hash: its key in `ScopeIds::index`.
+    hash: u64,
+    /// Its answer and content.
+    seen: SeenOrder,
+    /// Hash of its prefix and its number, for a sequence id.
+    sequence: Option<(u64, u64)>,
+}
+
 /// The ids of one scope.
 #[derive(Debug, Default)]
 struct ScopeIds {
-    /// The recent ids, exactly.
-    recent: HashMap<Arc<str>, SeenOrder>,
-    /// `recent`'s ids, oldest first: the order they are compacted in.
-    order: VecDeque<Arc<str>>,
+    /// The recent ids, exactly, oldest first: entry number `first + i` at
+    /// `window[i]`, compacted in this order. Kept in one ring so that the
+    /// millions of inserts and evictions of a recovery touch little memory.
+    window: VecDeque<WindowEntry>,
+    /// Entry number of `window[0]`.
+    first: u64,
+    /// Entry number of each id in the window, by the id's hash.
+    index: ByHash<u64>,
     /// By hash of the prefix.
-    marks: HashMap<u64, SequenceMark>,
+    marks: ByHash<SequenceMark>,
     /// Compacted non-sequence ids, by hash of the id.
-    compacted: HashMap<u64, Compacted>,
+    compacted: ByHash<Compacted>,
 }
 
 /// Every recorded id by (scope, id): recent ones exactly, older ones
@@ -153,8 +196,9 @@ pub struct SeenIds {
     scopes: HashMap<Box<str>, ScopeIds>,
     /// Exact ids kept per scope.
     window: usize,
-    /// Keyed hashes for compacted ids, prefixes and fingerprints: a client
-    /// cannot aim a collision at a key it does not know.
+    /// Keyed hashes for ids, prefixes and fingerprints: a client cannot aim
+    /// a collision at a key it does not know (so the maps keyed by them use
+    /// the hash as it is, [`PreHashed`]).
     hasher: RandomState,
     /// Ids recorded, exact or compacted.
     recorded: u64,
@@ -188,7 +232,8 @@ impl SeenIds {
     /// its frame did not parse (it then repeats a recorded unparsable frame).
     pub fn resend(&self, scope: &str, id: &str, order: Option<&Order<'_>>) -> Option<Resend> {
         let ids = self.scopes.get(scope)?;
-        if let Some(seen) = ids.recent.get(id) {
+        let hash = self.hasher.hash_one(id);
+        if let Some(WindowEntry { seen, .. }) = ids.recent(id, hash) {
             let same = match (&seen.content, order) {
                 (Some(content), Some(order)) => content.matches(order),
                 (None, None) => true,
@@ -199,7 +244,7 @@ impl SeenIds {
                 false => Resend::Mismatch,
             });
         }
-        if let Some(old) = ids.compacted.get(&self.hasher.hash_one(id)) {
+        if let Some(old) = ids.compacted.get(&hash) {
             let same = old.fingerprint == fingerprint(&self.hasher, order.map(content_key));
             return Some(match same {
                 true => Resend::Replay(old.answer),
@@ -214,19 +259,27 @@ impl SeenIds {
     /// Records the first answer of an id; the scope's oldest exact id is
     /// compacted once the window is full.
     pub fn insert(&mut self, scope: &str, id: &str, seen: SeenOrder) {
-        if !self.scopes.contains_key(scope) {
-            self.scopes.insert(scope.into(), ScopeIds::default());
-        }
-        let Some(ids) = self.scopes.get_mut(scope) else {
-            return;
+        let ids = match self.scopes.get_mut(scope) {
+            Some(ids) => ids,
+            None => self.scopes.entry(scope.into()).or_default(),
         };
-        if let Some(slot) = ids.recent.get_mut(id) {
-            *slot = seen;
-            return;
+        let hash = self.hasher.hash_one(id);
+        if let Some(&n) = ids.index.get(&hash) {
+            let i = (n - ids.first) as usize;
+            if *ids.window[i].id == *id {
+                ids.window[i].seen = seen;
+                return;
+            }
+            // Another id with the same 64-bit hash: it leaves the window
+            // early (compacted as if old), so the index keeps one per hash.
+            ids.index.remove(&hash);
+            let (seen, sequence) = (ids.window[i].seen.clone(), ids.window[i].sequence);
+            ids.compact(&self.hasher, hash, sequence, seen);
         }
-        if let Some((prefix, seq)) = parse_sequence(id) {
+        let sequence = parse_sequence(id).map(|(prefix, seq)| {
+            let prefix = self.hasher.hash_one(prefix);
             ids.marks
-                .entry(self.hasher.hash_one(prefix))
+                .entry(prefix)
                 .and_modify(|m| match seq > m.last {
                     true => m.last = seq,
                     false => m.increasing = false,
@@ -236,17 +289,26 @@ impl SeenIds {
                     expired_upto: None,
                     increasing: true,
                 });
-        }
-        let key: Arc<str> = id.into();
-        ids.recent.insert(key.clone(), seen);
-        ids.order.push_back(key);
+            (prefix, seq)
+        });
+        ids.index.insert(hash, ids.first + ids.window.len() as u64);
+        ids.window.push_back(WindowEntry {
+            id: id.into(),
+            hash,
+            seen,
+            sequence,
+        });
         self.recorded += 1;
-        while ids.order.len() > self.window {
-            let Some(old) = ids.order.pop_front() else {
+        while ids.window.len() > self.window {
+            let Some(old) = ids.window.pop_front() else {
                 break;
             };
-            if let Some(seen) = ids.recent.remove(&old) {
-                ids.compact(&self.hasher, &old, seen);
+            let n = ids.first;
+            ids.first += 1;
+            // Unless a later id of the same hash took its place.
+            if ids.index.get(&old.hash) == Some(&n) {
+                ids.index.remove(&old.hash);
+                ids.compact(&self.hasher, old.hash, old.sequence, old.seen);
             }
         }
     }
@@ -263,7 +325,7 @@ impl SeenIds {
 
     /// Ids kept exactly, over every scope.
     pub fn exact_len(&self) -> usize {
-        self.scopes.values().map(|s| s.recent.len()).sum()
+        self.scopes.values().map(|s| s.index.len()).sum()
     }
 
     /// Takes in a journal record at recovery. An `ID_MISMATCH` record is the
@@ -289,11 +351,25 @@ impl SeenIds {
 }
 
 impl ScopeIds {
-    /// Moves an id out of the window: into its prefix's mark when it is a
-    /// sequence id of an increasing prefix, else into the hashed entries.
-    fn compact(&mut self, hasher: &RandomState, id: &str, seen: SeenOrder) {
-        if let Some((prefix, seq)) = parse_sequence(id) {
-            if let Some(mark) = self.marks.get_mut(&hasher.hash_one(prefix)) {
+    /// The window's entry for `id` (of hash `hash`), if it is there.
+    fn recent(&self, id: &str, hash: u64) -> Option<&WindowEntry> {
+        let n = *self.index.get(&hash)?;
+        let entry = self.window.get(n.checked_sub(self.first)? as usize)?;
+        (*entry.id == *id).then_some(entry)
+    }
+
+    /// Moves the id of hash `hash` out of the window: into its prefix's
+    /// mark when it is a sequence id of an increasing prefix, else into the
+    /// hashed entries.
+    fn compact(
+        &mut self,
+        hasher: &RandomState,
+        hash: u64,
+        sequence: Option<(u64, u64)>,
+        seen: SeenOrder,
+    ) {
+        if let Some((prefix, seq)) = sequence {
+            if let Some(mark) = self.marks.get_mut(&prefix) {
                 if mark.increasing {
                     mark.expired_upto = mark.expired_upto.max(Some(seq));
                     return;
@@ -308,10 +384,11 @@ impl ScopeIds {
                 c.price.units(),
             )
         });
+        let fingerprint = fingerprint(hasher, key);
         self.compacted.insert(
-            hasher.hash_one(id),
+            hash,
             Compacted {
-                fingerprint: fingerprint(hasher, key),
+                fingerprint,
                 answer: seen.answer,
             },
         );
