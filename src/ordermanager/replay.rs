@@ -116,7 +116,11 @@ impl JournalReader {
                 self.end.end_offset += n as u64;
                 continue;
             }
-            let record: JournalRecord = serde_json::from_slice(text).map_err(|e| {
+            // One UTF-8 check of the whole line, not one per string field.
+            let parsed = std::str::from_utf8(text)
+                .map_err(|e| e.to_string())
+                .and_then(|text| serde_json::from_str(text).map_err(|e| e.to_string()));
+            let record: JournalRecord = parsed.map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!(
