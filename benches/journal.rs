@@ -33,7 +33,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     // Formatting and buffering only: the records go to /dev/null.
     g.bench_function("append_format_only", |b| {
-        let (j, _) = OrderJournal::open(std::path::Path::new("/dev/null")).unwrap();
+        let (j, _) = OrderJournal::open(std::path::Path::new("/dev/null"), |_| {}).unwrap();
         let mut j = j.without_sync();
         b.iter(|| {
             j.append(&rec).unwrap();
@@ -43,7 +43,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("every_record_fdatasync", |b| {
-        let (mut j, _) = OrderJournal::open(&dir.path().join("every")).unwrap();
+        let (mut j, _) = OrderJournal::open(&dir.path().join("every"), |_| {}).unwrap();
         b.iter(|| {
             j.append(&rec).unwrap();
             j.commit().unwrap();
@@ -51,7 +51,7 @@ fn bench(c: &mut Criterion) {
     });
     g.throughput(Throughput::Elements(64));
     g.bench_function("group_of_64_fdatasync", |b| {
-        let (mut j, _) = OrderJournal::open(&dir.path().join("group")).unwrap();
+        let (mut j, _) = OrderJournal::open(&dir.path().join("group"), |_| {}).unwrap();
         b.iter_batched(
             || (0..64).map(record).collect::<Vec<_>>(),
             |recs| {

@@ -15,7 +15,7 @@ use hdrhistogram::Histogram;
 use trading::config::Durability;
 use trading::net::{serve_sessions, ReadLimits, SessionLimits};
 use trading::ordermanager::{
-    recover, risk::RiskLimits, OrderJournal, OrderSinkActor, SinkSettings,
+    risk::RiskLimits, OrderJournal, OrderSinkActor, Recovered, SinkSettings,
 };
 
 fn start_server(
@@ -27,8 +27,8 @@ fn start_server(
     let journal_path = dir.join("orders.journal");
     std::thread::spawn(move || {
         actix_rt::System::new().block_on(async move {
-            let (journal, scan) = OrderJournal::open(&journal_path).unwrap();
-            let r = recover(&scan.records);
+            let mut r = Recovered::new();
+            let (journal, _) = OrderJournal::open(&journal_path, |rec| r.take(&rec)).unwrap();
             let settings = SinkSettings {
                 symbols: vec!["AAPL".into()],
                 limits: RiskLimits {

@@ -1,9 +1,11 @@
-//! A measurement, not a test: a well-behaved client's ACK latency quiet
-//! and under each attack, printed. Ignored by default (timing belongs in a
-//! report, never in an assertion); run it with
+//! Measurements, not tests: a well-behaved client's ACK latency quiet
+//! and under each attack, and the ordermanager's recovery time and peak
+//! memory on a million-record journal, printed. Ignored by default (timing
+//! belongs in a report, never in an assertion); run them with
 //!
 //! ```text
 //! cargo test --release --test measure -- --ignored --nocapture
+//! cargo test --release --test measure -- --ignored --nocapture recovery
 //! ```
 
 mod common;
@@ -14,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::history::*;
 use common::*;
 
 /// Orders of the well-behaved client per phase.
@@ -147,5 +150,95 @@ fn ack_latency_of_a_well_behaved_client_under_attack() {
         log.lines()
             .find(|l| l.contains("final counts"))
             .unwrap_or("")
+    );
+}
+
+/// Records of the journal [`recovery_of_a_million_records`] restarts on.
+const HISTORY_RECORDS: u64 = 1_000_000;
+
+/// Peak resident memory (`VmHWM`) of process `pid`, as /proc prints it.
+fn peak_rss(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .map_or("VmHWM: ?".into(), |l| {
+            l.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")
+        })
+}
+
+/// CPU seconds (user + system) process `pid` used so far: unlike the
+/// wall-clock time, about the same on a busy machine.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command's closing parenthesis; utime and stime are
+    // the 14th and 15th of the line.
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    // /proc counts in USER_HZ, 100 a second on Linux whatever the kernel's HZ.
+    ticks as f64 / 100.0
+}
+
+/// The ordermanager started on a journal of [`HISTORY_RECORDS`] orders of
+/// one strategy: time from spawn to READY (the recovery) and peak RSS.
+/// `MEASURE_BINARY=path` measures another build of the binary (e.g. the
+/// one before a change) on the same journal.
+#[test]
+#[ignore = "a measurement: run by hand with --release --ignored --nocapture"]
+fn recovery_of_a_million_records() {
+    let dir = TestDir::new();
+    let shm = ShmName::new("measure_rec");
+    let config = dir.config(&shm, "");
+    let journal = dir.path().join("data/orders.journal");
+    write_history(&journal, "strat1", HISTORY_RECORDS);
+    let bytes = std::fs::metadata(&journal).unwrap().len();
+    let mut env = auth_env();
+    env.push(("TRADING__ORDERMANAGER__PORT", "0".into()));
+    env.push(("TRADING__LOGS__LEVEL", "info".into()));
+    let program = std::env::var("MEASURE_BINARY").unwrap_or_else(|_| binary().to_string());
+    let cfg = config.to_str().unwrap();
+    let started = Instant::now();
+    let mut om = spawn_program(
+        &dir,
+        &program,
+        &[
+            "--role",
+            "ordermanager",
+            "--config",
+            cfg,
+            "--exit-with-parent",
+        ],
+        &env,
+    );
+    let addr = Proc::endpoint(&om.ready(), "orders");
+    let recovery = started.elapsed();
+    let rss = peak_rss(om.child.id());
+    let cpu = cpu_seconds(om.child.id());
+    // The last order resent: recovered exactly, answered without a second execution.
+    let last = history_frame("strat1", HISTORY_RECORDS);
+    let mut c = connect_as(addr, "strat1", last.as_bytes());
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 64];
+    while !answer.contains(&b'*') {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    om.terminate();
+    om.wait();
+    println!("binary {program}");
+    println!(
+        "recovery of {HISTORY_RECORDS} records ({bytes} bytes): {:.2} s to READY ({cpu:.2} s of CPU), peak RSS {rss}; resend of the last id: {answer}",
+        recovery.as_secs_f64()
+    );
+    assert_eq!(
+        answer,
+        format!("ACK,{}*", history_id("strat1", HISTORY_RECORDS))
     );
 }

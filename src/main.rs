@@ -51,6 +51,13 @@ struct Cli {
     #[arg(long, default_value_t = 20_000, requires = "generate_csv")]
     ticks: u64,
 
+    /// Start with an empty order journal (with --all or --role ordermanager):
+    /// the old `ordermanager.journal_path` is moved aside as
+    /// `<path>.<UTC time>`, never deleted, so no earlier run's positions or
+    /// ids carry over.
+    #[arg(long)]
+    fresh: bool,
+
     /// Stop when stdin closes (used by the supervisor for its children).
     #[arg(long, hide = true)]
     exit_with_parent: bool,
@@ -72,7 +79,13 @@ fn main() -> ExitCode {
             return ExitCode::from(Exit::Config.code());
         }
     };
-    let result = if let Some(path) = &cli.generate_csv {
+    if cli.fresh && !(cli.all || cli.role == Some(Role::Ordermanager)) {
+        eprintln!("error: --fresh applies to --all or --role ordermanager (see --help)");
+        return ExitCode::from(Exit::Config.code());
+    }
+    let result = if let Err(e) = start_fresh(&config, &cli) {
+        Err(e)
+    } else if let Some(path) = &cli.generate_csv {
         trading::gateway::write_random_walk_csv(&config, path, cli.ticks)
     } else if let Some(role) = cli.role {
         run_role(role, config, &cli)
@@ -93,6 +106,32 @@ fn main() -> ExitCode {
             ExitCode::from(exit_for(&e).code())
         }
     }
+}
+
+/// `--fresh`: sets the journal aside once, before any role starts, so a
+/// supervised ordermanager restarted later still recovers this run's orders.
+fn start_fresh(config: &Config, cli: &Cli) -> anyhow::Result<()> {
+    if !cli.fresh {
+        return Ok(());
+    }
+    let path = &config.ordermanager.journal_path;
+    let now = trading::clock::unix_now_ns();
+    match trading::ordermanager::journal::set_aside(path, now) {
+        Ok(Some(to)) => println!(
+            "fresh start: journal {} moved to {}",
+            path.display(),
+            to.display()
+        ),
+        Ok(None) => println!("fresh start: no journal at {}", path.display()),
+        Err(e) => {
+            let e = anyhow::Error::new(e).context(format!(
+                "--fresh: moving the journal {} aside (ordermanager.journal_path)",
+                path.display()
+            ));
+            return Err(CannotRun::Journal(e).into());
+        }
+    }
+    Ok(())
 }
 
 fn context(config: Config, cli: &Cli, log: slog::Logger) -> RoleContext {

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod history;
 pub use nix::sys::signal::Signal;
 use trading::price::Price;
 use trading::protocol::Side;

@@ -22,19 +22,24 @@
 //! per group of records that arrived together (`"group"`), and answers an
 //! order only after the commit that holds it.
 //!
-//! Recovery: [`read_journal`] stops at a last line without its newline (a
-//! crash mid-write) and reports it as a torn tail, which
+//! Recovery: [`replay_journal`] hands each record to a visitor as it reads
+//! it (memory does not grow with the journal), stops at a last line without
+//! its newline (a crash mid-write) and reports it as a torn tail, which
 //! [`OrderJournal::open`] truncates away; a malformed line with a newline
 //! after it is corruption, reported with its line number, never skipped.
+//!
+//! Starting fresh: [`set_aside`] renames the journal to
+//! `<path>.<UTC time>` (never deletes it), so the next open starts empty.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use super::replay::{read_journal, replay_journal, JournalEnd, JournalReader, JournalScan};
 use crate::price::Price;
-use crate::protocol::{BadOrder, Order, RejectReason, Side};
+use crate::protocol::{write_event_time, BadOrder, Order, RejectReason, Side};
 
 /// What happened to an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,70 +185,6 @@ pub fn anonymous_key(addr: &str) -> String {
     }
 }
 
-/// What [`read_journal`] found.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JournalScan {
-    /// Every complete record from the starting offset, in order.
-    pub records: Vec<JournalRecord>,
-    /// The offset just after the last complete record: where reading (or
-    /// appending, after a torn tail) continues.
-    pub end_offset: u64,
-    /// Whether bytes after `end_offset` form an incomplete last record.
-    pub torn_tail: bool,
-}
-
-/// Reads every complete record from `from_offset` on; a missing file is empty.
-///
-/// A malformed complete line is an `InvalidData` error naming its line
-/// number (counted from `from_offset`). Anything but a regular file is an
-/// `InvalidInput` error: a device such as `/dev/full` or `/dev/zero` would
-/// be read to an end that never comes (the ordermanager at start, the
-/// supervisor's status line every few seconds).
-pub fn read_journal(path: &Path, from_offset: u64) -> io::Result<JournalScan> {
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Ok(JournalScan {
-                records: Vec::new(),
-                end_offset: from_offset,
-                torn_tail: false,
-            })
-        }
-        Err(e) => return Err(e),
-    };
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} is not a regular file", path.display()),
-        ));
-    }
-    file.seek(SeekFrom::Start(from_offset))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    let mut records = Vec::new();
-    let mut pos = 0;
-    let mut line_no = 0;
-    while let Some(nl) = bytes[pos..].iter().position(|&b| b == b'\n') {
-        line_no += 1;
-        let line = &bytes[pos..pos + nl];
-        if !line.is_empty() {
-            let record = serde_json::from_slice(line).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{} line {line_no}: corrupt record: {e}", path.display()),
-                )
-            })?;
-            records.push(record);
-        }
-        pos += nl + 1;
-    }
-    Ok(JournalScan {
-        records,
-        end_offset: from_offset + pos as u64,
-        torn_tail: pos < bytes.len(),
-    })
-}
-
 /// The append side of the journal.
 #[derive(Debug)]
 pub struct OrderJournal {
@@ -258,16 +199,19 @@ pub struct OrderJournal {
 }
 
 impl OrderJournal {
-    /// Opens (creating) the journal at `path` and returns it with every
-    /// record already there. A torn tail is cut off so new records start on
-    /// a clean line; the scan says whether that happened.
-    /// Anything but a regular file (or nothing) at `path` is refused, as by
-    /// [`read_journal`].
-    pub fn open(path: &Path) -> io::Result<(OrderJournal, JournalScan)> {
+    /// Opens (creating) the journal at `path`, handing every record already
+    /// there to `visit` in order (recovery streams them; none is kept here).
+    /// A torn tail is cut off so new records start on a clean line; the end
+    /// says whether that happened. Anything but a regular file (or nothing)
+    /// at `path` is refused, as by [`replay_journal`].
+    pub fn open(
+        path: &Path,
+        visit: impl FnMut(JournalRecord),
+    ) -> io::Result<(OrderJournal, JournalEnd)> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let scan = read_journal(path, 0)?;
+        let scan = replay_journal(path, 0, visit)?;
         let file = OpenOptions::new()
             .create(true)
             .read(true)
@@ -334,164 +278,45 @@ impl OrderJournal {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(id: Option<&str>, outcome: Outcome) -> JournalRecord {
-        JournalRecord {
-            recv_ns: 7,
-            client_order_id: id.map(str::to_string),
-            client: "127.0.0.1:5000".into(),
-            side: Some(Side::Buy),
-            quantity: Some(100),
-            symbol: Some("AAPL".into()),
-            price: Some(Price::from_units(18_673_000_000)),
-            outcome,
-            reason: (outcome == Outcome::Rejected).then_some(RejectReason::MaxPosition),
-            raw: None,
-            client_name: None,
-            frames: None,
-        }
+/// Moves the journal at `path` aside as `<path>.<UTC time>` (e.g.
+/// `orders.journal.20261125T144553Z`, `.1`, `.2`… if taken), never deleting
+/// anything, so the next start recovers nothing: `--fresh`. Returns where it
+/// went; `None` when there was no journal.
+pub fn set_aside(path: &Path, now_ns: i64) -> io::Result<Option<PathBuf>> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
     }
-
-    #[test]
-    fn records_are_readable_json_lines_that_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j");
-        let (mut j, scan) = OrderJournal::open(&path).unwrap();
-        assert!(scan.records.is_empty());
-        let (a, b) = (
-            record(Some("a"), Outcome::Accepted),
-            record(None, Outcome::Rejected),
-        );
-        j.append(&a).unwrap();
-        j.append(&b).unwrap();
-        assert_eq!(
-            read_journal(&path, 0).unwrap().records.len(),
-            0,
-            "not durable before commit"
-        );
-        j.commit().unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(
-            text.lines().next().unwrap(),
-            r#"{"recv_ns":7,"id":"a","client":"127.0.0.1:5000","side":"BUY","quantity":100,"symbol":"AAPL","price":"186.73","outcome":"ACCEPTED","reason":null,"raw":null}"#
-        );
-        let scan = read_journal(&path, 0).unwrap();
-        assert_eq!(scan.records, [a.clone(), b]);
-        assert_eq!(scan.end_offset, text.len() as u64);
-        let first_len = text.find('\n').unwrap() as u64 + 1;
-        assert_eq!(
-            read_journal(&path, first_len).unwrap().records.len(),
-            1,
-            "reading resumes at an offset"
-        );
-    }
-
-    #[test]
-    fn reasons_keep_their_stored_spelling_and_unknown_ones_still_read() {
-        let rejected = record(Some("r"), Outcome::Rejected);
-        let line = r#"{"recv_ns":7,"id":"r","client":"127.0.0.1:5000","side":"SELL","quantity":100,"symbol":"AAPL","price":"186.73","outcome":"REJECTED","reason":"MAX_POSITION","raw":null}"#;
-        let old: JournalRecord = serde_json::from_str(line).unwrap();
-        assert_eq!(
-            old,
-            JournalRecord {
-                side: Some(Side::Sell),
-                ..rejected
+    let mut text = Vec::new();
+    write_event_time(&mut text, now_ns - now_ns.rem_euclid(1_000_000_000));
+    let stamp: String = String::from_utf8_lossy(&text)
+        .chars()
+        .filter_map(|c| match c {
+            '-' | ':' => None,
+            ' ' => Some('T'),
+            c => Some(c),
+        })
+        .collect();
+    let base = format!("{}.{stamp}Z", path.display());
+    let mut n = 0;
+    loop {
+        let to = match n {
+            0 => PathBuf::from(&base),
+            n => PathBuf::from(format!("{base}.{n}")),
+        };
+        // A hard link refuses an existing name, so no earlier journal set
+        // aside is ever replaced; the original name is then removed.
+        match std::fs::hard_link(path, &to) {
+            Ok(()) => {
+                std::fs::remove_file(path)?;
+                return Ok(Some(to));
             }
-        );
-        assert_eq!(serde_json::to_string(&old).unwrap(), line, "byte for byte");
-        let future = line.replace("MAX_POSITION", "SOME_NEW_CODE");
-        let read: JournalRecord = serde_json::from_str(&future).unwrap();
-        assert_eq!(read.reason, Some(RejectReason::BadFrame));
-    }
-
-    #[test]
-    fn names_and_summaries_are_written_only_when_present_and_old_lines_lack_them() {
-        let mut r = record(Some("n"), Outcome::Accepted);
-        r.client_name = Some("strat1".into());
-        r.frames = Some(40);
-        let line = serde_json::to_string(&r).unwrap();
-        assert!(
-            line.contains(r#""client":"127.0.0.1:5000","client_name":"strat1","#),
-            "{line}"
-        );
-        assert!(line.ends_with(r#""raw":null,"frames":40}"#), "{line}");
-        assert_eq!(serde_json::from_str::<JournalRecord>(&line).unwrap(), r);
-        assert_eq!(
-            (r.risk_key(), r.id_scope()),
-            ("strat1".to_string(), "strat1")
-        );
-        let anon = record(Some("n"), Outcome::Accepted);
-        assert_eq!(
-            (anon.risk_key(), anon.id_scope()),
-            ("anon@127.0.0.1".to_string(), "")
-        );
-        assert_eq!(anonymous_key("[::1]:9"), "anon@::1");
-    }
-
-    #[test]
-    fn a_torn_last_record_is_reported_and_cut_off() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j");
-        let (mut j, _) = OrderJournal::open(&path).unwrap();
-        j.append(&record(Some("a"), Outcome::Accepted)).unwrap();
-        j.commit().unwrap();
-        drop(j);
-        let whole = std::fs::metadata(&path).unwrap().len();
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap()
-            .write_all(br#"{"recv_ns":8,"id":"b","cli"#)
-            .unwrap();
-        let scan = read_journal(&path, 0).unwrap();
-        assert!(scan.torn_tail);
-        assert_eq!((scan.records.len(), scan.end_offset), (1, whole));
-        let (mut j, scan) = OrderJournal::open(&path).unwrap();
-        assert!(scan.torn_tail);
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().len(),
-            whole,
-            "the torn bytes are gone"
-        );
-        j.append(&record(Some("c"), Outcome::Accepted)).unwrap();
-        j.commit().unwrap();
-        let ids: Vec<_> = read_journal(&path, 0)
-            .unwrap()
-            .records
-            .into_iter()
-            .map(|r| r.client_order_id.unwrap())
-            .collect();
-        assert_eq!(ids, ["a", "c"]);
-    }
-
-    #[test]
-    fn corruption_in_the_middle_is_an_error_naming_the_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j");
-        let good = serde_json::to_string(&record(Some("a"), Outcome::Accepted)).unwrap();
-        std::fs::write(&path, format!("{good}\nnot json\n{good}\n")).unwrap();
-        let e = read_journal(&path, 0).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
-        assert!(e.to_string().contains("line 2: corrupt record"), "{e}");
-        assert!(OrderJournal::open(&path).is_err());
-    }
-
-    #[test]
-    fn a_device_or_directory_is_refused_not_read_forever() {
-        for path in ["/dev/full", "/dev/zero", "/tmp"] {
-            let e = OrderJournal::open(Path::new(path)).unwrap_err();
-            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{path}: {e}");
-            let e = read_journal(Path::new(path), 0).unwrap_err();
-            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{path}: {e}");
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n += 1,
+            Err(e) => return Err(e),
         }
-    }
-
-    #[test]
-    fn a_missing_journal_is_empty() {
-        let scan = read_journal(Path::new("/nonexistent/journal"), 0).unwrap();
-        assert_eq!((scan.records.len(), scan.torn_tail), (0, false));
     }
 }
+
+#[cfg(test)]
+mod tests;

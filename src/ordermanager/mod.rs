@@ -11,10 +11,12 @@
 //!   `ordermanager.max_connections` are refused; idle and slow-loris clients
 //!   are cut. A client whose orders carry no id (the original Python client,
 //!   which never reads) is never written to.
-//! * On start the journal is replayed ([`OrderJournal::open`]): positions,
-//!   realised P&L, counts and every seen id come back, and a resent id is
-//!   answered again without a second execution. A torn last record is
-//!   reported and cut off; corruption before it stops start-up.
+//! * On start the journal is streamed ([`OrderJournal::open`], [`replay`]),
+//!   one record at a time, never held whole: positions, realised P&L, counts
+//!   and the seen ids come back, and a resent id is answered again without a
+//!   second execution ([`seen`] says what a very old id gets). A torn last
+//!   record is reported and cut off; corruption before it stops start-up.
+//!   `--fresh` sets the old journal aside first ([`journal::set_aside`]).
 //! * Each frame goes through four steps: verdict (replay the recorded
 //!   answer to a resent id; malformed; risk), record (append to the journal),
 //!   apply (positions and counts, only from what was appended), answer
@@ -39,6 +41,7 @@
 
 pub mod journal;
 pub mod positions;
+pub mod replay;
 pub mod risk;
 pub mod seen;
 pub mod session;
@@ -47,6 +50,7 @@ mod verdict;
 
 pub use journal::{read_journal, JournalRecord, JournalScan, OrderJournal, Outcome};
 pub use positions::{Position, PositionBook};
+pub use replay::{recover, replay_journal, JournalEnd, Recovered};
 pub use seen::SeenIds;
 pub use session::AuthPolicy;
 pub(crate) use sink::SetHalted;
@@ -126,37 +130,6 @@ fn stop_code(code: i32) -> anyhow::Result<()> {
     }
 }
 
-/// What the journal says happened before this start.
-pub struct Recovered {
-    /// Positions and P&L.
-    pub book: PositionBook,
-    /// Every recorded id, by client scope, with its answer and content.
-    pub seen: SeenIds,
-    /// Accepted records.
-    pub accepted: u64,
-    /// Rejected records.
-    pub rejected: u64,
-}
-
-/// Replays journal records into positions, answers and counts.
-pub fn recover(records: &[JournalRecord]) -> Recovered {
-    let mut r = Recovered {
-        book: PositionBook::new(),
-        seen: SeenIds::new(),
-        accepted: 0,
-        rejected: 0,
-    };
-    for rec in records {
-        r.book.apply(rec);
-        match rec.outcome {
-            Outcome::Accepted => r.accepted += 1,
-            Outcome::Rejected => r.rejected += rec.frames.unwrap_or(1),
-        }
-        r.seen.recover(rec);
-    }
-    r
-}
-
 async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     let shutdown = Shutdown::install(ctx.watch_parent)?;
     let cfg = &ctx.config;
@@ -170,7 +143,8 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         slog::warn!(log, "require_auth is off: unauthenticated clients may trade, keyed by address";
             "key" => "ordermanager.require_auth");
     }
-    let (journal, scan) = OrderJournal::open(&om.journal_path)
+    let mut recovered = Recovered::new();
+    let (journal, scan) = OrderJournal::open(&om.journal_path, |r| recovered.take(&r))
         .with_context(|| {
             format!(
                 "opening the journal {} (ordermanager.journal_path)",
@@ -182,10 +156,15 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         slog::warn!(log, "journal ended in a torn record (a crash mid-write): it was cut off";
             "kept_bytes" => scan.end_offset);
     }
-    let recovered = recover(&scan.records);
-    slog::info!(log, "recovered"; "records" => scan.records.len(), "accepted" => recovered.accepted,
-        "rejected" => recovered.rejected, "ids" => recovered.seen.len(), "torn_tail" => scan.torn_tail,
-        "journal" => %om.journal_path.display());
+    // The journal's first record says since when its history runs: a
+    // start without `--fresh` carries every earlier run's positions.
+    let since = scan
+        .first_recv_ns
+        .map_or_else(|| "empty".to_string(), utc_time);
+    slog::info!(log, "recovered"; "records" => scan.records, "accepted" => recovered.accepted,
+        "rejected" => recovered.rejected, "ids" => recovered.seen.len(),
+        "ids_exact" => recovered.seen.exact_len(), "torn_tail" => scan.torn_tail,
+        "journal" => %om.journal_path.display(), "journal_since" => since);
     let settings = SinkSettings {
         symbols: cfg.symbols.clone(),
         limits: risk::RiskLimits {
@@ -235,6 +214,14 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     halts.abort();
     let _ = sink.send(Stop).await;
     Ok(())
+}
+
+/// `ns` since the epoch as `YYYY-MM-DD HH:MM:SS UTC` (whole seconds), for
+/// the journal's start time in the log and the run summary.
+pub fn utc_time(ns: i64) -> String {
+    let mut text = Vec::new();
+    crate::protocol::write_event_time(&mut text, ns - ns.rem_euclid(1_000_000_000));
+    format!("{} UTC", String::from_utf8_lossy(&text))
 }
 
 /// SIGUSR1 halts trading, SIGUSR2 resumes it.

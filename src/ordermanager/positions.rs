@@ -109,10 +109,15 @@ impl PositionBook {
         quantity: u64,
         price: Price,
     ) {
-        self.by_symbol
-            .entry(symbol.to_string())
-            .or_default()
-            .fill(side, quantity, price);
+        // Look up before inserting: a recovery fills millions of times.
+        match self.by_symbol.get_mut(symbol) {
+            Some(p) => p.fill(side, quantity, price),
+            None => self
+                .by_symbol
+                .entry(symbol.to_string())
+                .or_default()
+                .fill(side, quantity, price),
+        }
         self.by_client
             .entry((client.to_string(), symbol.to_string()))
             .or_default()

@@ -1,5 +1,6 @@
 //! Every recorded client order id, scoped to its client, with its answer
-//! and what it ordered.
+//! and what it ordered — in memory bounded by the recent ids, not by the
+//! journal's history.
 //!
 //! Scoping: an id belongs to the name its client authenticated with, so one
 //! client's id can never answer (or block) another's order; every
@@ -8,12 +9,43 @@
 //! order's side, quantity, symbol and price, or it gets `ID_MISMATCH`
 //! instead of the recorded answer, so an id reused for another order is
 //! never acknowledged without being executed.
+//!
+//! # What a resend of an old id gets
+//!
+//! The last [`RECENT_IDS_PER_SCOPE`] ids of each scope are kept exactly
+//! (id, answer, content). An older id is compacted when it leaves that
+//! window, by its form:
+//!
+//! * **Sequence ids**, `<prefix>-<hex>` (ours: `<name>-<run>-<hex seq>`),
+//!   whose prefix has only ever been recorded with increasing numbers: only
+//!   a high-water mark per (scope, prefix) is kept. A resend of such an id
+//!   at or below the mark — or any id at or below it that was never
+//!   recorded — gets `REJ,ID,ID_EXPIRED*`: it is never executed (again),
+//!   but its first answer is no longer known. Our strategy resends only its
+//!   unanswered orders, so it never gets there.
+//! * **Every other id** (and a sequence prefix once it went backwards):
+//!   a fixed-size entry keyed by a 64-bit hash of the id, holding the answer
+//!   and a 64-bit fingerprint of the content. A resend still gets its exact
+//!   answer or `ID_MISMATCH`; two ids (or two contents) of one scope must
+//!   collide in 64 bits to be confused, which is accepted.
+//!
+//! Memory: the window (about 150 bytes an id, in one ring and an index
+//! keyed by the id's hash), a mark per sequence prefix (one per strategy
+//! run) and a 24-byte entry (plus the hash table's slack) per compacted
+//! non-sequence id.
 
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use super::journal::JournalRecord;
 use crate::price::Price;
 use crate::protocol::{Order, RejectReason, Side};
+
+/// Ids of one scope kept exactly before the oldest is compacted: far more
+/// than a client ever has unanswered (the strategy resends only those), few
+/// enough that recovering millions of records stays within tens of MB.
+pub const RECENT_IDS_PER_SCOPE: usize = 65_536;
 
 /// What an id ordered: what a resend must repeat. `None` in [`SeenOrder`]
 /// for a frame that did not parse.
@@ -68,35 +100,232 @@ pub struct SeenOrder {
     pub content: Option<OrderContent>,
 }
 
-/// Every recorded id by (scope, id).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SeenIds(HashMap<(String, String), SeenOrder>);
+/// What a resend of a recorded id comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    /// The same content: the recorded answer again (None = ACK).
+    Replay(Option<RejectReason>),
+    /// Other content than recorded: `ID_MISMATCH`.
+    Mismatch,
+    /// At or below the high-water mark of a compacted sequence: `ID_EXPIRED`.
+    Expired,
+}
+
+/// A compacted non-sequence id: its answer and its content's fingerprint.
+#[derive(Debug, Clone, Copy)]
+struct Compacted {
+    /// [`fingerprint`] of the recorded content.
+    fingerprint: u64,
+    /// What it was answered (None = ACK).
+    answer: Option<RejectReason>,
+}
+
+/// The state of one id prefix `<prefix>-<hex>` in a scope.
+#[derive(Debug, Clone, Copy)]
+struct SequenceMark {
+    /// Highest number recorded under the prefix.
+    last: u64,
+    /// Highest number compacted into the mark: at or below it, an id not
+    /// in the window is expired.
+    expired_upto: Option<u64>,
+    /// Whether every number was higher than the one before: only then may
+    /// compacted ids become a mark (else they are kept hashed).
+    increasing: bool,
+}
+
+/// Hashes a key that already is a keyed hash (of an id or a prefix) by
+/// taking it as it is: hashing it again would only cost time.
+#[derive(Debug, Default, Clone, Copy)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed with it; fold anything else in anyway.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A map keyed by a hash from [`SeenIds`]' keyed hasher.
+type ByHash<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
+
+/// An id in the window, with its answer and what compacting it needs.
+#[derive(Debug)]
+struct WindowEntry {
+    /// The id, exactly.
+    id: Box<str>,
+    /// Its keyed hash: its key in `ScopeIds::index`.
+    hash: u64,
+    /// Its answer and content.
+    seen: SeenOrder,
+    /// Hash of its prefix and its number, for a sequence id.
+    sequence: Option<(u64, u64)>,
+}
+
+/// The ids of one scope.
+#[derive(Debug, Default)]
+struct ScopeIds {
+    /// The recent ids, exactly, oldest first: entry number `first + i` at
+    /// `window[i]`, compacted in this order. Kept in one ring so that the
+    /// millions of inserts and evictions of a recovery touch little memory.
+    window: VecDeque<WindowEntry>,
+    /// Entry number of `window[0]`.
+    first: u64,
+    /// Entry number of each id in the window, by the id's hash.
+    index: ByHash<u64>,
+    /// By hash of the prefix.
+    marks: ByHash<SequenceMark>,
+    /// Compacted non-sequence ids, by hash of the id.
+    compacted: ByHash<Compacted>,
+}
+
+/// Every recorded id by (scope, id): recent ones exactly, older ones
+/// compacted (see the module docs for the rule).
+#[derive(Debug)]
+pub struct SeenIds {
+    /// By scope (the authenticated name, `""` for the unauthenticated).
+    scopes: HashMap<Box<str>, ScopeIds>,
+    /// Exact ids kept per scope.
+    window: usize,
+    /// Keyed hashes for ids, prefixes and fingerprints: a client cannot aim
+    /// a collision at a key it does not know (so the maps keyed by them use
+    /// the hash as it is, [`PreHashed`]).
+    hasher: RandomState,
+    /// Ids recorded, exact or compacted.
+    recorded: u64,
+}
+
+impl Default for SeenIds {
+    fn default() -> SeenIds {
+        SeenIds::with_window(RECENT_IDS_PER_SCOPE)
+    }
+}
 
 impl SeenIds {
-    /// No ids.
+    /// No ids; [`RECENT_IDS_PER_SCOPE`] kept exactly per scope.
     pub fn new() -> SeenIds {
         SeenIds::default()
     }
 
-    /// The recorded id `id` of scope `scope`.
-    pub fn get(&self, scope: &str, id: &str) -> Option<&SeenOrder> {
-        // Two short strings per lookup; the map is keyed by owned pairs.
-        self.0.get(&(scope.to_string(), id.to_string()))
+    /// No ids; `window` (at least 1) kept exactly per scope (tests use a
+    /// small one to reach compaction).
+    pub fn with_window(window: usize) -> SeenIds {
+        SeenIds {
+            scopes: HashMap::new(),
+            window: window.max(1),
+            hasher: RandomState::new(),
+            recorded: 0,
+        }
     }
 
-    /// Records the first answer of an id.
+    /// What a resend of `id` in `scope` comes to, `None` if the id was
+    /// never recorded there. `order` is the resend's content, `None` when
+    /// its frame did not parse (it then repeats a recorded unparsable frame).
+    pub fn resend(&self, scope: &str, id: &str, order: Option<&Order<'_>>) -> Option<Resend> {
+        let ids = self.scopes.get(scope)?;
+        let hash = self.hasher.hash_one(id);
+        if let Some(WindowEntry { seen, .. }) = ids.recent(id, hash) {
+            let same = match (&seen.content, order) {
+                (Some(content), Some(order)) => content.matches(order),
+                (None, None) => true,
+                _ => false,
+            };
+            return Some(match same {
+                true => Resend::Replay(seen.answer),
+                false => Resend::Mismatch,
+            });
+        }
+        if let Some(old) = ids.compacted.get(&hash) {
+            let same = old.fingerprint == fingerprint(&self.hasher, order.map(content_key));
+            return Some(match same {
+                true => Resend::Replay(old.answer),
+                false => Resend::Mismatch,
+            });
+        }
+        let (prefix, seq) = parse_sequence(id)?;
+        let mark = ids.marks.get(&self.hasher.hash_one(prefix))?;
+        (Some(seq) <= mark.expired_upto).then_some(Resend::Expired)
+    }
+
+    /// Records the first answer of an id; the scope's oldest exact id is
+    /// compacted once the window is full.
     pub fn insert(&mut self, scope: &str, id: &str, seen: SeenOrder) {
-        self.0.insert((scope.to_string(), id.to_string()), seen);
+        let ids = match self.scopes.get_mut(scope) {
+            Some(ids) => ids,
+            None => self.scopes.entry(scope.into()).or_default(),
+        };
+        let hash = self.hasher.hash_one(id);
+        if let Some(&n) = ids.index.get(&hash) {
+            let i = (n - ids.first) as usize;
+            if *ids.window[i].id == *id {
+                ids.window[i].seen = seen;
+                return;
+            }
+            // Another id with the same 64-bit hash: it leaves the window
+            // early (compacted as if old), so the index keeps one per hash.
+            ids.index.remove(&hash);
+            let (seen, sequence) = (ids.window[i].seen.clone(), ids.window[i].sequence);
+            ids.compact(&self.hasher, hash, sequence, seen);
+        }
+        let sequence = parse_sequence(id).map(|(prefix, seq)| {
+            let prefix = self.hasher.hash_one(prefix);
+            ids.marks
+                .entry(prefix)
+                .and_modify(|m| match seq > m.last {
+                    true => m.last = seq,
+                    false => m.increasing = false,
+                })
+                .or_insert(SequenceMark {
+                    last: seq,
+                    expired_upto: None,
+                    increasing: true,
+                });
+            (prefix, seq)
+        });
+        ids.index.insert(hash, ids.first + ids.window.len() as u64);
+        ids.window.push_back(WindowEntry {
+            id: id.into(),
+            hash,
+            seen,
+            sequence,
+        });
+        self.recorded += 1;
+        while ids.window.len() > self.window {
+            let Some(old) = ids.window.pop_front() else {
+                break;
+            };
+            let n = ids.first;
+            ids.first += 1;
+            // Unless a later id of the same hash took its place.
+            if ids.index.get(&old.hash) == Some(&n) {
+                ids.index.remove(&old.hash);
+                ids.compact(&self.hasher, old.hash, old.sequence, old.seen);
+            }
+        }
     }
 
-    /// Ids recorded.
-    pub fn len(&self) -> usize {
-        self.0.len()
+    /// Ids recorded, exact or compacted.
+    pub fn len(&self) -> u64 {
+        self.recorded
     }
 
     /// Whether no id is recorded.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.recorded == 0
+    }
+
+    /// Ids kept exactly, over every scope.
+    pub fn exact_len(&self) -> usize {
+        self.scopes.values().map(|s| s.index.len()).sum()
     }
 
     /// Takes in a journal record at recovery. An `ID_MISMATCH` record is the
@@ -121,79 +350,79 @@ impl SeenIds {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ordermanager::journal::{ClientRef, Outcome};
-
-    fn order(side: Side, quantity: u64, symbol: &'static str) -> Order<'static> {
-        Order {
-            timestamp: 1.0,
-            side,
-            quantity,
-            symbol,
-            price: Price::from_units(100),
-            client_order_id: Some("x1"),
-        }
+impl ScopeIds {
+    /// The window's entry for `id` (of hash `hash`), if it is there.
+    fn recent(&self, id: &str, hash: u64) -> Option<&WindowEntry> {
+        let n = *self.index.get(&hash)?;
+        let entry = self.window.get(n.checked_sub(self.first)? as usize)?;
+        (*entry.id == *id).then_some(entry)
     }
 
-    #[test]
-    fn ids_are_scoped_and_a_mismatch_record_keeps_the_original_answer() {
-        let who = |name| ClientRef {
-            addr: "127.0.0.1:1",
-            name,
-        };
-        let buy = order(Side::Buy, 100, "AAPL");
-        let sell = order(Side::Sell, 1, "MSFT");
-        let mut seen = SeenIds::new();
-        seen.recover(&JournalRecord::for_order(
-            1,
-            who(Some("evil")),
-            &sell,
-            Ok(()),
-        ));
-        seen.recover(&JournalRecord::for_order(
-            2,
-            who(Some("strat1")),
-            &buy,
-            Ok(()),
-        ));
-        seen.recover(&JournalRecord::for_order(
-            3,
-            who(Some("strat1")),
-            &sell,
-            Err(RejectReason::IdMismatch),
-        ));
-        assert_eq!(seen.len(), 2, "one id, two scopes");
-        let mine = seen.get("strat1", "x1").unwrap();
-        assert_eq!(mine.answer, None);
-        assert!(mine.content.as_ref().unwrap().matches(&buy));
-        assert!(!mine.content.as_ref().unwrap().matches(&sell));
-        assert!(seen
-            .get("evil", "x1")
-            .unwrap()
-            .content
-            .as_ref()
-            .unwrap()
-            .matches(&sell));
-        assert!(
-            seen.get("", "x1").is_none(),
-            "anonymous is a scope of its own"
-        );
-        let mut rej = JournalRecord::for_order(4, who(None), &buy, Err(RejectReason::MaxPosition));
-        rej.client_order_id = Some("r".into());
-        seen.recover(&rej);
-        assert_eq!(
-            seen.get("", "r").unwrap().answer,
-            Some(RejectReason::MaxPosition)
-        );
-        let mut bare = rej.clone();
-        (bare.client_order_id, bare.reason, bare.outcome) =
-            (Some("b".into()), None, Outcome::Rejected);
-        seen.recover(&bare);
-        assert_eq!(
-            seen.get("", "b").unwrap().answer,
-            Some(RejectReason::BadFrame)
+    /// Moves the id of hash `hash` out of the window: into its prefix's
+    /// mark when it is a sequence id of an increasing prefix, else into the
+    /// hashed entries.
+    fn compact(
+        &mut self,
+        hasher: &RandomState,
+        hash: u64,
+        sequence: Option<(u64, u64)>,
+        seen: SeenOrder,
+    ) {
+        if let Some((prefix, seq)) = sequence {
+            if let Some(mark) = self.marks.get_mut(&prefix) {
+                if mark.increasing {
+                    mark.expired_upto = mark.expired_upto.max(Some(seq));
+                    return;
+                }
+            }
+        }
+        let key = seen.content.as_ref().map(|c| {
+            (
+                c.side.as_str(),
+                c.quantity,
+                c.symbol.as_str(),
+                c.price.units(),
+            )
+        });
+        let fingerprint = fingerprint(hasher, key);
+        self.compacted.insert(
+            hash,
+            Compacted {
+                fingerprint,
+                answer: seen.answer,
+            },
         );
     }
 }
+
+/// The fields of an order's content that a resend must repeat.
+type ContentKey<'a> = (&'static str, u64, &'a str, i64);
+
+/// An order's [`ContentKey`].
+fn content_key<'a>(order: &Order<'a>) -> ContentKey<'a> {
+    (
+        order.side.as_str(),
+        order.quantity,
+        order.symbol,
+        order.price.units(),
+    )
+}
+
+/// A content's fingerprint; `None` (an unparsable frame) has its own.
+fn fingerprint(hasher: &RandomState, key: Option<ContentKey<'_>>) -> u64 {
+    hasher.hash_one(key)
+}
+
+/// `(prefix, number)` of an id `<prefix>-<hex>`: 1 to 16 hex digits after
+/// the last `-`, with something before it.
+pub fn parse_sequence(id: &str) -> Option<(&str, u64)> {
+    let (prefix, tail) = id.rsplit_once('-')?;
+    let hex = !tail.is_empty() && tail.len() <= 16 && tail.bytes().all(|b| b.is_ascii_hexdigit());
+    if prefix.is_empty() || !hex {
+        return None;
+    }
+    u64::from_str_radix(tail, 16).ok().map(|n| (prefix, n))
+}
+
+#[cfg(test)]
+mod tests;

@@ -70,8 +70,8 @@ fn serve(listener: TcpListener, sink: &Addr<OrderSinkActor>) {
 
 async fn server_in(settings: SinkSettings, dir: &std::path::Path) -> Server {
     let path = dir.join("orders.journal");
-    let (journal, scan) = OrderJournal::open(&path).unwrap();
-    let r = recover(&scan.records);
+    let mut r = Recovered::new();
+    let (journal, _) = OrderJournal::open(&path, |rec| r.take(&rec)).unwrap();
     let sink = OrderSinkActor::new(settings, journal, r.book, r.seen, discard()).start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -281,8 +281,7 @@ async fn a_restart_recovers_positions_and_answers_from_the_journal() {
     assert_eq!(read_exactly(&mut c, want.len()).await, want);
     first.sink.send(Stop).await.unwrap();
 
-    let (_, scan) = OrderJournal::open(&first.journal).unwrap();
-    let r = recover(&scan.records);
+    let r = recover(&read_journal(&first.journal, 0).unwrap().records);
     assert_eq!((r.accepted, r.rejected, r.seen.len()), (2, 1, 3));
     assert_eq!(r.book.net("AAPL"), 60);
     assert_eq!(

@@ -13,7 +13,7 @@ use slog::Logger;
 use super::journal::{ClientRef, JournalRecord, Outcome};
 use super::positions::PositionBook;
 use super::risk::{CheckCtx, RateLimiter, RiskChecks};
-use super::seen::{OrderContent, SeenIds, SeenOrder};
+use super::seen::{OrderContent, Resend, SeenIds, SeenOrder};
 use super::sink::SinkCounts;
 use crate::logging::LogLimiter;
 use crate::protocol::{parse_order, BadOrder, Order, RejectReason};
@@ -184,25 +184,35 @@ impl Desk {
                 bad.client_order_id
             }
         };
-        if let Some((id, seen)) = id.and_then(|id| Some((id, self.seen.get(who.scope(), id)?))) {
-            let same = match (&seen.content, &parsed) {
-                (Some(content), Ok(order)) => content.matches(order),
-                (None, Err(_)) => true,
-                _ => false,
-            };
-            if same {
+        let resend = id.and_then(|id| {
+            let resend = self.seen.resend(who.scope(), id, parsed.as_ref().ok())?;
+            Some((id, resend))
+        });
+        match resend {
+            Some((id, Resend::Replay(answer))) => {
                 self.counts.duplicates += 1;
-                return Verdict::Replay {
+                return Verdict::Replay { id, answer };
+            }
+            Some((id, Resend::Expired)) => {
+                // Recorded long ago (or skipped by a sequence): never
+                // executed again, and its first answer is not kept.
+                self.counts.duplicates += 1;
+                if let Some(skipped) = self.reject_log.allow() {
+                    slog::warn!(self.log, "resent id older than the kept ones: ID_EXPIRED";
+                        "client" => who.key, "id" => id, "not_logged_before" => skipped);
+                }
+                let answer = Some(RejectReason::IdExpired);
+                return Verdict::Replay { id, answer };
+            }
+            Some((id, Resend::Mismatch)) => {
+                slog::warn!(self.log, "resent id with other content: ID_MISMATCH"; "client" => who.key, "id" => id);
+                return Verdict::Mismatch {
                     id,
-                    answer: seen.answer,
+                    order: parsed.ok(),
+                    frame,
                 };
             }
-            slog::warn!(self.log, "resent id with other content: ID_MISMATCH"; "client" => who.key, "id" => id);
-            return Verdict::Mismatch {
-                id,
-                order: parsed.ok(),
-                frame,
-            };
+            None => {}
         }
         let order = match parsed {
             Ok(order) => order,

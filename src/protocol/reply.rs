@@ -53,6 +53,10 @@ pub enum RejectReason {
     /// The id was already recorded for this client with another side,
     /// quantity, symbol or price: a resend must repeat the order exactly.
     IdMismatch,
+    /// The id is older than the ids this client's scope still answers
+    /// exactly (see `ordermanager::seen`): it was recorded and is never
+    /// executed again, but its first answer is no longer kept.
+    IdExpired,
     /// The connection did not authenticate (`REJ,-,AUTH_FAILED*`): a bad or
     /// missing AUTH frame. Never journaled.
     AuthFailed,
@@ -62,7 +66,7 @@ pub enum RejectReason {
     BadFrame,
 }
 
-const ALL: [RejectReason; 18] = [
+const ALL: [RejectReason; 19] = [
     RejectReason::BadFrame,
     RejectReason::BadTimestamp,
     RejectReason::BadSide,
@@ -80,6 +84,7 @@ const ALL: [RejectReason; 18] = [
     RejectReason::MaxNotional,
     RejectReason::GlobalPosition,
     RejectReason::IdMismatch,
+    RejectReason::IdExpired,
     RejectReason::AuthFailed,
 ];
 
@@ -104,6 +109,7 @@ impl RejectReason {
             RejectReason::MaxNotional => "MAX_NOTIONAL",
             RejectReason::GlobalPosition => "GLOBAL_POSITION",
             RejectReason::IdMismatch => "ID_MISMATCH",
+            RejectReason::IdExpired => "ID_EXPIRED",
             RejectReason::AuthFailed => "AUTH_FAILED",
         }
     }

@@ -2,8 +2,9 @@
 //!
 //! Ticks come from the shm table's tick count (a read-only mapping, attached
 //! lazily once the orderbook has created the table); orders come from the
-//! ordermanager's journal, read incrementally from where it ended when the
-//! run started, so every number — positions included — is this run's.
+//! ordermanager's journal, streamed record by record (never held) from where
+//! it ended when the run started, so every number — positions included — is
+//! this run's; the summary says since when the journal's history runs.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use crate::clock::unix_now_ns;
 use crate::lifecycle::Role;
-use crate::ordermanager::journal::{read_journal, JournalRecord, Outcome};
+use crate::ordermanager::journal::{JournalReader, JournalRecord, Outcome};
 use crate::ordermanager::positions::PositionBook;
+use crate::ordermanager::utc_time;
 use crate::shm::{PriceTableReader, Quote};
 use crate::symbol::SymbolIndex;
 
@@ -53,6 +55,9 @@ pub struct RunStats {
     pub positions: PositionBook,
     /// The last journal read error, shown instead of silently stale numbers.
     pub journal_error: Option<String>,
+    /// `recv_ns` of the journal's first record: since when the history the
+    /// ordermanager recovers runs (this run's start after `--fresh`).
+    pub journal_since: Option<i64>,
     /// The strategy's age limit (`strategy::max_tick_age`), when it applies:
     /// the status line then counts the symbols whose prices are stale.
     stale_after: Option<Duration>,
@@ -67,6 +72,11 @@ impl RunStats {
     /// Counting starts at the journal's current end.
     pub fn new(journal: PathBuf, shm_name: String) -> RunStats {
         let offset = std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0);
+        let journal_since = JournalReader::open(&journal, 0)
+            .and_then(|mut r| r.next_record())
+            .ok()
+            .flatten()
+            .map(|r| r.recv_ns);
         RunStats {
             started: Instant::now(),
             journal,
@@ -82,6 +92,7 @@ impl RunStats {
             reject_reasons: BTreeMap::new(),
             positions: PositionBook::new(),
             journal_error: None,
+            journal_since,
             stale_after: None,
             stale_symbols: 0,
             tap: None,
@@ -131,16 +142,31 @@ impl RunStats {
     }
 
     fn refresh_journal(&mut self) {
-        match read_journal(&self.journal, self.offset) {
-            Ok(scan) => {
-                self.offset = scan.end_offset;
-                self.journal_error = None;
-                for r in &scan.records {
-                    self.count(r);
+        let mut reader = match JournalReader::open(&self.journal, self.offset) {
+            Ok(reader) => reader,
+            Err(e) => return self.journal_error = Some(e.to_string()),
+        };
+        self.journal_error = None;
+        let from_start = self.offset == 0;
+        loop {
+            match reader.next_record() {
+                Ok(Some(r)) => {
+                    // An empty journal at the start: its first record is
+                    // this run's, and the journal's start.
+                    if from_start {
+                        self.journal_since.get_or_insert(r.recv_ns);
+                    }
+                    self.count(&r);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.journal_error = Some(e.to_string());
+                    break;
                 }
             }
-            Err(e) => self.journal_error = Some(e.to_string()),
         }
+        // Just after the last record counted, so none is counted twice.
+        self.offset = reader.end().end_offset;
     }
 
     /// Adds one journal record to the counters and the positions.
@@ -208,6 +234,14 @@ impl RunStats {
         );
         if let Some(e) = &self.journal_error {
             let _ = writeln!(s, "journal         unreadable: {e}");
+        }
+        if let Some(since) = self.journal_since {
+            let _ = writeln!(
+                s,
+                "journal         {} since {} (start afresh: --fresh)",
+                self.journal.display(),
+                utc_time(since)
+            );
         }
         if !self.by_symbol.is_empty() {
             let _ = writeln!(
@@ -335,6 +369,11 @@ mod tests {
             "{summary}"
         );
         assert!(summary.contains("positions (this run)"), "{summary}");
+        let since = format!(
+            "journal         {} since 1970-01-01 00:00:00 UTC",
+            path.display()
+        );
+        assert!(summary.contains(&since), "{summary}");
         let line = stats.status_line(2);
         assert!(
             line.ends_with("|          0 ticks |       3 orders |     1 rejects | 2 restarts"),
@@ -355,6 +394,21 @@ mod tests {
         std::fs::write(&path, format!("{head}{tail}")).unwrap();
         stats.refresh();
         assert_eq!(stats.accepted, 1);
+    }
+
+    #[test]
+    fn records_before_a_corrupt_line_count_once_and_the_error_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orders.journal");
+        let mut stats = RunStats::new(path.clone(), "ut_status_no_such_table".into());
+        let good = record("AAA", Side::Buy, "10", Outcome::Accepted, None);
+        std::fs::write(&path, format!("{good}{good}garbage\n{good}")).unwrap();
+        stats.refresh();
+        stats.refresh();
+        assert_eq!(stats.accepted, 2, "read up to the corrupt line, once");
+        let e = stats.journal_error.as_deref().unwrap_or_default();
+        assert!(e.contains("line 1: corrupt record"), "{e}");
+        assert!(stats.summary(&[]).contains("journal         unreadable"));
     }
 
     #[test]
