@@ -20,7 +20,8 @@ use crate::config::Config;
 use crate::lifecycle::{CannotRun, Exit, Role, Stop};
 use crate::shm::{unlink_segment_if_written_by, ProcessIdentity, Removal};
 
-/// How often the status line is redrawn on a terminal.
+/// How often the status line is redrawn on a terminal, and the journal read
+/// for it with or without one.
 const STATUS_EVERY: Duration = Duration::from_millis(250);
 /// How often the status goes to main.log when stderr is not a terminal.
 const STATUS_LOG_EVERY: Duration = Duration::from_secs(5);
@@ -304,6 +305,14 @@ impl Actor for SupervisorActor {
                 }
             });
         } else {
+            // The journal is read as often as with a terminal, so each
+            // refresh takes a quarter second of records, not five seconds'
+            // worth at once (tens of MiB in a full-speed replay).
+            ctx.run_interval(STATUS_EVERY, |act, _| {
+                if act.stopping.is_none() {
+                    act.stats.refresh();
+                }
+            });
             ctx.run_interval(STATUS_LOG_EVERY, |act, _| {
                 if act.stopping.is_none() {
                     act.stats.refresh();
