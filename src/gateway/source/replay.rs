@@ -131,8 +131,16 @@ impl Rows {
     }
 
     /// The next row of a configured symbol, validated; `None` at the end.
-    fn next_tick(&mut self, name: &str, symbols: &[String]) -> anyhow::Result<Option<Tick<'_>>> {
-        loop {
+    ///
+    /// Only the timestamp and the price are decoded as text; the symbol is
+    /// matched as bytes and named by the configured string.
+    fn next_tick<'a>(
+        &'a mut self,
+        name: &str,
+        symbols: &'a [String],
+    ) -> anyhow::Result<Option<Tick<'a>>> {
+        let (ts_col, sym_col, price_col) = self.columns;
+        let (symbol, price) = loop {
             let more = self
                 .csv
                 .read_byte_record(&mut self.record)
@@ -143,48 +151,48 @@ impl Rows {
             let row = &self.record;
             let line = row.position().map_or(0, |p| p.line());
             let field = |i: usize, what: &str| {
-                let bytes = row
-                    .get(i)
-                    .with_context(|| format!("{name}:{line}: the row has no {what}"))?
-                    .trim_ascii();
-                std::str::from_utf8(bytes)
-                    .with_context(|| format!("{name}:{line}: the {what} is not UTF-8"))
+                row.get(i)
+                    .map(<[u8]>::trim_ascii)
+                    .with_context(|| format!("{name}:{line}: the row has no {what}"))
             };
-            let (ts_col, sym_col, price_col) = self.columns;
             let (ts, sym, price) = (
                 field(ts_col, "timestamp")?,
                 field(sym_col, "symbol")?,
                 field(price_col, "price")?,
             );
+            let not_text = |what: &str| anyhow::anyhow!("{name}:{line}: the {what} is not UTF-8");
+            let ts = std::str::from_utf8(ts).map_err(|_| not_text("timestamp"))?;
             if parse_event_time(ts).is_none() {
                 bail!(
                     "{name}:{line}: timestamp {ts:?} is not YYYY-MM-DD HH:MM:SS[.fff] \
                      from 1970-01-01 up to 2200-01-01"
                 );
             }
-            let price = match Price::parse(price) {
+            let price_text = std::str::from_utf8(price).map_err(|_| not_text("price"))?;
+            let price = match Price::parse(price_text) {
                 Ok(p) if p.units() > 0 => p,
-                _ => bail!("{name}:{line}: price {price:?} is not a decimal greater than zero"),
-            };
-            if !symbols.iter().any(|s| s == sym) {
-                self.unknown_rows += 1;
-                if self.unknown_symbols.len() < UNKNOWN_SYMBOLS_LOGGED
-                    && !self.unknown_symbols.iter().any(|s| s == sym)
-                {
-                    self.unknown_symbols.push(sym.to_string());
+                _ => {
+                    bail!("{name}:{line}: price {price_text:?} is not a decimal greater than zero")
                 }
-                continue;
+            };
+            if let Some(s) = symbols.iter().find(|s| s.as_bytes() == sym) {
+                break (s.as_str(), price);
             }
-            // Borrowed again outside the loop's checks, for the caller; both
-            // fields were checked as UTF-8 above.
-            let text =
-                |i: usize| std::str::from_utf8(self.record[i].trim_ascii()).unwrap_or_default();
-            return Ok(Some(Tick {
-                symbol: text(sym_col),
-                price,
-                timestamp: text(ts_col),
-            }));
-        }
+            self.unknown_rows += 1;
+            let sym = String::from_utf8_lossy(sym);
+            if self.unknown_symbols.len() < UNKNOWN_SYMBOLS_LOGGED
+                && !self.unknown_symbols.iter().any(|s| *s == sym)
+            {
+                self.unknown_symbols.push(sym.into_owned());
+            }
+        };
+        // Decoded again outside the loop, for the caller: it was checked above.
+        let timestamp = std::str::from_utf8(self.record[ts_col].trim_ascii()).unwrap_or_default();
+        Ok(Some(Tick {
+            symbol,
+            price,
+            timestamp,
+        }))
     }
 }
 
