@@ -16,7 +16,7 @@
 //!
 //! Memory is thus bounded by the settings, never by the source's length:
 //! per subscriber at most [`FULL_SPEED_QUEUED_BATCHES`] batches of
-//! [`MAX_BATCH_FRAMES`] at rate 0, and `queue_len` batches of one
+//! `MAX_BATCH_FRAMES` (1024) at rate 0, and `queue_len` batches of one
 //! millisecond's frames at `rate > 0`.
 //!
 //! The stream starts when the first subscriber connects, so a finite replay

@@ -2,7 +2,7 @@
 //!
 //! Each source appends whole frames to a batch buffer on demand
 //! ([`FrameSource::next_frame`]); nothing allocates per frame. The replay
-//! streams its CSV (see [`replay`]): memory does not grow with the file.
+//! streams its CSV (see [`Replay`]): memory does not grow with the file.
 
 use std::path::Path;
 
