@@ -54,6 +54,10 @@ fn quick_bench_writes_every_section_and_loses_no_tick() {
         "| strategy |",
         "| ordermanager |",
         "Shared-memory segment",
+        "## Memory by input size",
+        "| 20000 ticks | 200000 ticks |",
+        "| gateway |",
+        "| supervisor |",
     ] {
         assert!(
             report.contains(section),

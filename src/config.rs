@@ -320,6 +320,22 @@ pub struct OrderManagerConfig {
     pub partial_frame_timeout_ms: u64,
 }
 
+impl OrderManagerConfig {
+    /// The risk limits these settings set: built in this one place for the
+    /// ordermanager and for tests that judge orders as it would.
+    pub fn risk_limits(&self) -> crate::ordermanager::risk::RiskLimits {
+        crate::ordermanager::risk::RiskLimits {
+            max_order_quantity: self.max_order_quantity,
+            max_position: self.max_position,
+            max_position_global: self.max_position_global,
+            price_band_pct: self.price_band_pct,
+            max_order_notional: self.max_order_notional,
+            min_price: self.min_price,
+            max_price: self.max_price,
+        }
+    }
+}
+
 /// `[supervisor]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -11,7 +11,10 @@
 //!    throughput at `rate = 0` (and ticks lost), tick → order latency at
 //!    1,000 and 10,000 ticks/s and with one tick in flight, and tick → ACK
 //!    through a real `--role ordermanager` with its journal's `fdatasync`;
-//! 3. peak RSS of every child and the shm segment's size;
+//! 3. peak RSS of every child and the shm segment's size, and [`memory`]:
+//!    every process of a real `--all` run (supervisor and gateway
+//!    included) at two input sizes side by side (`--memory-only` runs just
+//!    that);
 //! 4. [`report`] and [`plots`] — the Markdown report with each target's
 //!    PASS/MISS, and SVG plots drawn without system fonts.
 //!
@@ -23,6 +26,7 @@
 pub mod children;
 pub mod feed;
 pub mod floors;
+pub mod memory;
 pub mod pipeline;
 pub mod plots;
 pub mod probe;
@@ -60,6 +64,11 @@ pub struct BenchArgs {
     /// Ticks of the rate = 0 throughput run [default: 2,000,000; 200,000 with --quick].
     #[arg(long)]
     pub ticks: Option<u64>,
+    /// Only measure peak RSS of every process of `--all` replays of 200,000
+    /// and 2,000,000 ticks (20,000 and 200,000 with --quick); writes
+    /// memory.md instead of bench.md.
+    #[arg(long)]
+    pub memory_only: bool,
 }
 
 /// What a helper child does.
@@ -108,6 +117,8 @@ pub fn new_hist() -> Histogram<u64> {
 
 /// Sizes of one run: full or `--quick`.
 struct Plan {
+    /// Sizes of the `--all` replays whose peak RSS is compared.
+    memory_ticks: [u64; 2],
     rate0_ticks: u64,
     steady_secs: u64,
     single_samples: u64,
@@ -121,6 +132,7 @@ impl Plan {
             (2_000_000, 10, 2_000)
         };
         Plan {
+            memory_ticks: [ticks / 10, ticks],
             rate0_ticks: args.ticks.unwrap_or(ticks),
             steady_secs: secs,
             single_samples: samples,
@@ -136,6 +148,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let machine = report::Machine::describe(args.quick);
     let work = children::WorkDir::new(&std::env::temp_dir())?;
     progress(&format!("scratch directory {}", work.path().display()));
+    if args.memory_only {
+        return memory_only(args, &plan, work.path(), &progress);
+    }
     let mut floors = floors::measure(work.path(), args.quick, &progress)?;
     progress(&format!("pipeline at rate = 0: {} ticks", plan.rate0_ticks));
     let mut runs = vec![pipeline::throughput(
@@ -178,7 +193,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     plots::latency(&args.out.join("latency.svg"), &floors, &runs)?;
     plots::throughput(&args.out.join("throughput.svg"), &floors, &runs[0])?;
-    let text = report::render(&machine, &floors, &runs);
+    let memory = measure_memory(&plan, work.path(), &progress)?;
+    let mut text = report::render(&machine, &floors, &runs);
+    text.push_str(&memory::render(&memory, report::RSS_TARGET_KIB));
     let path = args.out.join("bench.md");
     std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
     progress(&format!(
@@ -186,5 +203,40 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         path.display()
     ));
     println!("{}", report::summary(&floors, &runs));
+    Ok(())
+}
+
+/// Peak RSS of every process of an `--all` replay at each of the plan's sizes.
+fn measure_memory(
+    plan: &Plan,
+    work: &std::path::Path,
+    progress: &dyn Fn(&str),
+) -> anyhow::Result<Vec<memory::MemoryRun>> {
+    plan.memory_ticks
+        .iter()
+        .map(|&ticks| {
+            progress(&format!(
+                "peak RSS of every process: --all replay of {ticks} ticks"
+            ));
+            memory::all_replay(work, ticks)
+        })
+        .collect()
+}
+
+/// `bench --memory-only`: the memory comparison alone, written to memory.md.
+fn memory_only(
+    args: &BenchArgs,
+    plan: &Plan,
+    work: &std::path::Path,
+    progress: &dyn Fn(&str),
+) -> anyhow::Result<()> {
+    let runs = measure_memory(plan, work, progress)?;
+    let text = memory::render(&runs, report::RSS_TARGET_KIB);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let path = args.out.join("memory.md");
+    std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+    progress(&format!("wrote {}", path.display()));
+    println!("{text}");
     Ok(())
 }

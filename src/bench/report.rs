@@ -12,7 +12,7 @@ use super::floors::Floors;
 use super::pipeline::Outcome;
 
 /// Peak RSS every process must stay under, KiB.
-const RSS_TARGET_KIB: u64 = 20 * 1024;
+pub(crate) const RSS_TARGET_KIB: u64 = 20 * 1024;
 
 /// What the figures were measured on.
 pub struct Machine {

@@ -7,9 +7,17 @@
 //! * `rate > 0`: a timer turn every millisecond sends exactly the frames due
 //!   at `rate` since the stream started (the long-run rate is exact). A
 //!   subscriber whose queue is full is dropped at once, with a log line.
-//! * `rate = 0`: batches go out as fast as every queue takes them; a full
-//!   queue holds the stream back for at most `max_stall`, then its
+//! * `rate = 0`: batches go out as fast as every queue takes them, but a
+//!   queue holds at most [`FULL_SPEED_QUEUED_BATCHES`] (not `queue_len`):
+//!   the subscriber's socket is the real buffer, and a deeper queue would
+//!   only hold megabytes of frames the reader is not ready for. A queue at
+//!   that depth holds the stream back for at most `max_stall`, then its
 //!   subscriber is dropped.
+//!
+//! Memory is thus bounded by the settings, never by the source's length:
+//! per subscriber at most [`FULL_SPEED_QUEUED_BATCHES`] batches of
+//! `MAX_BATCH_FRAMES` (1024) at rate 0, and `queue_len` batches of one
+//! millisecond's frames at `rate > 0`.
 //!
 //! The stream starts when the first subscriber connects, so a finite replay
 //! loses no ticks to nobody. When a finite source is exhausted, every queue
@@ -43,6 +51,11 @@ use crate::protocol::{write_feed_control, FeedControl};
 
 /// Frames at most in one batch (one write per subscriber).
 const MAX_BATCH_FRAMES: u64 = 1024;
+/// Batches a subscriber may have queued with `rate = 0` before the stream
+/// waits for it: at about 60 bytes a frame, 1 MiB per subscriber, and
+/// enough to keep a reader busy between two timer turns (16 Ki frames a
+/// millisecond, far above what a reader takes).
+pub const FULL_SPEED_QUEUED_BATCHES: usize = 16;
 /// Batches at most per timer turn with `rate = 0`, so the actor stays responsive.
 const MAX_BATCHES_PER_TURN: u32 = 64;
 /// Period of the pacing timer.
@@ -120,6 +133,10 @@ pub struct FeedActor<S: FrameSource + Unpin + 'static> {
     dropped: u64,
     /// Reused batch buffer.
     batch: Vec<u8>,
+    /// When the last turn ran: a timer that fell behind fires its missed
+    /// turns back to back in one go, and those are skipped (see
+    /// [`FeedActor::turn`]).
+    last_turn: Option<Instant>,
     /// Told when a finite source is exhausted.
     end: Option<oneshot::Sender<FeedEnd>>,
     log: Logger,
@@ -143,12 +160,27 @@ impl<S: FrameSource + Unpin + 'static> FeedActor<S> {
             frames: 0,
             dropped: 0,
             batch: Vec::with_capacity(64 * 1024),
+            last_turn: None,
             end: Some(end),
             log,
         }
     }
 
+    /// One timer turn. actix fires the turns a late timer missed back to
+    /// back, without yielding; each would send a batch of the frame or two
+    /// due since the previous one, so a stall of a few hundred milliseconds
+    /// (a loaded machine) would fill every queue of `queue_len` batches and
+    /// drop every subscriber at `rate > 0`. Those turns are skipped: the
+    /// first turn after a stall sends everything due, in full batches.
     fn turn(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        if self
+            .last_turn
+            .is_some_and(|t| now.duration_since(t) < TURN / 2)
+        {
+            return;
+        }
+        self.last_turn = Some(now);
         if self.settings.resume_wait.is_some() && self.subscribers.is_empty() {
             self.paced = None;
         }
@@ -178,7 +210,8 @@ impl<S: FrameSource + Unpin + 'static> FeedActor<S> {
         }
     }
 
-    /// With rate 0: whether every queue has room; drops subscribers stalled too long.
+    /// With rate 0: whether every queue holds fewer than
+    /// [`FULL_SPEED_QUEUED_BATCHES`]; drops subscribers stalled too long.
     fn room_in_every_queue(&mut self) -> bool {
         let now = Instant::now();
         let max_stall = self.settings.max_stall;
@@ -187,7 +220,8 @@ impl<S: FrameSource + Unpin + 'static> FeedActor<S> {
         let name = self.settings.name;
         let mut dropped = 0;
         self.subscribers.retain_mut(|s| {
-            if s.queue.capacity() > 0 {
+            let queued = s.queue.max_capacity() - s.queue.capacity();
+            if queued < FULL_SPEED_QUEUED_BATCHES.min(s.queue.max_capacity()) {
                 s.full_since = None;
                 return true;
             }
@@ -250,6 +284,9 @@ impl<S: FrameSource + Unpin + 'static> FeedActor<S> {
             .chain(self.pending.drain(..))
             .map(|s| s.writer)
             .collect();
+        if let Some(why) = self.source.failure() {
+            slog::error!(self.log, "stream ended early: its source failed"; "stream" => self.settings.name, "frames" => self.frames, "error" => why);
+        }
         slog::info!(self.log, "stream ended"; "stream" => self.settings.name, "frames" => self.frames, "dropped_subscribers" => self.dropped);
         if let Some(end) = self.end.take() {
             let _ = end.send(FeedEnd {

@@ -57,6 +57,10 @@ impl FrameSource for Box<dyn FrameSource> {
     fn seek(&mut self, position: u64) -> bool {
         (**self).seek(position)
     }
+
+    fn failure(&self) -> Option<&str> {
+        (**self).failure()
+    }
 }
 
 /// Runs the gateway until it is asked to stop or a finite replay is delivered.

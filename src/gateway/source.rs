@@ -2,27 +2,21 @@
 //!
 //! Each source appends whole frames to a batch buffer on demand
 //! ([`FrameSource::next_frame`]); nothing allocates per frame. The replay
-//! renders `SYMBOL,PRICE,TIMESTAMP` of every row once at start-up and only
-//! appends the send time when it sends.
-//!
-//! CSV rules (columns `timestamp,symbol,price` by name, any order, as the
-//! original's `data/market_data-1.csv`): a UTF-8 BOM is accepted; a missing
-//! column, an unparsable timestamp or price, or a file with no ticks is a
-//! start-up error naming the file and line; a row whose symbol is not in
-//! `symbols` is skipped and counted (a data file may hold more instruments
-//! than a run trades).
+//! streams its CSV (see [`Replay`]): memory does not grow with the file.
 
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::clock::unix_now_ns;
 use crate::price::Price;
-use crate::protocol::{
-    finish_market_data, parse_event_time, write_event_time, write_market_data_prefix, write_news,
-};
+use crate::protocol::{finish_market_data, write_event_time, write_news};
+
+mod replay;
+
+pub use replay::{Replay, ReplayStats};
 
 /// A generator of frames for one stream.
 pub trait FrameSource {
@@ -38,174 +32,12 @@ pub trait FrameSource {
         let _ = position;
         false
     }
-}
 
-/// A CSV file rendered into frames, replayed once or forever.
-#[derive(Debug, Clone)]
-pub struct Replay {
-    /// Every row's `SYMBOL,PRICE,TIMESTAMP`, back to back.
-    text: Vec<u8>,
-    /// End offset of each row's text in `text`.
-    ends: Vec<usize>,
-    /// Next row to send.
-    next: usize,
-    /// Start again after the last row.
-    looping: bool,
-    /// Append SEND_NS.
-    send_time: bool,
-}
-
-/// What loading a CSV found, for the start-up log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplayStats {
-    /// Rows that became frames.
-    pub ticks: usize,
-    /// Rows skipped because their symbol is not configured.
-    pub unknown_symbol_rows: usize,
-    /// The first few unknown symbols, for the log.
-    pub unknown_symbols: Vec<String>,
-}
-
-impl Replay {
-    /// Loads and validates `path` for `symbols`.
-    pub fn load(
-        path: &Path,
-        symbols: &[String],
-        looping: bool,
-        send_time: bool,
-    ) -> anyhow::Result<(Replay, ReplayStats)> {
-        let file = std::fs::File::open(path)
-            .with_context(|| format!("opening market data {}", path.display()))?;
-        Replay::from_reader(
-            file,
-            &path.display().to_string(),
-            symbols,
-            looping,
-            send_time,
-        )
-    }
-
-    /// Like [`Replay::load`] from any reader; `name` is used in errors.
-    pub fn from_reader(
-        input: impl std::io::Read,
-        name: &str,
-        symbols: &[String],
-        looping: bool,
-        send_time: bool,
-    ) -> anyhow::Result<(Replay, ReplayStats)> {
-        let mut rdr = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .from_reader(input);
-        let headers = rdr
-            .headers()
-            .with_context(|| format!("{name}: reading the header"))?
-            .clone();
-        let column = |want: &str| {
-            headers
-                .iter()
-                .position(|h| h.trim_start_matches('\u{feff}') == want)
-                .with_context(|| format!("{name}: no `{want}` column (the header must name timestamp, symbol and price)"))
-        };
-        let (ts_col, sym_col, price_col) =
-            (column("timestamp")?, column("symbol")?, column("price")?);
-        let mut replay = Replay {
-            text: Vec::new(),
-            ends: Vec::new(),
-            next: 0,
-            looping,
-            send_time,
-        };
-        let mut stats = ReplayStats {
-            ticks: 0,
-            unknown_symbol_rows: 0,
-            unknown_symbols: Vec::new(),
-        };
-        for row in rdr.records() {
-            let row = row.with_context(|| format!("{name}: unreadable row"))?;
-            let line = row.position().map_or(0, |p| p.line());
-            let field = |i: usize, what: &str| {
-                row.get(i)
-                    .with_context(|| format!("{name}:{line}: the row has no {what}"))
-            };
-            let (ts, sym, price) = (
-                field(ts_col, "timestamp")?,
-                field(sym_col, "symbol")?,
-                field(price_col, "price")?,
-            );
-            if parse_event_time(ts).is_none() {
-                bail!(
-                    "{name}:{line}: timestamp {ts:?} is not YYYY-MM-DD HH:MM:SS[.fff] \
-                     from 1970-01-01 up to 2200-01-01"
-                );
-            }
-            let price = match Price::parse(price) {
-                Ok(p) if p.units() > 0 => p,
-                _ => bail!("{name}:{line}: price {price:?} is not a decimal greater than zero"),
-            };
-            if !symbols.iter().any(|s| s == sym) {
-                stats.unknown_symbol_rows += 1;
-                if stats.unknown_symbols.len() < 5
-                    && !stats.unknown_symbols.iter().any(|s| s == sym)
-                {
-                    stats.unknown_symbols.push(sym.to_string());
-                }
-                continue;
-            }
-            write_market_data_prefix(&mut replay.text, sym, price, ts);
-            replay.ends.push(replay.text.len());
-        }
-        stats.ticks = replay.ends.len();
-        if stats.ticks == 0 {
-            bail!(
-                "{name}: no ticks to replay ({} rows skipped for symbols not in `symbols`)",
-                stats.unknown_symbol_rows
-            );
-        }
-        Ok((replay, stats))
-    }
-
-    /// Rows per pass.
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Never true for a loaded replay (loading rejects files without ticks).
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-}
-
-impl FrameSource for Replay {
-    fn next_frame(&mut self, out: &mut Vec<u8>) -> bool {
-        if self.next == self.ends.len() {
-            if !self.looping {
-                return false;
-            }
-            self.next = 0;
-        }
-        let start = if self.next == 0 {
-            0
-        } else {
-            self.ends[self.next - 1]
-        };
-        out.extend_from_slice(&self.text[start..self.ends[self.next]]);
-        finish_market_data(out, self.send_time.then(unix_now_ns));
-        self.next += 1;
-        true
-    }
-
-    /// A replay is an array of rows: frame `p` is row `p mod len`, with no
-    /// replaying needed.
-    fn seek(&mut self, position: u64) -> bool {
-        let len = self.ends.len() as u64;
-        let row = match (self.looping, len) {
-            (_, 0) => return position == 0,
-            (true, _) => position % len,
-            (false, _) if position <= len => position,
-            (false, _) => return false,
-        };
-        self.next = row as usize;
-        true
+    /// Why a finite stream ended before its end, for the log: a replayed
+    /// file that became unreadable or shorter after it was loaded. `None`
+    /// for a stream that ended normally (or never ends).
+    fn failure(&self) -> Option<&str> {
+        None
     }
 }
 

@@ -78,7 +78,7 @@ async fn read_to_end(mut s: TcpStream) -> String {
 #[actix_rt::test]
 async fn a_finite_replay_delivers_every_frame_in_order_then_eof() {
     let (text, want) = csv(500);
-    let (replay, _) = Replay::from_reader(text.as_bytes(), "t", &symbols(), false, false).unwrap();
+    let (replay, _) = Replay::from_memory(text.as_bytes(), "t", &symbols(), false, false).unwrap();
     let (end_tx, end_rx) = oneshot::channel();
     let feed = FeedActor::new(replay, settings(50_000, 64), end_tx, discard()).start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -92,7 +92,7 @@ async fn a_finite_replay_delivers_every_frame_in_order_then_eof() {
 #[actix_rt::test]
 async fn nothing_is_sent_before_the_first_subscriber() {
     let (text, want) = csv(20);
-    let (replay, _) = Replay::from_reader(text.as_bytes(), "t", &symbols(), false, false).unwrap();
+    let (replay, _) = Replay::from_memory(text.as_bytes(), "t", &symbols(), false, false).unwrap();
     let (end_tx, _end_rx) = oneshot::channel();
     let feed = FeedActor::new(replay, settings(100_000, 64), end_tx, discard()).start();
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -114,7 +114,7 @@ async fn nothing_is_sent_before_the_first_subscriber() {
 /// back instead, and only a stall of `max_stall` (a second here) drops it.
 async fn slow_subscriber_case(rate: u64, frames: usize, queue_len: usize) {
     let (text, want) = csv(frames);
-    let (replay, _) = Replay::from_reader(text.as_bytes(), "t", &symbols(), false, false).unwrap();
+    let (replay, _) = Replay::from_memory(text.as_bytes(), "t", &symbols(), false, false).unwrap();
     let (end_tx, end_rx) = oneshot::channel();
     let settings = FeedSettings {
         max_stall: Duration::from_secs(1),
@@ -122,8 +122,10 @@ async fn slow_subscriber_case(rate: u64, frames: usize, queue_len: usize) {
     };
     let feed = FeedActor::new(replay, settings, end_tx, discard()).start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let stalled = subscribe(&listener, &feed).await;
+    // The reader first: the stream starts with it, so it misses no frame
+    // however soon the first batch goes out.
     let reader = subscribe(&listener, &feed).await;
+    let stalled = subscribe(&listener, &feed).await;
     let got = read_to_end(reader).await;
     assert_eq!(got.len(), want.len());
     assert!(
@@ -137,7 +139,11 @@ async fn slow_subscriber_case(rate: u64, frames: usize, queue_len: usize) {
 
 #[actix_rt::test]
 async fn with_a_rate_a_full_queue_drops_only_the_subscriber_that_stopped_reading() {
-    slow_subscriber_case(50_000, 30_000, 256).await;
+    // 64 batches of at most 1024 frames (and a few KiB of socket) cannot
+    // hold 80,000 frames however the turns fall, so the stalled subscriber
+    // is dropped on any machine; the reader would have to stall for over a
+    // second (64 batches of a millisecond's frames) to be.
+    slow_subscriber_case(50_000, 80_000, 64).await;
 }
 
 #[actix_rt::test]

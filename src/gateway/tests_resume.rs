@@ -14,7 +14,7 @@ use crate::logging::discard;
 /// A finite replay of `n` rows in resume mode, and the frames it must give.
 fn resuming_feed(n: usize, rate: u64) -> (actix::Addr<FeedActor<Replay>>, Vec<String>) {
     let (text, want) = csv(n);
-    let (replay, _) = Replay::from_reader(text.as_bytes(), "t", &symbols(), false, false).unwrap();
+    let (replay, _) = Replay::from_memory(text.as_bytes(), "t", &symbols(), false, false).unwrap();
     let (end_tx, _end) = oneshot::channel();
     let settings = FeedSettings {
         resume_wait: Some(Duration::from_secs(30)),
@@ -88,7 +88,7 @@ async fn a_live_stream_is_not_rewound_for_a_late_joiner_whose_at_says_where_it_s
 #[actix_rt::test]
 async fn a_subscriber_that_sends_no_resume_is_served_after_the_wait() {
     let (text, want) = csv(50);
-    let (replay, _) = Replay::from_reader(text.as_bytes(), "t", &symbols(), false, false).unwrap();
+    let (replay, _) = Replay::from_memory(text.as_bytes(), "t", &symbols(), false, false).unwrap();
     let (end_tx, _end) = oneshot::channel();
     let settings = FeedSettings {
         resume_wait: Some(Duration::from_millis(50)),

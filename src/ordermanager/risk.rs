@@ -35,6 +35,9 @@ pub struct RiskLimits {
     /// GLOBAL_POSITION: the same summed over every client; 0 = off.
     pub max_position_global: u64,
     /// PRICE_BAND: largest distance from the last price, in percent; 0 = off.
+    /// A fat-finger guard, not a collar: the table's last price can be far
+    /// ahead of the tick that priced the order in a fast replay, so the
+    /// default (25%) is wide (see README, "Order journal and durability").
     pub price_band_pct: f64,
     /// MAX_NOTIONAL: largest price × quantity of one order; 0 = off.
     pub max_order_notional: f64,
@@ -331,7 +334,9 @@ impl LastPrice for ShmLastPrices {
 }
 
 /// RATE_LIMIT: a token bucket of `rate` orders per second per client, with a
-/// burst of one second's worth.
+/// burst of one second's worth. It stops a runaway client; TCP backpressure,
+/// not this bucket, protects the ordermanager from a flood, and the default
+/// lets our own strategy's full-speed replay through whole.
 #[derive(Debug, Clone)]
 pub(crate) struct RateLimiter {
     /// Orders per second (and the bucket size).

@@ -202,8 +202,10 @@ impl SignalActor {
             price,
         };
         let now_s = unix_now_ns() as f64 / 1e9;
-        if let Some(frame) = self.tracker.create(&ticket, Instant::now(), now_s) {
-            self.out.extend_from_slice(frame);
+        if self
+            .tracker
+            .create(&ticket, Instant::now(), now_s, &mut self.out)
+        {
             slog::info!(self.log, "order sent"; "id" => &ticket.id, "side" => ticket.side.as_str(),
                 "qty" => ticket.quantity, "symbol" => ticket.symbol, "price" => %price);
         }

@@ -186,3 +186,5 @@ async fn attach(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_risk_defaults;

@@ -1,12 +1,14 @@
 //! The strategy's record of its orders: sent, answered, in doubt, and the
 //! position that follows from the answers.
 //!
-//! Every order is kept until its ACK or REJ. After a reconnect every
-//! unanswered order is sent again with the same id, in the original order;
-//! the ordermanager's exactly-once rule makes a resend of an order it already
-//! recorded harmless. Position follows ACKs, never sends.
+//! Every order is kept until its ACK or REJ, and forgotten then: what an
+//! answered order leaves behind is counts and a position per symbol, so
+//! memory follows the orders in flight, not the length of the run. After a
+//! reconnect every unanswered order is sent again with the same id, in the
+//! original order; the ordermanager's exactly-once rule makes a resend of an
+//! order it already recorded harmless. Position follows ACKs, never sends.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::price::Price;
@@ -23,24 +25,33 @@ pub(crate) fn order_id(client_name: &str, generation: u64, seq: u64) -> String {
     format!("{client_name}-{:08x}-{seq:x}", generation as u32)
 }
 
-/// One order waiting for its answer.
+/// One order waiting for its answer (its id is the key it is kept under).
+///
+/// Holds what the frame was made of rather than the frame: the frame is
+/// rendered again, byte for byte the same, on the rare resend, and the
+/// fields are smaller than its text.
 #[derive(Debug, Clone)]
 struct PendingOrder {
-    /// Client order id.
-    id: String,
-    /// The exact frame sent, resent byte for byte after a reconnect.
-    frame: Vec<u8>,
-    /// Symbol index, for the position.
+    /// Send order, so a reconnect resends in the original order.
+    seq: u64,
+    /// Symbol index, for the position and the resent frame.
     symbol: SymbolIndex,
     /// Direction, for the position.
     side: Side,
     /// Shares, for the position.
     quantity: u64,
+    /// Limit price, for the resent frame.
+    price: Price,
+    /// The frame's timestamp (Unix seconds), for the resent frame.
+    timestamp: f64,
     /// When it was (last) sent, for the in-doubt timeout.
     sent_at: Instant,
     /// Whether the in-doubt warning was already logged.
     doubt_logged: bool,
 }
+
+/// In-flight entries below which the map is never shrunk: a few KiB.
+const MIN_PENDING_CAPACITY: usize = 64;
 
 /// What an answer did to the book, for the caller's log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,13 +108,12 @@ pub struct OrderCounts {
     pub unknown_answers: u64,
 }
 
-/// Every unanswered order, in send order, and the counters of the run.
+/// Every unanswered order and the counters of the run.
 #[derive(Debug, Default)]
 pub(crate) struct OrderTracker {
-    /// Pending orders by local sequence (send order).
-    pending: BTreeMap<u64, PendingOrder>,
-    /// Id → local sequence.
-    by_id: HashMap<String, u64>,
+    /// Unanswered orders by client order id. Shrunk when a burst of
+    /// answers leaves it mostly empty, so a past peak is not kept.
+    pending: HashMap<Box<str>, PendingOrder>,
     /// Next local sequence.
     next: u64,
     /// Net shares per symbol, from ACKs.
@@ -118,9 +128,10 @@ impl OrderTracker {
         OrderTracker::default()
     }
 
-    /// Records a new order and returns its frame (to write now, or on connect).
+    /// Records a new order and appends its frame to `out` (to write now,
+    /// or on connect); `false`, and nothing appended, for an id already
+    /// pending: a replayed signal.
     ///
-    /// An id already pending is not added twice (`None`): a replayed signal.
     /// `now` starts the in-doubt clock; `timestamp` (Unix seconds) goes into
     /// the frame.
     pub(crate) fn create(
@@ -128,13 +139,13 @@ impl OrderTracker {
         ticket: &OrderTicket<'_>,
         now: Instant,
         timestamp: f64,
-    ) -> Option<&[u8]> {
-        if self.by_id.contains_key(&ticket.id) {
-            return None;
+        out: &mut Vec<u8>,
+    ) -> bool {
+        if self.pending.contains_key(ticket.id.as_str()) {
+            return false;
         }
-        let mut frame = Vec::with_capacity(80);
         write_order(
-            &mut frame,
+            out,
             &Order {
                 timestamp,
                 side: ticket.side,
@@ -147,17 +158,18 @@ impl OrderTracker {
         let seq = self.next;
         self.next += 1;
         self.counts.sent += 1;
-        self.by_id.insert(ticket.id.clone(), seq);
         let p = PendingOrder {
-            id: ticket.id.clone(),
-            frame,
+            seq,
             symbol: ticket.symbol_idx,
             side: ticket.side,
             quantity: ticket.quantity,
+            price: ticket.price,
+            timestamp,
             sent_at: now,
             doubt_logged: false,
         };
-        Some(&self.pending.entry(seq).or_insert(p).frame)
+        self.pending.insert(ticket.id.as_str().into(), p);
+        true
     }
 
     /// Counts an order sent without an id (`strategy.order_ids = false`):
@@ -166,16 +178,14 @@ impl OrderTracker {
         self.counts.sent += 1;
     }
 
-    /// Applies an ACK (`rejected = false`) or a REJ for `id`.
+    /// Applies an ACK (`rejected = false`) or a REJ for `id`; the order is
+    /// forgotten, only the counts and the position keep it.
     pub(crate) fn answer(&mut self, id: &str, rejected: bool) -> Answer {
-        let Some(seq) = self.by_id.remove(id) else {
+        let Some(p) = self.pending.remove(id) else {
             self.counts.unknown_answers += 1;
             return Answer::Unknown;
         };
-        let Some(p) = self.pending.remove(&seq) else {
-            self.counts.unknown_answers += 1;
-            return Answer::Unknown;
-        };
+        self.shrink_after_burst();
         if rejected {
             self.counts.rejected += 1;
             return Answer::Rejected;
@@ -189,24 +199,53 @@ impl OrderTracker {
         }
     }
 
-    /// Every unanswered frame in send order, for a new connection; marks them resent.
-    pub(crate) fn resend_all(&mut self, out: &mut Vec<u8>, now: Instant) -> usize {
-        for p in self.pending.values_mut() {
-            out.extend_from_slice(&p.frame);
+    /// Gives memory back once at most a quarter of the map is in use: a
+    /// burst of unanswered orders must not stay allocated for the rest of
+    /// the run. Halving at a quarter keeps the cost amortised per answer.
+    fn shrink_after_burst(&mut self) {
+        let (len, capacity) = (self.pending.len(), self.pending.capacity());
+        if capacity > MIN_PENDING_CAPACITY && len * 4 < capacity {
+            self.pending.shrink_to((len * 2).max(MIN_PENDING_CAPACITY));
+        }
+    }
+
+    /// Every unanswered order's frame, in send order, for a new connection;
+    /// marks them resent. `symbols` names the symbol indexes.
+    pub(crate) fn resend_all(
+        &mut self,
+        out: &mut Vec<u8>,
+        now: Instant,
+        symbols: &[String],
+    ) -> usize {
+        let mut unanswered: Vec<(&str, &mut PendingOrder)> =
+            self.pending.iter_mut().map(|(id, p)| (&**id, p)).collect();
+        unanswered.sort_unstable_by_key(|(_, p)| p.seq);
+        for (id, p) in &mut unanswered {
+            write_order(
+                out,
+                &Order {
+                    timestamp: p.timestamp,
+                    side: p.side,
+                    quantity: p.quantity,
+                    symbol: &symbols[p.symbol.get()],
+                    price: p.price,
+                    client_order_id: Some(id),
+                },
+            );
             p.sent_at = now;
         }
-        self.counts.resent += self.pending.len() as u64;
-        self.pending.len()
+        self.counts.resent += unanswered.len() as u64;
+        unanswered.len()
     }
 
     /// Orders unanswered for longer than `timeout` and not yet reported.
     pub(crate) fn newly_in_doubt(&mut self, now: Instant, timeout: Duration) -> Vec<String> {
         self.pending
-            .values_mut()
-            .filter(|p| !p.doubt_logged && now.duration_since(p.sent_at) >= timeout)
-            .map(|p| {
+            .iter_mut()
+            .filter(|(_, p)| !p.doubt_logged && now.duration_since(p.sent_at) >= timeout)
+            .map(|(id, p)| {
                 p.doubt_logged = true;
-                p.id.clone()
+                id.to_string()
             })
             .collect()
     }
@@ -241,7 +280,9 @@ mod tests {
             quantity: 100,
             price: Price::from_units(18_673_000_000),
         };
-        t.create(&ticket, Instant::now(), 1.5).map(<[u8]>::to_vec)
+        let mut out = Vec::new();
+        t.create(&ticket, Instant::now(), 1.5, &mut out)
+            .then_some(out)
     }
 
     #[test]
@@ -316,7 +357,7 @@ mod tests {
         }
         t.answer("b", false);
         let mut out = Vec::new();
-        assert_eq!(t.resend_all(&mut out, Instant::now()), 3);
+        assert_eq!(t.resend_all(&mut out, Instant::now(), &["AAPL".into()]), 3);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "1.5,BUY,100,AAPL,186.73,a*1.5,BUY,100,AAPL,186.73,c*1.5,BUY,100,AAPL,186.73,d*"
@@ -336,7 +377,7 @@ mod tests {
             quantity: 1,
             price: Price::from_units(1),
         };
-        t.create(&ticket, t0, 1.0);
+        assert!(t.create(&ticket, t0, 1.0, &mut Vec::new()));
         let timeout = Duration::from_secs(2);
         assert!(t
             .newly_in_doubt(t0 + Duration::from_secs(1), timeout)
@@ -355,6 +396,34 @@ mod tests {
                 side: Side::Buy,
                 quantity: 1
             }
+        );
+    }
+
+    #[test]
+    fn answered_orders_are_forgotten_and_a_burst_gives_its_memory_back() {
+        let mut t = OrderTracker::new();
+        let ids: Vec<String> = (0..10_000).map(|i| format!("s-{i}")).collect();
+        for id in &ids {
+            create(&mut t, id, Side::Buy);
+        }
+        let burst = t.pending.capacity();
+        assert!(burst >= 10_000);
+        for (i, id) in ids.iter().enumerate() {
+            t.answer(id, i % 2 == 0);
+        }
+        assert_eq!(t.unanswered(), 0);
+        assert!(
+            t.pending.capacity() <= MIN_PENDING_CAPACITY * 2,
+            "{} entries still allocated after the burst of {burst}",
+            t.pending.capacity()
+        );
+        let c = t.counts();
+        assert_eq!((c.sent, c.acked, c.rejected), (10_000, 5_000, 5_000));
+        assert_eq!(t.position(SymbolIndex(0)), 500_000);
+        assert_eq!(
+            t.answer("s-1", false),
+            Answer::Unknown,
+            "forgotten once answered"
         );
     }
 }

@@ -7,7 +7,14 @@ fn syms() -> Vec<String> {
 }
 
 fn load(text: &str) -> anyhow::Result<(Replay, ReplayStats)> {
-    Replay::from_reader(text.as_bytes(), "t.csv", &syms(), false, false)
+    Replay::from_memory(text.as_bytes(), "t.csv", &syms(), false, false)
+}
+
+/// A CSV of `ticks` rows of the seed-7 walk in `dir`, named `name`.
+fn walk_file(dir: &tempfile::TempDir, name: &str, ticks: u64) -> std::path::PathBuf {
+    let path = dir.path().join(name);
+    write_walk_csv(&path, &syms(), 7, ticks).unwrap();
+    path
 }
 
 fn frames(mut src: impl FrameSource, n: usize) -> String {
@@ -27,16 +34,16 @@ fn a_csv_replays_exact_frames_once_or_forever() {
     let (r, stats) = load(csv).unwrap();
     assert_eq!(stats.ticks, 2);
     assert_eq!(
-        frames(r.clone(), 5),
+        frames(r, 5),
         "AAPL,186.7,2024-01-02 09:30:00*MSFT,100,2024-01-02 09:30:01*"
     );
-    let (r, _) = Replay::from_reader(csv.as_bytes(), "t", &syms(), true, false).unwrap();
+    let (r, _) = Replay::from_memory(csv.as_bytes(), "t", &syms(), true, false).unwrap();
     assert_eq!(frames(r, 3), "AAPL,186.7,2024-01-02 09:30:00*MSFT,100,2024-01-02 09:30:01*AAPL,186.7,2024-01-02 09:30:00*");
 }
 
 #[test]
 fn send_time_adds_a_fourth_field() {
-    let (r, _) = Replay::from_reader(
+    let (r, _) = Replay::from_memory(
         "timestamp,symbol,price\n2024-01-02 09:30:00,AAPL,1\n".as_bytes(),
         "t",
         &syms(),
@@ -138,8 +145,7 @@ fn news_is_reproducible_and_in_range() {
 #[test]
 fn a_generated_csv_loads_back() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("walk.csv");
-    write_walk_csv(&path, &syms(), 7, 100).unwrap();
+    let path = walk_file(&dir, "walk.csv", 100);
     let (r, stats) = Replay::load(&path, &syms(), false, false).unwrap();
     assert_eq!(stats.ticks, 100);
     assert_eq!(
@@ -180,15 +186,71 @@ fn a_walk_seeks_to_exactly_the_frames_an_unbroken_walk_gives() {
 #[test]
 fn a_replay_seeks_by_row_and_refuses_past_a_finite_end() {
     let csv = "timestamp,symbol,price\n2024-01-02 09:30:00,AAPL,1\n2024-01-02 09:30:01,MSFT,2\n2024-01-02 09:30:02,AAPL,3\n";
-    let (r, _) = load(csv).unwrap();
-    assert_eq!(frames_from(r.clone(), 2, 5), "AAPL,3,2024-01-02 09:30:02*");
-    assert_eq!(frames_from(r.clone(), 3, 5), "", "at the end: nothing more");
-    assert!(!r.clone().seek(4));
-    let (looping, _) = Replay::from_reader(csv.as_bytes(), "t", &syms(), true, false).unwrap();
+    let fresh = || load(csv).unwrap().0;
+    assert_eq!(frames_from(fresh(), 2, 5), "AAPL,3,2024-01-02 09:30:02*");
+    assert_eq!(frames_from(fresh(), 3, 5), "", "at the end: nothing more");
+    assert!(!fresh().seek(4));
+    let mut ahead = fresh();
+    let mut sink = Vec::new();
+    for _ in 0..3 {
+        assert!(ahead.next_frame(&mut sink));
+    }
+    assert_eq!(
+        frames_from(ahead, 1, 5),
+        "MSFT,2,2024-01-02 09:30:01*AAPL,3,2024-01-02 09:30:02*",
+        "a seek behind the stream reads the file again from its start"
+    );
+    let (looping, _) = Replay::from_memory(csv.as_bytes(), "t", &syms(), true, false).unwrap();
     assert_eq!(
         frames_from(looping, 7, 2),
         "MSFT,2,2024-01-02 09:30:01*AAPL,3,2024-01-02 09:30:02*",
         "frame 7 of a looping 3-row replay is row 1"
     );
     assert!(!NewsSource::new(&syms(), 1).seek(0), "news cannot seek");
+}
+
+#[test]
+fn a_looping_replay_reads_the_file_again_for_every_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = walk_file(&dir, "loop.csv", 30);
+    let (r, _) = Replay::load(&path, &syms(), true, false).unwrap();
+    let once = frames(RandomWalk::new(&syms(), 7, false), 30);
+    assert_eq!(
+        frames(r, 95),
+        format!("{once}{once}{once}{}", {
+            let five: Vec<&str> = once.split_inclusive('*').take(5).collect();
+            five.concat()
+        })
+    );
+}
+
+#[test]
+fn a_file_cut_short_after_loading_ends_the_stream_with_a_named_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = walk_file(&dir, "cut.csv", 10);
+    let (mut r, _) = Replay::load(&path, &syms(), true, false).unwrap();
+    std::fs::write(
+        &path,
+        "timestamp,symbol,price\n2024-01-02 09:30:00,AAPL,1\n",
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut sent = 0;
+    while sent < 100 && r.next_frame(&mut out) {
+        sent += 1;
+    }
+    assert!(
+        sent >= 10,
+        "the open pass was read to its end or the cut: {sent}"
+    );
+    assert!(
+        sent < 100,
+        "the stream stopped instead of looping on a short file"
+    );
+    let why = r.failure().expect("the failure is reported");
+    assert!(
+        why.contains("cut.csv") && why.contains("changed while replaying"),
+        "{why}"
+    );
+    assert!(!r.next_frame(&mut out), "a failed replay stays ended");
 }

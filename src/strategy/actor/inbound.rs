@@ -22,7 +22,9 @@ impl SignalActor {
         if let Some(token) = &self.settings.auth_token {
             write_auth(&mut frames, &self.settings.client_name, token);
         }
-        let n = self.tracker.resend_all(&mut frames, Instant::now());
+        let n = self
+            .tracker
+            .resend_all(&mut frames, Instant::now(), &self.settings.symbols);
         // Tracked orders created while disconnected are in the tracker;
         // untracked ones (no ids) waited in `out`.
         frames.append(&mut self.out);
