@@ -12,7 +12,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::protocol::validate_symbol;
-use crate::signals::{SignalEngine, SignalError, SignalParams};
+use crate::signals::{SignalEngine, SignalError, SignalParams, Strategy};
 
 /// The built-in defaults, the same text as `config/default.toml`.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -59,6 +59,10 @@ pub struct Config {
     pub logs: LogConfig,
     /// Limits shared by every TCP reader.
     pub protocol: ProtocolConfig,
+    /// `[strategies.<kind>]`: each strategy kind's own settings, checked
+    /// by that kind (see `signals::registry`), so adding a kind does not
+    /// touch this file.
+    pub strategies: std::collections::BTreeMap<String, config::Value>,
 }
 
 /// Where the gateway's market data comes from; spelled `csv` or `random_walk`.
@@ -159,6 +163,9 @@ pub struct OrderbookConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StrategyConfig {
+    /// Which strategy trades: `crossover` (the windows and thresholds
+    /// below) or a kind registered in `signals::registry::KINDS`.
+    pub kind: String,
     /// Segment to read prices and ticks from.
     pub shared_memory_name: String,
     /// Where orders go.
@@ -343,6 +350,57 @@ impl Config {
         }
     }
 
+    /// The configured strategy (`strategy.kind`), built and checked: an
+    /// unknown kind, an unknown section or a bad key names itself.
+    pub fn build_strategy(&self) -> Result<Box<dyn Strategy>, ConfigError> {
+        use crate::signals::registry;
+        for (name, section) in &self.strategies {
+            let Some(kind) = registry::find(name) else {
+                return Err(ConfigError::Invalid {
+                    key: "strategies",
+                    problem: format!(
+                        "[strategies.{name}]: no strategy kind {name:?} (kinds with a section: {})",
+                        registry::KINDS
+                            .iter()
+                            .map(|k| k.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            };
+            (kind.build)(self.symbols.len(), section.clone()).map_err(|problem| {
+                ConfigError::Invalid {
+                    key: "strategies",
+                    problem: format!("[strategies.{name}]: {problem}"),
+                }
+            })?;
+        }
+        let kind = self.strategy.kind.as_str();
+        if kind == registry::CROSSOVER {
+            return Ok(Box::new(
+                SignalEngine::new(self.symbols.len(), &self.signal_params())
+                    .map_err(signal_error)?,
+            ));
+        }
+        let unknown = || ConfigError::Invalid {
+            key: "strategy.kind",
+            problem: format!("{kind:?} is not one of {}", registry::names().join(", ")),
+        };
+        let registered = registry::find(kind).ok_or_else(unknown)?;
+        let section = self
+            .strategies
+            .get(kind)
+            .cloned()
+            .ok_or_else(|| ConfigError::Invalid {
+                key: "strategies",
+                problem: format!("kind {kind:?} needs a [strategies.{kind}] section"),
+            })?;
+        (registered.build)(self.symbols.len(), section).map_err(|problem| ConfigError::Invalid {
+            key: "strategies",
+            problem: format!("[strategies.{kind}]: {problem}"),
+        })
+    }
+
     /// What the ordermanager's client sessions enforce.
     pub fn order_session_limits(&self) -> crate::net::SessionLimits {
         let om = &self.ordermanager;
@@ -389,13 +447,9 @@ impl Config {
             }
         }
         if let Err(e) = SignalEngine::new(self.symbols.len(), &self.signal_params()) {
-            let key = match e {
-                SignalError::Windows { .. } => "strategy.short_window",
-                SignalError::WindowTooLong(_) => "strategy.long_window",
-                SignalError::Thresholds { .. } => "strategy.bearish_threshold",
-            };
-            return invalid(key, e.to_string());
+            return Err(signal_error(e));
         }
+        self.build_strategy()?;
         let cap = self.orderbook.ring_capacity;
         if cap < 2 || !cap.is_power_of_two() {
             return invalid(
@@ -446,6 +500,19 @@ impl Config {
             );
         }
         Ok(())
+    }
+}
+
+/// A crossover setting's error, naming the key at fault.
+fn signal_error(e: SignalError) -> ConfigError {
+    let key = match e {
+        SignalError::Windows { .. } => "strategy.short_window",
+        SignalError::WindowTooLong(_) => "strategy.long_window",
+        SignalError::Thresholds { .. } => "strategy.bearish_threshold",
+    };
+    ConfigError::Invalid {
+        key,
+        problem: e.to_string(),
     }
 }
 

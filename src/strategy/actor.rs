@@ -22,8 +22,10 @@ use crate::logging::LogLimiter;
 use crate::net::{LinkEvent, LinkWriter, NetEvent};
 use crate::price::Price;
 use crate::protocol::{write_order, Order};
+use crate::shm::Tick;
 use crate::shm::{PriceTableReader, RingCursor};
-use crate::signals::{OrderIntent, SignalEngine};
+use crate::signals::{NewsEvent, OrderIntent, Strategy, TickEvent};
+use crate::symbol::SymbolIndex;
 use fresh::Freshness;
 use stop::Phase;
 
@@ -105,8 +107,9 @@ pub struct SignalActor {
     cursor: RingCursor,
     /// Thread that sleeps on the ring for us.
     waiter: Option<RingWaiter>,
-    /// Crossovers and news, combined into order intents.
-    engine: SignalEngine,
+    /// The configured strategy (`strategy.kind`): ticks and news in, order
+    /// intents out; boxed so any kind runs in the same actor.
+    engine: Box<dyn Strategy>,
     /// Latest price per symbol from the ring, for news-triggered orders.
     last_price: Vec<Option<Price>>,
     /// Every order until its answer, and the order counters.
@@ -138,7 +141,7 @@ impl SignalActor {
     pub fn new(
         settings: StrategySettings,
         reader: PriceTableReader,
-        engine: SignalEngine,
+        engine: impl Strategy + 'static,
         log: Logger,
         done: oneshot::Sender<()>,
     ) -> SignalActor {
@@ -151,7 +154,7 @@ impl SignalActor {
             reader: Arc::new(reader),
             cursor,
             waiter: None,
-            engine,
+            engine: Box::new(engine),
             last_price: vec![None; n],
             tracker: OrderTracker::new(),
             link: None,
@@ -163,6 +166,21 @@ impl SignalActor {
             phase: Phase::Trading,
             freshness: Freshness::new(settings_max_age),
         }
+    }
+
+    /// What the strategy makes of one tick from the ring.
+    fn decide_tick(&mut self, t: &Tick) -> Option<OrderIntent> {
+        self.engine.on_tick(&TickEvent {
+            symbol: t.symbol,
+            price_units: t.price_units,
+            event_ns: t.event_ns,
+            tag: t.seq,
+        })
+    }
+
+    /// What the strategy makes of one news frame.
+    fn decide_news(&mut self, symbol: SymbolIndex, sentiment: u8) -> Option<OrderIntent> {
+        self.engine.on_news(&NewsEvent { symbol, sentiment })
     }
 
     /// Turns an intent into an order and queues its frame.

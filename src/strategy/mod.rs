@@ -3,8 +3,9 @@
 //! [`SignalActor`] consumes the orderbook's tick ring in order from the
 //! oldest tick still there (a strategy that starts late still sees a finite
 //! run from its first tick), woken by a futex through a [`RingWaiter`] thread
-//! instead of polling. Each tick goes through the [`SignalEngine`]
-//! (moving-average crossover, combined with news unless
+//! instead of polling. Each tick goes through the configured strategy
+//! (`strategy.kind`; by default the [`SignalEngine`](crate::signals::SignalEngine):
+//! moving-average crossover, combined with news unless
 //! `strategy.use_news = false`); each resulting order gets a client order id
 //! derived from the crossover tick (`{client_name}-{generation}-{seq}`), is
 //! logged, sent, and kept in the order tracker until its ACK or REJ.
@@ -43,7 +44,6 @@ use tokio::sync::oneshot;
 use crate::lifecycle::{announce_ready, RoleContext, Shutdown, Stop};
 use crate::net::ClientLink;
 use crate::shm::{PriceTableReader, ShmError};
-use crate::signals::SignalEngine;
 
 /// How often a missing table is looked for at start-up.
 const ATTACH_RETRY: Duration = Duration::from_millis(50);
@@ -70,7 +70,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         "ticks_in_ring" => reader.ticks_written(), "use_news" => s.use_news);
     announce_ready("strategy", &[]);
 
-    let engine = SignalEngine::new(cfg.symbols.len(), &cfg.signal_params())?;
+    let engine = cfg.build_strategy()?;
     let settings = StrategySettings {
         client_name: s.client_name.clone(),
         order_ids: s.order_ids,

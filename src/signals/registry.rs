@@ -1,0 +1,164 @@
+//! Strategy kinds by name: what `strategy.kind` may say.
+//!
+//! `crossover` (the default, today's strategy) reads its settings from
+//! `[strategy]` itself, as it always has. Every other kind reads its own
+//! section `[strategies.<kind>]`, whose keys are its parameter struct's
+//! fields (unknown keys are errors). Registering a kind is one line in
+//! [`KINDS`] (see README "Adding a strategy").
+
+use serde::de::DeserializeOwned;
+
+use super::{MeanReversion, MeanReversionParams, Strategy, Streak, StreakParams};
+
+/// The kind whose settings live in `[strategy]` (windows, thresholds, news).
+pub const CROSSOVER: &str = "crossover";
+
+/// A strategy that can be built from a configuration section.
+pub trait Configured: Strategy + Sized + 'static {
+    /// The section's keys; derive `Deserialize` with `deny_unknown_fields`.
+    type Params: DeserializeOwned;
+
+    /// The strategy for symbols `0..symbols`, or why the params cannot work.
+    fn configure(symbols: usize, params: &Self::Params) -> Result<Self, String>;
+}
+
+/// One registered kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Kind {
+    /// The name `strategy.kind` uses, and the section `[strategies.<name>]`.
+    pub name: &'static str,
+    /// One line for `--help` and errors.
+    pub about: &'static str,
+    /// Builds it from its section.
+    pub build: fn(usize, config::Value) -> Result<Box<dyn Strategy>, String>,
+}
+
+/// A [`Kind`] entry for `S`.
+pub const fn kind<S: Configured>(name: &'static str, about: &'static str) -> Kind {
+    Kind {
+        name,
+        about,
+        build: build::<S>,
+    }
+}
+
+/// Reads `S::Params` from a section and builds `S`.
+fn build<S: Configured>(
+    symbols: usize,
+    section: config::Value,
+) -> Result<Box<dyn Strategy>, String> {
+    let params: S::Params = section.try_deserialize().map_err(|e| e.to_string())?;
+    Ok(Box::new(S::configure(symbols, &params)?))
+}
+
+/// Every kind besides [`CROSSOVER`], in the order `--help` lists them.
+pub const KINDS: &[Kind] = &[
+    kind::<MeanReversion>(
+        "mean_reversion",
+        "rolling z-score: enter beyond entry_z, exit back inside exit_z",
+    ),
+    kind::<Streak>(
+        "streak",
+        "follow `run` rises or falls in a row (README's worked example)",
+    ),
+];
+
+/// The registered kind called `name`.
+pub fn find(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.name == name)
+}
+
+/// Every kind name, `crossover` first, for messages and `--help`.
+pub fn names() -> Vec<&'static str> {
+    std::iter::once(CROSSOVER)
+        .chain(KINDS.iter().map(|k| k.name))
+        .collect()
+}
+
+impl Configured for MeanReversion {
+    type Params = MeanReversionParams;
+
+    fn configure(symbols: usize, params: &MeanReversionParams) -> Result<Self, String> {
+        MeanReversion::new(symbols, params).map_err(|e| e.to_string())
+    }
+}
+
+impl Configured for Streak {
+    type Params = StreakParams;
+
+    fn configure(symbols: usize, params: &StreakParams) -> Result<Self, String> {
+        Streak::new(symbols, params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(text: &str) -> config::Value {
+        config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()
+            .unwrap()
+            .cache
+    }
+
+    #[test]
+    fn kinds_build_from_their_section_and_refuse_unknown_keys() {
+        let mr = find("mean_reversion").unwrap();
+        assert!((mr.build)(2, section("window = 20\nentry_z = 2.0\nexit_z = 0.5")).is_ok());
+        let err = (mr.build)(
+            2,
+            section("window = 20\nentry_z = 2.0\nexit_z = 0.5\nwindw = 3"),
+        )
+        .err()
+        .unwrap();
+        assert!(err.contains("windw"), "{err}");
+        let err = (mr.build)(2, section("window = 2\nentry_z = 2.0\nexit_z = 0.5"))
+            .err()
+            .unwrap();
+        assert!(err.contains("window (2)"), "{err}");
+        assert!(find("nope").is_none());
+        assert_eq!(names(), ["crossover", "mean_reversion", "streak"]);
+    }
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<crate::config::Config, String> {
+        let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::fs::write(file.path(), toml).unwrap();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        crate::config::Config::load_with_env(Some(file.path()), Some(env))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_configuration_selects_a_kind_by_name() {
+        let cfg = load("[strategy]\nkind = \"mean_reversion\"\n", &[]).unwrap();
+        assert!(cfg.build_strategy().is_ok());
+        let cfg = load("", &[("TRADING__STRATEGY__KIND", "streak")]).unwrap();
+        assert_eq!(cfg.strategy.kind, "streak");
+        let err = load("[strategy]\nkind = \"martingale\"\n", &[]).unwrap_err();
+        assert_eq!(
+            err,
+            "configuration key `strategy.kind`: \"martingale\" is not one of crossover, mean_reversion, streak"
+        );
+    }
+
+    #[test]
+    fn a_kind_section_with_an_unknown_or_bad_key_is_refused_by_name() {
+        let err = load("[strategies.streak]\nrun = 2\nrunn = 3\n", &[]).unwrap_err();
+        assert!(
+            err.contains("[strategies.streak]") && err.contains("runn"),
+            "{err}"
+        );
+        let err = load("", &[("TRADING__STRATEGIES__MEAN_REVERSION__WINDOW", "1")]).unwrap_err();
+        assert!(
+            err.contains("[strategies.mean_reversion]: window (1)"),
+            "{err}"
+        );
+        let err = load("[strategies.martingale]\nx = 1\n", &[]).unwrap_err();
+        assert!(err.contains("no strategy kind \"martingale\""), "{err}");
+    }
+}
