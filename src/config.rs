@@ -401,6 +401,20 @@ impl Config {
         })
     }
 
+    /// The ordermanager's risk limits, for its sink and for a backtest's.
+    pub fn risk_limits(&self) -> crate::ordermanager::risk::RiskLimits {
+        let om = &self.ordermanager;
+        crate::ordermanager::risk::RiskLimits {
+            max_order_quantity: om.max_order_quantity,
+            max_position: om.max_position,
+            max_position_global: om.max_position_global,
+            price_band_pct: om.price_band_pct,
+            max_order_notional: om.max_order_notional,
+            min_price: om.min_price,
+            max_price: om.max_price,
+        }
+    }
+
     /// What the ordermanager's client sessions enforce.
     pub fn order_session_limits(&self) -> crate::net::SessionLimits {
         let om = &self.ordermanager;

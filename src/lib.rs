@@ -53,6 +53,7 @@
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod backtest;
 pub mod bench;
 pub mod clock;
 pub mod config;

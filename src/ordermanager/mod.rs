@@ -43,7 +43,7 @@ pub mod risk;
 pub mod seen;
 pub mod session;
 mod sink;
-mod verdict;
+pub(crate) mod verdict;
 
 pub use journal::{read_journal, JournalRecord, JournalScan, OrderJournal, Outcome};
 pub use positions::{Position, PositionBook};
@@ -188,15 +188,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         "journal" => %om.journal_path.display());
     let settings = SinkSettings {
         symbols: cfg.symbols.clone(),
-        limits: risk::RiskLimits {
-            max_order_quantity: om.max_order_quantity,
-            max_position: om.max_position,
-            max_position_global: om.max_position_global,
-            price_band_pct: om.price_band_pct,
-            max_order_notional: om.max_order_notional,
-            min_price: om.min_price,
-            max_price: om.max_price,
-        },
+        limits: cfg.risk_limits(),
         max_orders_per_sec: om.max_orders_per_sec,
         durability: om.durability,
         group_commit: Duration::from_millis(om.group_commit_ms),

@@ -1,0 +1,159 @@
+//! `trading-stack backtest`: the configured strategy over a CSV of ticks,
+//! in one process, with the ordermanager's own checks and books.
+//!
+//! The strategy is the very object the live strategy process builds
+//! ([`Config::build_strategy`]); each tick gets its position in the file
+//! as its tag, which is the live ring's sequence number for the same file,
+//! so the two runs' decisions coincide. Orders go through [`Exchange`]
+//! (the ordermanager's [`Desk`](crate::ordermanager::verdict::Desk)) and
+//! fill at the tick's price. A finite live replay with `use_news = false`
+//! and a backtest of its CSV give the same orders, positions and realised
+//! P&L (`integration/backtest.rs` checks it).
+//!
+//! Outputs, in `--out DIR` (default `reports/backtest/<UTC time>/`):
+//! `orders.csv`, `summary.md` and `equity.svg`; the summary is printed too.
+
+pub mod exchange;
+pub mod report;
+pub mod run;
+pub mod ticks;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::config::Config;
+use crate::lifecycle::Exit;
+use crate::signals::registry;
+pub use exchange::{Exchange, OrderRow};
+pub use run::{run, Outcome};
+pub use ticks::{TickData, TickRow};
+
+/// Options of `trading-stack backtest`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BacktestArgs {
+    /// CSV of ticks with a `timestamp,symbol,price` header (the gateway's replay format).
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Configuration: `strategy.kind` and its settings, `symbols`, and the
+    /// ordermanager's limits (TRADING__SECTION__KEY overrides apply).
+    #[arg(long, value_name = "PATH", default_value = "config/default.toml")]
+    pub config: PathBuf,
+    /// Directory for orders.csv, summary.md and equity.svg
+    /// [default: reports/backtest/<UTC date-time>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Symbol whose prices and fills the picture shows [default: the first configured].
+    #[arg(long, value_name = "SYMBOL")]
+    pub plot_symbol: Option<String>,
+}
+
+/// Why a backtest stopped, with the exit status it maps to.
+fn fail(exit: Exit, e: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    ExitCode::from(exit.code())
+}
+
+/// Entry point from `main`.
+pub fn main(args: &BacktestArgs) -> ExitCode {
+    let cfg = match Config::load(Some(&args.config)) {
+        Ok(c) => c,
+        Err(e) => return fail(Exit::Config, &e.into()),
+    };
+    let data = match ticks::load(&args.data, &cfg.symbols) {
+        Ok(d) => d,
+        Err(e) => return fail(Exit::Data, &e.into()),
+    };
+    match backtest(args, &cfg, &data) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(Exit::Failure, &e),
+    }
+}
+
+/// What the run trades, in words: the kind and its settings.
+pub fn describe(cfg: &Config) -> String {
+    let kind = &cfg.strategy.kind;
+    if kind == registry::CROSSOVER {
+        let s = &cfg.strategy;
+        return format!(
+            "crossover (short_window {}, long_window {}, use_news {})",
+            s.short_window, s.long_window, s.use_news
+        );
+    }
+    let settings = cfg
+        .strategies
+        .get(kind)
+        .and_then(|v| v.clone().into_table().ok())
+        .map(|t| {
+            t.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    format!("{kind} ({settings})")
+}
+
+/// Loads, runs, writes and prints.
+fn backtest(args: &BacktestArgs, cfg: &Config, data: &TickData) -> anyhow::Result<()> {
+    let mut strategy = cfg.build_strategy()?;
+    if data.unknown_rows > 0 {
+        eprintln!(
+            "note: {} rows of symbols not in `symbols` skipped (first: {:?})",
+            data.unknown_rows, data.unknown_symbols
+        );
+    }
+    if let Some(at) = &data.first_backwards {
+        eprintln!(
+            "note: {} ticks have an event time earlier than the tick before them (first at {at}); kept in file order, as the live feed plays them",
+            data.backwards
+        );
+    }
+    if cfg.strategy.kind == registry::CROSSOVER && cfg.strategy.use_news {
+        eprintln!("note: strategy.use_news is on but a CSV has no news: crossovers wait for agreeing news and trade nothing (TRADING__STRATEGY__USE_NEWS=false trades every crossover)");
+    }
+    let plot = match &args.plot_symbol {
+        Some(s) => cfg
+            .symbols
+            .iter()
+            .position(|c| c == s)
+            .with_context(|| format!("--plot-symbol {s:?} is not in `symbols`"))?,
+        None => 0,
+    };
+    let bar = indicatif::ProgressBar::new(data.ticks.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} ticks {per_sec} {eta}")
+            .expect("a valid template"),
+    );
+    let outcome = run(&mut strategy, &data.ticks, cfg, &mut |done| {
+        bar.set_position(done)
+    });
+    bar.finish_and_clear();
+    let out = args.out.clone().unwrap_or_else(default_out);
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let title = format!("{} on {}", describe(cfg), args.data.display());
+    let summary = report::summary(&title, &outcome, data);
+    report::write_orders(&out.join("orders.csv"), &outcome)?;
+    std::fs::write(out.join("summary.md"), &summary)
+        .with_context(|| format!("writing {}", out.join("summary.md").display()))?;
+    report::equity_svg(&out.join("equity.svg"), &outcome, &data.ticks, plot)?;
+    println!("{summary}\nwritten: {}", written(&out));
+    Ok(())
+}
+
+/// The three files, for the last line.
+fn written(out: &Path) -> String {
+    ["orders.csv", "summary.md", "equity.svg"]
+        .map(|f| out.join(f).display().to_string())
+        .join(", ")
+}
+
+/// `reports/backtest/<UTC date-time>`.
+fn default_out() -> PathBuf {
+    let now = crate::clock::unix_now_ns();
+    let mut date = Vec::new();
+    crate::protocol::write_event_time(&mut date, now - now % 1_000_000_000);
+    let stamp = String::from_utf8_lossy(&date).replace([' ', ':'], "-");
+    PathBuf::from("reports/backtest").join(stamp)
+}
