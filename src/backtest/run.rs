@@ -159,3 +159,55 @@ pub fn run<S: Strategy + ?Sized>(
         winning_fills: winning,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Side;
+    use crate::signals::OrderIntent;
+    use crate::symbol::SymbolIndex;
+
+    /// Trades the given side at the given tick tags.
+    struct Script(Vec<(u64, Side)>);
+
+    impl Strategy for Script {
+        fn on_tick(&mut self, tick: &TickEvent) -> Option<OrderIntent> {
+            let &(_, side) = self.0.iter().find(|(tag, _)| *tag == tick.tag)?;
+            Some(OrderIntent {
+                symbol: tick.symbol,
+                side,
+                tag: tick.tag,
+            })
+        }
+    }
+
+    #[test]
+    fn the_account_is_marked_at_every_tick_by_hand() {
+        let env = [("TRADING__SYMBOLS".to_string(), "AAA".to_string())].into();
+        let cfg = Config::load_with_env(None, Some(env)).unwrap();
+        let ticks: Vec<TickRow> = [10, 12, 11, 9]
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| TickRow {
+                symbol: SymbolIndex(0),
+                price_units: p * crate::price::PRICE_SCALE,
+                event_ns: i as i64,
+            })
+            .collect();
+        let mut script = Script(vec![(0, Side::Buy), (2, Side::Sell)]);
+        let mut reported = Vec::new();
+        let o = run(&mut script, &ticks, &cfg, &mut |n| reported.push(n));
+        let unit = crate::price::PRICE_SCALE as i128;
+        // 100 bought at 10; marked 12 (+200), 11 (+100); sold at 11: +100 realised.
+        let curve: Vec<i128> = o.equity.iter().map(|e| e.1 / unit).collect();
+        assert_eq!(curve, [0, 200, 100, 100, 100]);
+        assert_eq!(o.max_drawdown, 100 * unit);
+        assert_eq!(o.book.by_symbol["AAA"].realized_units, 100 * unit);
+        assert_eq!(
+            (o.ticks_exposed, o.closing_fills, o.winning_fills),
+            (2, 1, 1)
+        );
+        assert_eq!(o.orders.len(), 2);
+        assert_eq!(reported, [4]);
+    }
+}

@@ -8,7 +8,7 @@
 
 use serde::de::DeserializeOwned;
 
-use super::{MeanReversion, MeanReversionParams, Strategy, Streak, StreakParams};
+use super::{MeanReversion, MeanReversionParams, Strategy, Streak};
 
 /// The kind whose settings live in `[strategy]` (windows, thresholds, news).
 pub const CROSSOVER: &str = "crossover";
@@ -83,14 +83,6 @@ impl Configured for MeanReversion {
     }
 }
 
-impl Configured for Streak {
-    type Params = StreakParams;
-
-    fn configure(symbols: usize, params: &StreakParams) -> Result<Self, String> {
-        Streak::new(symbols, params)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +152,15 @@ mod tests {
         );
         let err = load("[strategies.martingale]\nx = 1\n", &[]).unwrap_err();
         assert!(err.contains("no strategy kind \"martingale\""), "{err}");
+    }
+
+    #[test]
+    fn the_readme_shows_the_worked_example_as_it_is() {
+        let readme = include_str!("../../README.md");
+        assert!(
+            readme.contains(include_str!("streak.rs")),
+            "README \"Adding a strategy\" must show src/signals/streak.rs verbatim"
+        );
+        assert!(readme.contains(r#"    kind::<Streak>("#));
     }
 }

@@ -1,11 +1,13 @@
 //! Kind `streak`: follow a run of rising or falling prices.
 //!
-//! After `run` rises in a row a symbol is bought, after `run` falls in a
-//! row it is sold; it holds at most one lot either way. An equal price
-//! breaks a run. (The worked example of README "Adding a strategy".)
+//! After `run` rises in a row it buys one lot unless already long; after
+//! `run` falls in a row it sells one lot unless already short. So the
+//! position stays within one lot either way; an equal price breaks a run.
+//! (The worked example of README "Adding a strategy".)
 
 use serde::Deserialize;
 
+use super::registry::Configured;
 use super::{OrderIntent, Strategy, TickEvent};
 use crate::protocol::Side;
 
@@ -37,9 +39,10 @@ pub struct Streak {
     run: i64,
 }
 
-impl Streak {
-    /// A strategy for symbols `0..symbols`; `run` must be at least 1.
-    pub fn new(symbols: usize, p: &StreakParams) -> Result<Streak, String> {
+impl Configured for Streak {
+    type Params = StreakParams;
+
+    fn configure(symbols: usize, p: &StreakParams) -> Result<Streak, String> {
         if p.run == 0 {
             return Err("run must be at least 1".into());
         }
@@ -61,15 +64,11 @@ impl Strategy for Streak {
         } else {
             step
         };
-        let want = if s.streak.abs() >= self.run {
-            s.streak.signum()
-        } else {
-            s.lots
-        };
-        if want == s.lots {
+        let want = s.streak.signum();
+        if s.streak.abs() < self.run || want == s.lots {
             return None;
         }
-        s.lots = want;
+        s.lots += want;
         let side = if want > 0 { Side::Buy } else { Side::Sell };
         Some(OrderIntent {
             symbol: tick.symbol,
@@ -86,8 +85,8 @@ mod tests {
 
     #[test]
     fn trades_after_two_rises_and_after_two_falls() {
-        let mut s = Streak::new(1, &StreakParams { run: 2 }).unwrap();
-        let sides: Vec<_> = [10, 11, 12, 13, 12, 12, 11, 10]
+        let mut s = Streak::configure(1, &StreakParams { run: 2 }).unwrap();
+        let sides: Vec<_> = [10, 11, 12, 13, 12, 12, 11, 10, 9]
             .into_iter()
             .enumerate()
             .filter_map(|(tag, price_units)| {
@@ -100,7 +99,9 @@ mod tests {
                 s.on_tick(&tick).map(|o| (o.tag, o.side))
             })
             .collect();
-        // 10→11→12: two rises at tag 2; 12 = 12 breaks the run; 12→11→10: two falls at tag 7.
-        assert_eq!(sides, [(2, Side::Buy), (7, Side::Sell)]);
+        // 10→11→12: two rises, BUY at tag 2 (13 is a third: already long);
+        // 12 = 12 breaks the run; 12→11→10: two falls, SELL at tag 7 (flat);
+        // 9: still falling, SELL again at tag 8 (short).
+        assert_eq!(sides, [(2, Side::Buy), (7, Side::Sell), (8, Side::Sell)]);
     }
 }
