@@ -16,6 +16,7 @@
 pub mod exchange;
 pub mod report;
 pub mod run;
+pub mod sweep;
 pub mod ticks;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,12 @@ pub struct BacktestArgs {
     /// Symbol whose prices and fills the picture shows [default: the first configured].
     #[arg(long, value_name = "SYMBOL")]
     pub plot_symbol: Option<String>,
+    /// Run a grid of settings instead, in parallel on every core:
+    /// NAME=A..B or NAME=A..B:STEP, inclusive (once or twice, e.g.
+    /// `--sweep short_window=2..20 --sweep long_window=10..100:5`); writes
+    /// sweep.csv and sweep.svg (a heatmap of total P&L).
+    #[arg(long, value_name = "NAME=A..B[:STEP]")]
+    pub sweep: Vec<String>,
 }
 
 /// Why a backtest stopped, with the exit status it maps to.
@@ -57,6 +64,10 @@ fn fail(exit: Exit, e: &anyhow::Error) -> ExitCode {
 
 /// Entry point from `main`.
 pub fn main(args: &BacktestArgs) -> ExitCode {
+    let axes: Vec<sweep::Axis> = match args.sweep.iter().map(|f| sweep::parse_axis(f)).collect() {
+        Ok(a) => a,
+        Err(e) => return fail(Exit::Config, &e),
+    };
     let cfg = match Config::load(Some(&args.config)) {
         Ok(c) => c,
         Err(e) => return fail(Exit::Config, &e.into()),
@@ -65,7 +76,13 @@ pub fn main(args: &BacktestArgs) -> ExitCode {
         Ok(d) => d,
         Err(e) => return fail(Exit::Data, &e.into()),
     };
-    match backtest(args, &cfg, &data) {
+    report_oddities(&cfg, &data);
+    let result = if args.sweep.is_empty() {
+        backtest(args, &cfg, &data)
+    } else {
+        run_sweep(args, &cfg, &data, &axes)
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(Exit::Failure, &e),
     }
@@ -95,9 +112,8 @@ pub fn describe(cfg: &Config) -> String {
     format!("{kind} ({settings})")
 }
 
-/// Loads, runs, writes and prints.
-fn backtest(args: &BacktestArgs, cfg: &Config, data: &TickData) -> anyhow::Result<()> {
-    let mut strategy = cfg.build_strategy()?;
+/// Says on stderr what in the data or settings deserves a second look.
+fn report_oddities(cfg: &Config, data: &TickData) {
     if data.unknown_rows > 0 {
         eprintln!(
             "note: {} rows of symbols not in `symbols` skipped (first: {:?})",
@@ -113,6 +129,71 @@ fn backtest(args: &BacktestArgs, cfg: &Config, data: &TickData) -> anyhow::Resul
     if cfg.strategy.kind == registry::CROSSOVER && cfg.strategy.use_news {
         eprintln!("note: strategy.use_news is on but a CSV has no news: crossovers wait for agreeing news and trade nothing (TRADING__STRATEGY__USE_NEWS=false trades every crossover)");
     }
+}
+
+/// A progress bar of `len` steps on stderr (drawn only on a terminal).
+fn progress_bar(len: u64, unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    let template = format!("{{bar:40}} {{pos}}/{{len}} {unit} {{per_sec}} {{eta}}");
+    bar.set_style(indicatif::ProgressStyle::with_template(&template).expect("a valid template"));
+    bar
+}
+
+/// The grid of `--sweep`: runs, writes sweep.csv and sweep.svg, prints the best.
+fn run_sweep(
+    args: &BacktestArgs,
+    cfg: &Config,
+    data: &TickData,
+    axes: &[sweep::Axis],
+) -> anyhow::Result<()> {
+    let points = axes.iter().map(|a| a.values.len() as u64).product();
+    let bar = progress_bar(points, "settings");
+    let started = std::time::Instant::now();
+    let results = sweep::sweep(cfg, axes, &data.ticks, &|| bar.inc(1))?;
+    bar.finish_and_clear();
+    let out = args.out.clone().unwrap_or_else(default_out);
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    sweep::write_csv(&out.join("sweep.csv"), axes, &results)?;
+    sweep::heatmap(&out.join("sweep.svg"), axes, &results)?;
+    let skipped = results.iter().filter(|p| p.result.is_err()).count();
+    println!(
+        "sweep of {} (and the settings swept) on {}: {} settings × {} ticks in {:.2} s on {} threads; {skipped} skipped (settings the strategy refuses, e.g. short_window >= long_window)",
+        describe(cfg),
+        args.data.display(),
+        results.len(),
+        data.ticks.len(),
+        started.elapsed().as_secs_f64(),
+        rayon::current_num_threads()
+    );
+    let best = results
+        .iter()
+        .filter_map(|p| Some((p, p.result.as_ref().ok()?)))
+        .max_by_key(|(_, (f, _))| f.total());
+    if let Some((p, (f, dd))) = best {
+        let at: Vec<_> = axes
+            .iter()
+            .zip(&p.at)
+            .map(|(a, v)| format!("{} {v}", a.name))
+            .collect();
+        println!(
+            "best total P&L {} at {} ({} fills, max drawdown {})",
+            report::money(f.total()),
+            at.join(", "),
+            f.filled,
+            report::money(*dd)
+        );
+    }
+    println!(
+        "written: {}, {}",
+        out.join("sweep.csv").display(),
+        out.join("sweep.svg").display()
+    );
+    Ok(())
+}
+
+/// Loads, runs, writes and prints.
+fn backtest(args: &BacktestArgs, cfg: &Config, data: &TickData) -> anyhow::Result<()> {
+    let mut strategy = cfg.build_strategy()?;
     let plot = match &args.plot_symbol {
         Some(s) => cfg
             .symbols
@@ -121,11 +202,7 @@ fn backtest(args: &BacktestArgs, cfg: &Config, data: &TickData) -> anyhow::Resul
             .with_context(|| format!("--plot-symbol {s:?} is not in `symbols`"))?,
         None => 0,
     };
-    let bar = indicatif::ProgressBar::new(data.ticks.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} ticks {per_sec} {eta}")
-            .expect("a valid template"),
-    );
+    let bar = progress_bar(data.ticks.len() as u64, "ticks");
     let outcome = run(&mut strategy, &data.ticks, cfg, &mut |done| {
         bar.set_position(done)
     });
