@@ -234,3 +234,60 @@ fn bad_data_names_file_and_line_and_exits_as_a_data_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_recorded_live_run_with_news_replays_to_the_same_orders() {
+    let dir = TestDir::new();
+    let shm = ShmName::new("btr");
+    let (csv, _) = wavy_csv(1_200);
+    let csv_path = dir.write("wavy.csv", &csv);
+    let config = dir.config(&shm, "");
+    let recording = dir.path().join("inputs.rec");
+    let mut env = finite_env(&csv_path, 4_000);
+    env.extend([
+        ("TRADING__STRATEGY__USE_NEWS", "true".to_string()),
+        ("TRADING__GATEWAY__NEWS_RATE", "2000".to_string()),
+        (
+            "TRADING__STRATEGY__RECORD_PATH",
+            recording.display().to_string(),
+        ),
+        (
+            "TRADING__ORDERMANAGER__MAX_ORDERS_PER_SEC",
+            "1000000".to_string(),
+        ),
+    ]);
+    let mut live = spawn(&dir, &["--all", "--config", config.to_str().unwrap()], &env);
+    let status = live.wait();
+    assert!(status.success(), "live run: exit status {status}");
+    let live_rows = journal_rows(&dir.journal());
+    assert!(
+        live_rows.len() >= 5,
+        "news should let some crossovers trade: {}",
+        live_rows.len()
+    );
+
+    let out = dir.path().join("replay");
+    let args = [
+        "backtest",
+        "--replay",
+        recording.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let mut bt = spawn(&dir, &args, &env);
+    let status = bt.wait();
+    assert!(
+        status.success(),
+        "replay: exit status {status}: {:?}",
+        all_stderr(&bt)
+    );
+    let replayed = backtest_rows(&std::fs::read_to_string(out.join("orders.csv")).unwrap());
+    assert_eq!(
+        replayed, live_rows,
+        "the replay made exactly the live orders, in order"
+    );
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("| ticks | 1200 |"), "{summary}");
+}

@@ -197,6 +197,9 @@ pub struct StrategyConfig {
     /// Ticks older than this (since the gateway sent them) trade no more;
     /// 0 = off. Applies to live feeds only (looping, rate > 0).
     pub max_tick_age_ms: u64,
+    /// File to append every input the strategy acts on (ticks and news,
+    /// in order) for `backtest --replay`; empty: no recording.
+    pub record_path: String,
     /// Token sent in the AUTH frame on every (re)connect; empty: no AUTH
     /// (for an ordermanager with `require_auth = false` or the original
     /// server). `--all` sets it to the run's own token.

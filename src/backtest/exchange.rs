@@ -106,8 +106,15 @@ impl Exchange {
     }
 
     /// Sends one intent at `price_units`, decided at `event_ns`; returns
-    /// its row (also kept in [`orders`](Self::orders)).
-    pub fn place(&mut self, intent: OrderIntent, price_units: i64, event_ns: i64) -> &OrderRow {
+    /// its row (also kept in [`orders`](Self::orders)), or `None` for an
+    /// intent whose id was already sent: the live strategy's tracker never
+    /// sends an id twice, so neither does the backtest.
+    pub fn place(
+        &mut self,
+        intent: OrderIntent,
+        price_units: i64,
+        event_ns: i64,
+    ) -> Option<&OrderRow> {
         let idx = intent.symbol.get();
         if let Some(cell) = self.latest.0.get(idx) {
             cell.set(price_units);
@@ -141,8 +148,7 @@ impl Exchange {
         let verdict = self.desk.verdict(frame, who, now);
         let rejected = match &verdict {
             Verdict::Order { result, .. } => result.err(),
-            Verdict::Replay { answer, .. } => *answer,
-            Verdict::Mismatch { .. } => Some(RejectReason::IdMismatch),
+            Verdict::Replay { .. } | Verdict::Mismatch { .. } => return None,
             Verdict::Malformed { bad, .. } => Some(bad.reason),
         };
         if let Some(record) = verdict.record(event_ns, client) {
@@ -158,7 +164,7 @@ impl Exchange {
             rejected,
             position_after: self.desk.book.net(symbol),
         });
-        self.orders.last().expect("just pushed")
+        self.orders.last()
     }
 
     /// Positions and realised P&L, by the ordermanager's own book.
@@ -196,11 +202,13 @@ mod tests {
         let mut x = Exchange::new(&config(&[]));
         assert_eq!(
             x.place(intent(Side::Buy, 1), 10_000_000_000, 0)
+                .unwrap()
                 .position_after,
             100
         );
         assert_eq!(
             x.place(intent(Side::Sell, 2), 11_000_000_000, 1)
+                .unwrap()
                 .position_after,
             0
         );
@@ -213,20 +221,23 @@ mod tests {
     fn the_ordermanager_risk_checks_refuse_as_live() {
         let mut x = Exchange::new(&config(&[("TRADING__ORDERMANAGER__MAX_POSITION", "150")]));
         x.place(intent(Side::Buy, 1), 100_000_000, 0);
-        let row = x.place(intent(Side::Buy, 2), 100_000_000, 1).clone();
+        let row = x
+            .place(intent(Side::Buy, 2), 100_000_000, 1)
+            .unwrap()
+            .clone();
         assert_eq!(row.rejected, Some(RejectReason::MaxPosition));
         assert_eq!(row.position_after, 100, "a refused order does not fill");
-        let again = x.place(intent(Side::Buy, 2), 100_000_000, 2).clone();
-        assert_eq!(
-            again.rejected,
-            Some(RejectReason::MaxPosition),
-            "a repeated id gets its first answer"
+        assert!(
+            x.place(intent(Side::Buy, 2), 100_000_000, 2).is_none(),
+            "an id already sent is never sent again (as the live tracker)"
         );
+        assert_eq!(x.orders.len(), 2);
         let rate = Exchange::new(&config(&[(
             "TRADING__ORDERMANAGER__MAX_ORDERS_PER_SEC",
             "1",
         )]))
         .place(intent(Side::Buy, 1), 1, 0)
+        .unwrap()
         .rejected;
         assert_eq!(
             rate,

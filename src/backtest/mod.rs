@@ -14,6 +14,7 @@
 //! `orders.csv`, `summary.md` and `equity.svg`; the summary is printed too.
 
 pub mod exchange;
+pub mod recording;
 pub mod report;
 pub mod run;
 pub mod sweep;
@@ -28,15 +29,19 @@ use crate::config::Config;
 use crate::lifecycle::Exit;
 use crate::signals::registry;
 pub use exchange::{Exchange, OrderRow};
-pub use run::{run, Outcome};
+pub use run::{replay, run, Backtester, Outcome};
 pub use ticks::{TickData, TickRow};
 
 /// Options of `trading-stack backtest`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BacktestArgs {
     /// CSV of ticks with a `timestamp,symbol,price` header (the gateway's replay format).
-    #[arg(long, value_name = "FILE")]
-    pub data: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "replay")]
+    pub data: Option<PathBuf>,
+    /// Instead of a CSV: a recording of a live strategy's inputs, ticks and
+    /// news in order (`strategy.record_path`), replayed with their tags.
+    #[arg(long, value_name = "RECORDING", conflicts_with_all = ["data", "sweep"])]
+    pub replay: Option<PathBuf>,
     /// Configuration: `strategy.kind` and its settings, `symbols`, and the
     /// ordermanager's limits (TRADING__SECTION__KEY overrides apply).
     #[arg(long, value_name = "PATH", default_value = "config/default.toml")]
@@ -72,13 +77,23 @@ pub fn main(args: &BacktestArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(Exit::Config, &e.into()),
     };
-    let data = match ticks::load(&args.data, &cfg.symbols) {
-        Ok(d) => d,
-        Err(e) => return fail(Exit::Data, &e.into()),
+    let (data, source) = match (&args.data, &args.replay) {
+        (Some(path), _) => match ticks::load(path, &cfg.symbols) {
+            Ok(d) => (d, Source::Ticks(path.clone())),
+            Err(e) => return fail(Exit::Data, &e.into()),
+        },
+        (None, Some(path)) => match recording::read(path, &cfg.symbols) {
+            Ok(inputs) => (
+                recorded_ticks(&inputs),
+                Source::Recording(path.clone(), inputs),
+            ),
+            Err(e) => return fail(Exit::Data, &e.into()),
+        },
+        (None, None) => unreachable!("clap requires --data or --replay"),
     };
     report_oddities(&cfg, &data);
     let result = if args.sweep.is_empty() {
-        backtest(args, &cfg, &data)
+        backtest(args, &cfg, &data, &source)
     } else {
         run_sweep(args, &cfg, &data, &axes)
     };
@@ -159,7 +174,7 @@ fn run_sweep(
     println!(
         "sweep of {} (and the settings swept) on {}: {} settings × {} ticks in {:.2} s on {} threads; {skipped} skipped (settings the strategy refuses, e.g. short_window >= long_window)",
         describe(cfg),
-        args.data.display(),
+        args.data.as_deref().unwrap_or(Path::new("?")).display(),
         results.len(),
         data.ticks.len(),
         started.elapsed().as_secs_f64(),
@@ -191,8 +206,40 @@ fn run_sweep(
     Ok(())
 }
 
+/// Where the inputs came from.
+enum Source {
+    /// A CSV of ticks.
+    Ticks(PathBuf),
+    /// A recording, and its inputs.
+    Recording(PathBuf, Vec<recording::Input>),
+}
+
+/// The ticks of a recording, for the report's picture.
+fn recorded_ticks(inputs: &[recording::Input]) -> TickData {
+    let ticks = inputs
+        .iter()
+        .filter_map(|i| match i {
+            recording::Input::Tick(t) => Some(TickRow {
+                symbol: t.symbol,
+                price_units: t.price_units,
+                event_ns: t.event_ns,
+            }),
+            recording::Input::News(_) => None,
+        })
+        .collect();
+    TickData {
+        ticks,
+        ..TickData::default()
+    }
+}
+
 /// Loads, runs, writes and prints.
-fn backtest(args: &BacktestArgs, cfg: &Config, data: &TickData) -> anyhow::Result<()> {
+fn backtest(
+    args: &BacktestArgs,
+    cfg: &Config,
+    data: &TickData,
+    source: &Source,
+) -> anyhow::Result<()> {
     let mut strategy = cfg.build_strategy()?;
     let plot = match &args.plot_symbol {
         Some(s) => cfg
@@ -203,13 +250,22 @@ fn backtest(args: &BacktestArgs, cfg: &Config, data: &TickData) -> anyhow::Resul
         None => 0,
     };
     let bar = progress_bar(data.ticks.len() as u64, "ticks");
-    let outcome = run(&mut strategy, &data.ticks, cfg, &mut |done| {
-        bar.set_position(done)
-    });
+    let (outcome, from) = match source {
+        Source::Ticks(path) => {
+            let o = run(&mut strategy, &data.ticks, cfg, &mut |done| {
+                bar.set_position(done)
+            });
+            (o, path.display().to_string())
+        }
+        Source::Recording(path, inputs) => {
+            let o = replay(&mut strategy, inputs, cfg);
+            (o, format!("the recording {}", path.display()))
+        }
+    };
     bar.finish_and_clear();
     let out = args.out.clone().unwrap_or_else(default_out);
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let title = format!("{} on {}", describe(cfg), args.data.display());
+    let title = format!("{} on {from}", describe(cfg));
     let summary = report::summary(&title, &outcome, data);
     report::write_orders(&out.join("orders.csv"), &outcome)?;
     std::fs::write(out.join("summary.md"), &summary)

@@ -2,10 +2,11 @@
 //! the [`Exchange`], and the account marked to market at every tick.
 
 use super::exchange::{Exchange, OrderRow};
+use super::recording::Input;
 use super::ticks::TickRow;
 use crate::config::Config;
 use crate::ordermanager::PositionBook;
-use crate::signals::{Strategy, TickEvent};
+use crate::signals::{NewsEvent, OrderIntent, Strategy, TickEvent};
 
 /// Points kept of the equity curve (it is sampled evenly over the ticks).
 const CURVE_POINTS: u64 = 2_000;
@@ -85,79 +86,181 @@ impl Account {
     }
 }
 
-/// Runs `strategy` over `ticks` with the configuration's limits;
-/// `progress` is told the ticks done every [`PROGRESS_EVERY`].
+/// One backtest in progress: feed it ticks and news, then [`finish`](Self::finish).
+pub struct Backtester {
+    /// The ordermanager's decisions and book.
+    exchange: Exchange,
+    /// Marked to market at every tick.
+    acct: Account,
+    /// Ticks between two equity samples.
+    stride: u64,
+    /// Equity samples.
+    equity: Vec<(u64, i128)>,
+    /// Ticks fed so far.
+    ticks: u64,
+    /// Ticks with a position open.
+    exposed: u64,
+    /// Fills that reduced a position.
+    closing: u64,
+    /// Of those, the ones that realised a gain.
+    winning: u64,
+    /// Realised P&L per symbol before the latest fill.
+    realised: Vec<i128>,
+    /// Event time of the latest tick: news orders are judged at it.
+    now_ns: i64,
+}
+
+impl Backtester {
+    /// A backtest with the configuration's symbols and limits, sampling
+    /// equity for about `expected_ticks` ticks.
+    pub fn new(cfg: &Config, expected_ticks: u64) -> Backtester {
+        let n = cfg.symbols.len();
+        Backtester {
+            exchange: Exchange::new(cfg),
+            acct: Account {
+                net: vec![0; n],
+                base: vec![0; n],
+                last: vec![0; n],
+                open: 0,
+                equity: 0,
+                peak: 0,
+                drawdown: 0,
+            },
+            stride: (expected_ticks / CURVE_POINTS).max(1),
+            equity: Vec::with_capacity(CURVE_POINTS as usize + 2),
+            ticks: 0,
+            exposed: 0,
+            closing: 0,
+            winning: 0,
+            realised: vec![0; n],
+            now_ns: 0,
+        }
+    }
+
+    /// One tick: marked, fed to the strategy, its intent (if any) placed at
+    /// the tick's price.
+    #[inline]
+    pub fn tick<S: Strategy + ?Sized>(&mut self, strategy: &mut S, tick: &TickEvent) {
+        let s = tick.symbol.get();
+        if s >= self.acct.last.len() {
+            return;
+        }
+        self.acct.mark(s, tick.price_units);
+        self.now_ns = tick.event_ns;
+        if let Some(intent) = strategy.on_tick(tick) {
+            self.place(intent, tick.price_units);
+        }
+        self.acct.settle();
+        self.exposed += (self.acct.open > 0) as u64;
+        if self.ticks.is_multiple_of(self.stride) {
+            self.equity.push((self.ticks, self.acct.equity));
+        }
+        self.ticks += 1;
+    }
+
+    /// One news frame: its intent (if any) placed at the symbol's last
+    /// price, or skipped before the symbol's first tick (as live).
+    pub fn news<S: Strategy + ?Sized>(&mut self, strategy: &mut S, news: &NewsEvent) {
+        let Some(intent) = strategy.on_news(news) else {
+            return;
+        };
+        match self.acct.last.get(intent.symbol.get()) {
+            Some(&price) if price > 0 => {
+                self.place(intent, price);
+                self.acct.settle();
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends an intent through the exchange and books a fill.
+    fn place(&mut self, intent: OrderIntent, price_units: i64) {
+        let s = intent.symbol.get();
+        let Some(row) = self.exchange.place(intent, price_units, self.now_ns) else {
+            return;
+        };
+        if row.rejected.is_some() {
+            return;
+        }
+        let name = &self.exchange.symbols()[s];
+        let reduced = self.acct.refill(s, self.exchange.book(), name);
+        let now = self
+            .exchange
+            .book()
+            .by_symbol
+            .get(name)
+            .map_or(0, |p| p.realized_units);
+        if reduced {
+            self.closing += 1;
+            self.winning += (now > self.realised[s]) as u64;
+        }
+        self.realised[s] = now;
+    }
+
+    /// Ticks fed so far.
+    pub fn ticks(&self) -> u64 {
+        self.ticks
+    }
+
+    /// The run's results.
+    pub fn finish(mut self) -> Outcome {
+        self.equity.push((self.ticks, self.acct.equity));
+        Outcome {
+            ticks: self.ticks,
+            book: self.exchange.book().clone(),
+            symbols: self.exchange.symbols().to_vec(),
+            orders: std::mem::take(&mut self.exchange.orders),
+            last_prices: self.acct.last,
+            equity: self.equity,
+            max_drawdown: self.acct.drawdown,
+            ticks_exposed: self.exposed,
+            closing_fills: self.closing,
+            winning_fills: self.winning,
+        }
+    }
+}
+
+/// Runs `strategy` over `ticks` (each tagged with its position) with the
+/// configuration's limits; `progress` is told the ticks done every
+/// [`PROGRESS_EVERY`] and at the end.
 pub fn run<S: Strategy + ?Sized>(
     strategy: &mut S,
     ticks: &[TickRow],
     cfg: &Config,
     progress: &mut dyn FnMut(u64),
 ) -> Outcome {
-    let n = cfg.symbols.len();
-    let mut exchange = Exchange::new(cfg);
-    let mut acct = Account {
-        net: vec![0; n],
-        base: vec![0; n],
-        last: vec![0; n],
-        open: 0,
-        equity: 0,
-        peak: 0,
-        drawdown: 0,
-    };
-    let stride = (ticks.len() as u64 / CURVE_POINTS).max(1);
-    let mut equity = Vec::with_capacity(CURVE_POINTS as usize + 2);
-    let (mut exposed, mut closing, mut winning) = (0u64, 0u64, 0u64);
-    let mut realised = vec![0i128; n];
+    let mut bt = Backtester::new(cfg, ticks.len() as u64);
     for (i, t) in ticks.iter().enumerate() {
-        let s = t.symbol.get();
-        acct.mark(s, t.price_units);
         let tick = TickEvent {
             symbol: t.symbol,
             price_units: t.price_units,
             event_ns: t.event_ns,
             tag: i as u64,
         };
-        if let Some(intent) = strategy.on_tick(&tick) {
-            let row = exchange.place(intent, t.price_units, t.event_ns);
-            if row.rejected.is_none() {
-                let name = &exchange.symbols()[s];
-                let reduced = acct.refill(s, exchange.book(), name);
-                let now = exchange
-                    .book()
-                    .by_symbol
-                    .get(name)
-                    .map_or(0, |p| p.realized_units);
-                if reduced {
-                    closing += 1;
-                    winning += (now > realised[s]) as u64;
-                }
-                realised[s] = now;
-            }
-        }
-        acct.settle();
-        exposed += (acct.open > 0) as u64;
-        let i = i as u64;
-        if i.is_multiple_of(stride) {
-            equity.push((i, acct.equity));
-        }
-        if (i + 1).is_multiple_of(PROGRESS_EVERY) {
-            progress(i + 1);
+        bt.tick(strategy, &tick);
+        if (i as u64 + 1).is_multiple_of(PROGRESS_EVERY) {
+            progress(i as u64 + 1);
         }
     }
-    equity.push((ticks.len() as u64, acct.equity));
     progress(ticks.len() as u64);
-    Outcome {
-        ticks: ticks.len() as u64,
-        book: exchange.book().clone(),
-        symbols: exchange.symbols().to_vec(),
-        orders: std::mem::take(&mut exchange.orders),
-        last_prices: acct.last,
-        equity,
-        max_drawdown: acct.drawdown,
-        ticks_exposed: exposed,
-        closing_fills: closing,
-        winning_fills: winning,
+    bt.finish()
+}
+
+/// Runs `strategy` over recorded inputs, ticks and news in their order,
+/// each tick with its recorded tag (the live ring's sequence number).
+pub fn replay<S: Strategy + ?Sized>(strategy: &mut S, inputs: &[Input], cfg: &Config) -> Outcome {
+    let ticks = inputs
+        .iter()
+        .filter(|i| matches!(i, Input::Tick(_)))
+        .count();
+    let mut bt = Backtester::new(cfg, ticks as u64);
+    for input in inputs {
+        match input {
+            Input::Tick(t) => bt.tick(strategy, t),
+            Input::News(n) => bt.news(strategy, n),
+        }
     }
+    bt.finish()
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 use super::links::{News, Orders, RingWaiter, RingWake};
 use super::orders::{order_id, OrderCounts, OrderTicket, OrderTracker};
+use crate::backtest::recording::{Input, Recorder};
 use crate::clock::unix_now_ns;
 use crate::lifecycle::{GetCounts, Stop};
 use crate::logging::LogLimiter;
@@ -133,6 +134,8 @@ pub struct SignalActor {
     phase: Phase,
     /// How old a tick may be to trade, and what was said about staleness.
     freshness: Freshness,
+    /// `strategy.record_path`: every input acted on, for `backtest --replay`.
+    recorder: Option<Recorder>,
 }
 
 impl SignalActor {
@@ -165,22 +168,48 @@ impl SignalActor {
             done: Some(done),
             phase: Phase::Trading,
             freshness: Freshness::new(settings_max_age),
+            recorder: None,
+        }
+    }
+
+    /// Records every input the strategy acts on into `recorder`.
+    pub fn with_recorder(mut self, recorder: Recorder) -> SignalActor {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// Appends an input to the recording; a failed write stops recording
+    /// (said once) rather than trading.
+    fn record(&mut self, input: Input) {
+        if let Some(r) = &mut self.recorder {
+            if let Err(e) = r.record(&input) {
+                slog::error!(self.log, "recording failed; recording stops (trading goes on)"; "error" => %e);
+                self.recorder = None;
+            }
         }
     }
 
     /// What the strategy makes of one tick from the ring.
     fn decide_tick(&mut self, t: &Tick) -> Option<OrderIntent> {
-        self.engine.on_tick(&TickEvent {
+        let tick = TickEvent {
             symbol: t.symbol,
             price_units: t.price_units,
             event_ns: t.event_ns,
             tag: t.seq,
-        })
+        };
+        if self.recorder.is_some() {
+            self.record(Input::Tick(tick));
+        }
+        self.engine.on_tick(&tick)
     }
 
     /// What the strategy makes of one news frame.
     fn decide_news(&mut self, symbol: SymbolIndex, sentiment: u8) -> Option<OrderIntent> {
-        self.engine.on_news(&NewsEvent { symbol, sentiment })
+        let news = NewsEvent { symbol, sentiment };
+        if self.recorder.is_some() {
+            self.record(Input::News(news));
+        }
+        self.engine.on_news(&news)
     }
 
     /// Turns an intent into an order and queues its frame.
@@ -236,6 +265,10 @@ impl SignalActor {
     /// orders wait in the tracker (resent on connect) and untracked ones in
     /// `out` (sent on connect).
     fn flush(&mut self) {
+        if let Some(Err(e)) = self.recorder.as_mut().map(Recorder::flush) {
+            slog::error!(self.log, "recording failed; recording stops (trading goes on)"; "error" => %e);
+            self.recorder = None;
+        }
         if self.out.is_empty() {
             return;
         }

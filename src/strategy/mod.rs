@@ -82,7 +82,15 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         auth_token: (s.order_ids && !s.auth_token.is_empty()).then(|| s.auth_token.clone()),
     };
     let (done_tx, mut done_rx) = oneshot::channel();
-    let addr = SignalActor::new(settings, reader, engine, log.clone(), done_tx).start();
+    let mut actor = SignalActor::new(settings, reader, engine, log.clone(), done_tx);
+    if !s.record_path.is_empty() {
+        let path = std::path::Path::new(&s.record_path);
+        let recorder = crate::backtest::recording::Recorder::open(path, &cfg.symbols)
+            .context("strategy.record_path")?;
+        slog::info!(log, "recording every input"; "path" => &s.record_path);
+        actor = actor.with_recorder(recorder);
+    }
+    let addr = actor.start();
     let orders = ClientLink::<Orders>::new(
         links::order_link_settings(cfg),
         addr.clone().recipient(),
