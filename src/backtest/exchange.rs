@@ -2,9 +2,9 @@
 //!
 //! Each intent becomes the exact order frame the live strategy sends
 //! (`write_order`, with a client order id), and goes through the
-//! ordermanager's [`Desk`]: the same parser, the same risk checks in the
+//! ordermanager's `Desk`: the same parser, the same risk checks in the
 //! same precedence, the same journal record and the same
-//! [`PositionBook`](crate::ordermanager::PositionBook) update. Nothing is
+//! [`PositionBook`] update. Nothing is
 //! written to disk and nothing is answered; an accepted order fills at its
 //! price, which is the price of the tick that caused it.
 //!

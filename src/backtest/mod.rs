@@ -5,7 +5,7 @@
 //! ([`Config::build_strategy`]); each tick gets its position in the file
 //! as its tag, which is the live ring's sequence number for the same file,
 //! so the two runs' decisions coincide. Orders go through [`Exchange`]
-//! (the ordermanager's [`Desk`](crate::ordermanager::verdict::Desk)) and
+//! (the ordermanager's `Desk`) and
 //! fill at the tick's price. A finite live replay with `use_news = false`
 //! and a backtest of its CSV give the same orders, positions and realised
 //! P&L (`integration/backtest.rs` checks it).
@@ -47,7 +47,7 @@ pub struct BacktestArgs {
     #[arg(long, value_name = "PATH", default_value = "config/default.toml")]
     pub config: PathBuf,
     /// Directory for orders.csv, summary.md and equity.svg
-    /// [default: reports/backtest/<UTC date-time>].
+    /// [default: reports/backtest/YYYY-MM-DD-HH-MM-SS, UTC].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Symbol whose prices and fills the picture shows [default: the first configured].
