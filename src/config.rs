@@ -356,52 +356,7 @@ impl Config {
     /// The configured strategy (`strategy.kind`), built and checked: an
     /// unknown kind, an unknown section or a bad key names itself.
     pub fn build_strategy(&self) -> Result<Box<dyn Strategy>, ConfigError> {
-        use crate::signals::registry;
-        for (name, section) in &self.strategies {
-            let Some(kind) = registry::find(name) else {
-                return Err(ConfigError::Invalid {
-                    key: "strategies",
-                    problem: format!(
-                        "[strategies.{name}]: no strategy kind {name:?} (kinds with a section: {})",
-                        registry::KINDS
-                            .iter()
-                            .map(|k| k.name)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                });
-            };
-            (kind.build)(self.symbols.len(), section.clone()).map_err(|problem| {
-                ConfigError::Invalid {
-                    key: "strategies",
-                    problem: format!("[strategies.{name}]: {problem}"),
-                }
-            })?;
-        }
-        let kind = self.strategy.kind.as_str();
-        if kind == registry::CROSSOVER {
-            return Ok(Box::new(
-                SignalEngine::new(self.symbols.len(), &self.signal_params())
-                    .map_err(signal_error)?,
-            ));
-        }
-        let unknown = || ConfigError::Invalid {
-            key: "strategy.kind",
-            problem: format!("{kind:?} is not one of {}", registry::names().join(", ")),
-        };
-        let registered = registry::find(kind).ok_or_else(unknown)?;
-        let section = self
-            .strategies
-            .get(kind)
-            .cloned()
-            .ok_or_else(|| ConfigError::Invalid {
-                key: "strategies",
-                problem: format!("kind {kind:?} needs a [strategies.{kind}] section"),
-            })?;
-        (registered.build)(self.symbols.len(), section).map_err(|problem| ConfigError::Invalid {
-            key: "strategies",
-            problem: format!("[strategies.{kind}]: {problem}"),
-        })
+        crate::signals::registry::build(self)
     }
 
     /// The ordermanager's risk limits, for its sink and for a backtest's.
@@ -521,7 +476,7 @@ impl Config {
 }
 
 /// A crossover setting's error, naming the key at fault.
-fn signal_error(e: SignalError) -> ConfigError {
+pub(crate) fn signal_error(e: SignalError) -> ConfigError {
     let key = match e {
         SignalError::Windows { .. } => "strategy.short_window",
         SignalError::WindowTooLong(_) => "strategy.long_window",

@@ -8,7 +8,8 @@
 
 use serde::de::DeserializeOwned;
 
-use super::{MeanReversion, MeanReversionParams, Strategy, Streak};
+use super::{MeanReversion, MeanReversionParams, SignalEngine, Strategy, Streak};
+use crate::config::{Config, ConfigError};
 
 /// The kind whose settings live in `[strategy]` (windows, thresholds, news).
 pub const CROSSOVER: &str = "crossover";
@@ -38,12 +39,12 @@ pub const fn kind<S: Configured>(name: &'static str, about: &'static str) -> Kin
     Kind {
         name,
         about,
-        build: build::<S>,
+        build: build_kind::<S>,
     }
 }
 
 /// Reads `S::Params` from a section and builds `S`.
-fn build<S: Configured>(
+fn build_kind<S: Configured>(
     symbols: usize,
     section: config::Value,
 ) -> Result<Box<dyn Strategy>, String> {
@@ -73,6 +74,51 @@ pub fn names() -> Vec<&'static str> {
     std::iter::once(CROSSOVER)
         .chain(KINDS.iter().map(|k| k.name))
         .collect()
+}
+
+/// The strategy `cfg` configures (`strategy.kind`), after checking every
+/// `[strategies.<kind>]` section present, so a typo in a section of a kind
+/// not in use is caught too. Errors name the key or section at fault.
+pub fn build(cfg: &Config) -> Result<Box<dyn Strategy>, ConfigError> {
+    for (name, section) in &cfg.strategies {
+        let Some(kind) = find(name) else {
+            return Err(ConfigError::Invalid {
+                key: "strategies",
+                problem: format!(
+                    "[strategies.{name}]: no strategy kind {name:?} (kinds with a section: {})",
+                    KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        };
+        (kind.build)(cfg.symbols.len(), section.clone()).map_err(|problem| {
+            ConfigError::Invalid {
+                key: "strategies",
+                problem: format!("[strategies.{name}]: {problem}"),
+            }
+        })?;
+    }
+    let kind = cfg.strategy.kind.as_str();
+    if kind == CROSSOVER {
+        let engine = SignalEngine::new(cfg.symbols.len(), &cfg.signal_params())
+            .map_err(crate::config::signal_error)?;
+        return Ok(Box::new(engine));
+    }
+    let registered = find(kind).ok_or_else(|| ConfigError::Invalid {
+        key: "strategy.kind",
+        problem: format!("{kind:?} is not one of {}", names().join(", ")),
+    })?;
+    let section = cfg
+        .strategies
+        .get(kind)
+        .cloned()
+        .ok_or_else(|| ConfigError::Invalid {
+            key: "strategies",
+            problem: format!("kind {kind:?} needs a [strategies.{kind}] section"),
+        })?;
+    (registered.build)(cfg.symbols.len(), section).map_err(|problem| ConfigError::Invalid {
+        key: "strategies",
+        problem: format!("[strategies.{kind}]: {problem}"),
+    })
 }
 
 impl Configured for MeanReversion {
