@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::signals::SignalParams;
+use crate::signals::{SignalParams, Strategy};
 
 mod load;
 #[cfg(test)]
@@ -19,6 +19,7 @@ mod tests;
 mod validate;
 
 pub use load::{ConfigFile, ValueSource, DEFAULT_FILE};
+pub(crate) use validate::{signal_problem, Problem};
 
 /// The built-in defaults, the same text as `config/default.toml`.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -109,6 +110,10 @@ pub struct Config {
     /// every process and handed by the supervisor to its children.
     #[serde(skip)]
     pub file: ConfigFile,
+    /// `[strategies.<kind>]`: each strategy kind's own settings, checked
+    /// by that kind (see `signals::registry`), so adding a kind does not
+    /// touch this file.
+    pub strategies: std::collections::BTreeMap<String, config::Value>,
 }
 
 /// Where the gateway's market data comes from; spelled `csv` or `random_walk`.
@@ -214,6 +219,9 @@ pub struct OrderbookConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StrategyConfig {
+    /// Which strategy trades: `crossover` (the windows and thresholds
+    /// below) or a kind registered in `signals::registry::KINDS`.
+    pub kind: String,
     /// Segment to read prices and ticks from.
     pub shared_memory_name: String,
     /// Where orders go.
@@ -245,6 +253,9 @@ pub struct StrategyConfig {
     /// Ticks older than this (since the gateway sent them) trade no more;
     /// 0 = off. Applies to live feeds only (looping, rate > 0).
     pub max_tick_age_ms: u64,
+    /// File to append every input the strategy acts on (ticks and news,
+    /// in order) for `backtest --replay`; empty: no recording.
+    pub record_path: String,
     /// Token sent in the AUTH frame on every (re)connect; empty: no AUTH
     /// (for an ordermanager with `require_auth = false` or the original
     /// server). `--all` sets it to the run's own token.
@@ -397,6 +408,13 @@ impl Config {
             bearish_threshold: self.strategy.bearish_threshold,
             use_news: self.strategy.use_news,
         }
+    }
+
+    /// The configured strategy (`strategy.kind`), built and checked: an
+    /// unknown kind, an unknown section or a bad key names itself.
+    pub fn build_strategy(&self) -> Result<Box<dyn Strategy>, ConfigError> {
+        crate::signals::registry::build(self)
+            .map_err(|(key, problem)| self.file.invalid(key, problem))
     }
 
     /// What the ordermanager's client sessions enforce.

@@ -47,6 +47,12 @@
 //!   ordermanager processes measured against this machine's floors (TCP
 //!   round trip, read + parse, `fdatasync`), written to `reports/bench.md`
 //!   with SVG plots; the targets are checked there, not in tests.
+//!
+//! And one research tool:
+//!
+//! * [`backtest`] — `trading-stack backtest`: the configured strategy over a
+//!   CSV (or a recording of a live run) in one process, through the
+//!   ordermanager's own checks and books; parameter sweeps in parallel.
 #![warn(missing_docs)]
 // Unsafe code lives only in the shm layer's `layout` (the mapping's atomics)
 // and `sys` (futex and kill syscalls) modules, which allow it explicitly;
@@ -54,6 +60,7 @@
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod backtest;
 pub mod bench;
 pub mod clock;
 pub mod config;

@@ -62,15 +62,46 @@ struct Cli {
     #[arg(long, hide = true)]
     exit_with_parent: bool,
 
-    /// `bench`: measure the real processes and write reports/bench.md.
+    /// `bench`: measure the real processes and write reports/bench.md;
+    /// `backtest`: run the strategy over a CSV in one process.
     #[command(subcommand)]
-    command: Option<trading::bench::BenchCommand>,
+    command: Option<Command>,
+}
+
+/// The subcommands: each one's module owns its arguments.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Bench(trading::bench::BenchCommand),
+    /// Run the configured strategy over a CSV of ticks in one process, with
+    /// the ordermanager's checks and books; writes orders.csv, summary.md and
+    /// equity.svg (see README, Backtest).
+    Backtest(trading::backtest::BacktestArgs),
+}
+
+/// `--help`'s closing lines: the strategy kinds `strategy.kind` accepts.
+fn kinds_help() -> String {
+    let mut text = String::from(
+        "Strategy kinds (strategy.kind; each kind but crossover reads [strategies.<kind>]):\n  \
+         crossover        moving-average crossover combined with news ([strategy] windows and thresholds)",
+    );
+    for k in trading::signals::registry::KINDS {
+        text.push_str(&format!("\n  {:<16} {}", k.name, k.about));
+    }
+    text
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Some(command) = &cli.command {
-        return trading::bench::main(command);
+    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(
+        &<Cli as clap::CommandFactory>::command()
+            .after_help(kinds_help())
+            .get_matches(),
+    )
+    .unwrap_or_else(|e| e.exit());
+    match &cli.command {
+        Some(Command::Bench(command)) => return trading::bench::main(command),
+        Some(Command::Backtest(args)) => return trading::backtest::main(args),
+        None => {}
     }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,

@@ -5,8 +5,19 @@ use super::Config;
 use crate::protocol::validate_symbol;
 use crate::signals::{SignalEngine, SignalError};
 
-/// A key and what is wrong with its value.
-pub(super) type Problem = (&'static str, String);
+/// A key and what is wrong with its value; the loader (or
+/// [`super::ConfigFile::invalid`] after loading) adds the value and its source.
+pub(crate) type Problem = (&'static str, String);
+
+/// A crossover setting's error, naming the key at fault.
+pub(crate) fn signal_problem(e: SignalError) -> Problem {
+    let key = match e {
+        SignalError::Windows { .. } => "strategy.short_window",
+        SignalError::WindowTooLong(_) => "strategy.long_window",
+        SignalError::Thresholds { .. } => "strategy.bearish_threshold",
+    };
+    (key, e.to_string())
+}
 
 impl Config {
     /// Every check, first failure wins.
@@ -24,13 +35,9 @@ impl Config {
             }
         }
         if let Err(e) = SignalEngine::new(self.symbols.len(), &self.signal_params()) {
-            let key = match e {
-                SignalError::Windows { .. } => "strategy.short_window",
-                SignalError::WindowTooLong(_) => "strategy.long_window",
-                SignalError::Thresholds { .. } => "strategy.bearish_threshold",
-            };
-            return invalid(key, e.to_string());
+            return Err(signal_problem(e));
         }
+        crate::signals::registry::build(self)?;
         let cap = self.orderbook.ring_capacity;
         if cap < 2 || !cap.is_power_of_two() {
             return invalid(

@@ -46,7 +46,7 @@ pub mod risk;
 pub mod seen;
 pub mod session;
 mod sink;
-mod verdict;
+pub(crate) mod verdict;
 
 pub use journal::{read_journal, JournalRecord, JournalScan, OrderJournal, Outcome};
 pub use positions::{Position, PositionBook};

@@ -16,8 +16,9 @@
 
 use std::cmp::Ordering;
 
-use super::SignalError;
+use super::{OrderIntent, SignalError, Strategy, TickEvent};
 use crate::protocol::Side;
+use crate::symbol::SymbolIndex;
 
 /// Longest window a detector accepts: its ring holds this many prices.
 pub const MAX_WINDOW: usize = 1_000_000;
@@ -110,10 +111,58 @@ impl Crossover {
     }
 }
 
+/// The crossover strategy on its own: one detector per symbol, every
+/// crossover an order at once (what `use_news = false` trades).
+#[derive(Debug, Clone)]
+pub struct SmaCrossovers {
+    /// One detector per symbol index.
+    detectors: Vec<Crossover>,
+}
+
+impl SmaCrossovers {
+    /// Detectors with windows `short < long` for symbols `0..symbols`.
+    pub fn new(symbols: usize, short: usize, long: usize) -> Result<SmaCrossovers, SignalError> {
+        let proto = Crossover::new(short, long)?;
+        Ok(SmaCrossovers {
+            detectors: vec![proto; symbols],
+        })
+    }
+
+    /// The side of a crossover of `symbol` at this price, if any.
+    #[inline]
+    pub fn update(&mut self, symbol: SymbolIndex, price_units: i64) -> Option<Side> {
+        self.detectors.get_mut(symbol.get())?.update(price_units)
+    }
+
+    /// The detector of `symbol`, for logging its averages.
+    pub fn detector(&self, symbol: SymbolIndex) -> Option<&Crossover> {
+        self.detectors.get(symbol.get())
+    }
+
+    /// How many symbols it was sized for.
+    pub fn symbols(&self) -> usize {
+        self.detectors.len()
+    }
+}
+
+impl Strategy for SmaCrossovers {
+    #[inline]
+    fn on_tick(&mut self, tick: &TickEvent) -> Option<OrderIntent> {
+        let side = self.update(tick.symbol, tick.price_units)?;
+        Some(OrderIntent {
+            symbol: tick.symbol,
+            side,
+            tag: tick.tag,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signals::Strategy as _;
     use proptest::prelude::*;
+    use proptest::strategy::Strategy;
     use Side::{Buy, Sell};
 
     fn run(short: usize, long: usize, prices: &[i64]) -> Vec<Option<Side>> {
@@ -254,6 +303,30 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn the_strategy_trades_every_crossover_per_symbol() {
+        let mut s = SmaCrossovers::new(2, 2, 3).unwrap();
+        let tick = |symbol: u32, price_units: i64, tag: u64| TickEvent {
+            symbol: SymbolIndex(symbol),
+            price_units,
+            event_ns: 0,
+            tag,
+        };
+        // Symbol 0 as in crossings_fire_on_the_exact_tick, symbol 1 interleaved flat.
+        let mut out = Vec::new();
+        for (tag, p) in [3, 2, 1, 4, 4, 1].into_iter().enumerate() {
+            out.extend(s.on_tick(&tick(0, p, tag as u64 * 2)));
+            out.extend(s.on_tick(&tick(1, 5, tag as u64 * 2 + 1)));
+        }
+        let intent = |side, tag| OrderIntent {
+            symbol: SymbolIndex(0),
+            side,
+            tag,
+        };
+        assert_eq!(out, [intent(Buy, 6), intent(Sell, 10)]);
+        assert_eq!(s.on_tick(&tick(9, 1, 99)), None, "unknown symbol");
     }
 
     proptest! {

@@ -8,15 +8,26 @@
 //! * [`news`] — sentiment to a BUY / SELL / HOLD view.
 //! * [`combiner`] — turns crossovers and news views into at most one order
 //!   per price signal.
-//! * [`SignalEngine`] — all three for every symbol of a table.
+//! * [`SignalEngine`] — all three for every symbol of a table: today's
+//!   strategy, kind `crossover`.
+//! * [`Strategy`] — the interface all of them implement, with
+//!   [`MeanReversion`] and [`Streak`] as further kinds; [`registry`] selects
+//!   one by name (`strategy.kind`).
 
 pub mod combiner;
 pub mod crossover;
+pub mod mean_reversion;
 pub mod news;
+pub mod registry;
+mod strategy;
+pub mod streak;
 
 pub use combiner::{Combiner, OrderIntent};
-pub use crossover::Crossover;
-pub use news::classify_sentiment;
+pub use crossover::{Crossover, SmaCrossovers};
+pub use mean_reversion::{MeanReversion, MeanReversionParams};
+pub use news::{classify_sentiment, NewsView};
+pub use strategy::{NewsEvent, Strategy, TickEvent};
+pub use streak::{Streak, StreakParams};
 
 use crate::symbol::SymbolIndex;
 use serde::Deserialize;
@@ -61,11 +72,12 @@ pub enum SignalError {
     },
 }
 
-/// Crossover detectors, news thresholds and the combiner for every symbol.
+/// Crossover detectors, news thresholds and the combiner for every symbol:
+/// the `crossover` kind, the strategy this system has always traded.
 #[derive(Debug, Clone)]
 pub struct SignalEngine {
     /// One detector per symbol index.
-    crossovers: Vec<Crossover>,
+    crossovers: SmaCrossovers,
     /// Agreement of price signals and news, per symbol.
     combiner: Combiner,
     /// From the params, for `on_news`.
@@ -83,9 +95,8 @@ impl SignalEngine {
                 bullish: params.bullish_threshold,
             });
         }
-        let proto = Crossover::new(params.short_window, params.long_window)?;
         Ok(SignalEngine {
-            crossovers: vec![proto; symbols],
+            crossovers: SmaCrossovers::new(symbols, params.short_window, params.long_window)?,
             combiner: Combiner::new(symbols, params.use_news),
             bullish: params.bullish_threshold,
             bearish: params.bearish_threshold,
@@ -103,13 +114,13 @@ impl SignalEngine {
         price_units: i64,
         tag: u64,
     ) -> Option<OrderIntent> {
-        let side = self.crossovers.get_mut(symbol.get())?.update(price_units)?;
+        let side = self.crossovers.update(symbol, price_units)?;
         self.combiner.on_crossover(symbol, side, tag)
     }
 
     /// Feeds one news frame's sentiment (0–100) for `symbol`.
     pub fn on_news(&mut self, symbol: SymbolIndex, sentiment: u8) -> Option<OrderIntent> {
-        if symbol.get() >= self.crossovers.len() {
+        if symbol.get() >= self.crossovers.symbols() {
             return None;
         }
         let view = classify_sentiment(sentiment, self.bullish, self.bearish);
@@ -118,7 +129,18 @@ impl SignalEngine {
 
     /// The detector of `symbol`, for logging its averages.
     pub fn crossover(&self, symbol: SymbolIndex) -> Option<&Crossover> {
-        self.crossovers.get(symbol.get())
+        self.crossovers.detector(symbol)
+    }
+}
+
+impl Strategy for SignalEngine {
+    #[inline]
+    fn on_tick(&mut self, tick: &TickEvent) -> Option<OrderIntent> {
+        SignalEngine::on_tick(self, tick.symbol, tick.price_units, tick.tag)
+    }
+
+    fn on_news(&mut self, news: &NewsEvent) -> Option<OrderIntent> {
+        SignalEngine::on_news(self, news.symbol, news.sentiment)
     }
 }
 

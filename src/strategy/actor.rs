@@ -16,14 +16,16 @@ use tokio::sync::oneshot;
 
 use super::links::{News, Orders, RingWaiter, RingWake};
 use super::orders::{order_id, OrderCounts, OrderTicket, OrderTracker};
+use crate::backtest::recording::{Input, Recorder};
 use crate::clock::unix_now_ns;
 use crate::lifecycle::{GetCounts, Stop};
 use crate::logging::LogLimiter;
 use crate::net::{LinkEvent, LinkWriter, NetEvent};
 use crate::price::Price;
 use crate::protocol::{write_order, Order};
-use crate::shm::{PriceTableReader, RingCursor, RingRegistration, ShmError};
-use crate::signals::{OrderIntent, SignalEngine};
+use crate::shm::{PriceTableReader, RingCursor, RingRegistration, ShmError, Tick};
+use crate::signals::{NewsEvent, OrderIntent, Strategy, TickEvent};
+use crate::symbol::SymbolIndex;
 use fresh::Freshness;
 use stop::Phase;
 
@@ -109,8 +111,9 @@ pub struct SignalActor {
     ring_slot: Option<RingRegistration>,
     /// Thread that sleeps on the ring for us.
     waiter: Option<RingWaiter>,
-    /// Crossovers and news, combined into order intents.
-    engine: SignalEngine,
+    /// The configured strategy (`strategy.kind`): ticks and news in, order
+    /// intents out; boxed so any kind runs in the same actor.
+    engine: Box<dyn Strategy>,
     /// Latest price per symbol from the ring, for news-triggered orders.
     last_price: Vec<Option<Price>>,
     /// Every order until its answer, and the order counters.
@@ -134,6 +137,8 @@ pub struct SignalActor {
     phase: Phase,
     /// How old a tick may be to trade, and what was said about staleness.
     freshness: Freshness,
+    /// `strategy.record_path`: every input acted on, for `backtest --replay`.
+    recorder: Option<Recorder>,
 }
 
 impl SignalActor {
@@ -147,7 +152,7 @@ impl SignalActor {
     pub fn new(
         settings: StrategySettings,
         reader: PriceTableReader,
-        engine: SignalEngine,
+        engine: impl Strategy + 'static,
         log: Logger,
         done: oneshot::Sender<()>,
     ) -> Result<SignalActor, ShmError> {
@@ -164,7 +169,7 @@ impl SignalActor {
             cursor,
             ring_slot: Some(ring_slot),
             waiter: None,
-            engine,
+            engine: Box::new(engine),
             last_price: vec![None; n],
             tracker: OrderTracker::new(),
             link: None,
@@ -175,7 +180,48 @@ impl SignalActor {
             done: Some(done),
             phase: Phase::Trading,
             freshness: Freshness::new(settings_max_age),
+            recorder: None,
         })
+    }
+
+    /// Records every input the strategy acts on into `recorder`.
+    pub fn with_recorder(mut self, recorder: Recorder) -> SignalActor {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// Appends an input to the recording; a failed write stops recording
+    /// (said once) rather than trading.
+    fn record(&mut self, input: Input) {
+        if let Some(r) = &mut self.recorder {
+            if let Err(e) = r.record(&input) {
+                slog::error!(self.log, "recording failed; recording stops (trading goes on)"; "error" => %e);
+                self.recorder = None;
+            }
+        }
+    }
+
+    /// What the strategy makes of one tick from the ring.
+    fn decide_tick(&mut self, t: &Tick) -> Option<OrderIntent> {
+        let tick = TickEvent {
+            symbol: t.symbol,
+            price_units: t.price_units,
+            event_ns: t.event_ns,
+            tag: t.seq,
+        };
+        if self.recorder.is_some() {
+            self.record(Input::Tick(tick));
+        }
+        self.engine.on_tick(&tick)
+    }
+
+    /// What the strategy makes of one news frame.
+    fn decide_news(&mut self, symbol: SymbolIndex, sentiment: u8) -> Option<OrderIntent> {
+        let news = NewsEvent { symbol, sentiment };
+        if self.recorder.is_some() {
+            self.record(Input::News(news));
+        }
+        self.engine.on_news(&news)
     }
 
     /// Turns an intent into an order and queues its frame.
@@ -233,6 +279,10 @@ impl SignalActor {
     /// orders wait in the tracker (resent on connect) and untracked ones in
     /// `out` (sent on connect).
     fn flush(&mut self) {
+        if let Some(Err(e)) = self.recorder.as_mut().map(Recorder::flush) {
+            slog::error!(self.log, "recording failed; recording stops (trading goes on)"; "error" => %e);
+            self.recorder = None;
+        }
         if self.out.is_empty() {
             return;
         }

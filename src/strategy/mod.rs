@@ -3,8 +3,9 @@
 //! [`SignalActor`] consumes the orderbook's tick ring in order from the
 //! oldest tick still there (a strategy that starts late still sees a finite
 //! run from its first tick), woken by a futex through a [`RingWaiter`] thread
-//! instead of polling. Each tick goes through the [`SignalEngine`]
-//! (moving-average crossover, combined with news unless
+//! instead of polling. Each tick goes through the configured strategy
+//! (`strategy.kind`; by default the [`SignalEngine`](crate::signals::SignalEngine):
+//! moving-average crossover, combined with news unless
 //! `strategy.use_news = false`); each resulting order gets a client order id
 //! derived from the crossover tick (`{client_name}-{generation}-{seq}`), is
 //! logged, sent, and kept in the order tracker until its ACK or REJ.
@@ -43,7 +44,6 @@ use tokio::sync::oneshot;
 use crate::lifecycle::{announce_ready, CannotRun, RoleContext, Shutdown, Stop};
 use crate::net::ClientLink;
 use crate::shm::{PriceTableReader, ShmError};
-use crate::signals::SignalEngine;
 
 /// How often a missing table is looked for at start-up.
 const ATTACH_RETRY: Duration = Duration::from_millis(50);
@@ -69,7 +69,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         "name" => &s.shared_memory_name, "generation" => format!("{:016x}", reader.generation()),
         "ticks_in_ring" => reader.ticks_written(), "use_news" => s.use_news);
 
-    let engine = SignalEngine::new(cfg.symbols.len(), &cfg.signal_params())?;
+    let engine = cfg.build_strategy()?;
     let settings = StrategySettings {
         client_name: s.client_name.clone(),
         order_ids: s.order_ids,
@@ -81,10 +81,17 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         auth_token: (s.order_ids && !s.auth_token.is_empty()).then(|| s.auth_token.clone()),
     };
     let (done_tx, mut done_rx) = oneshot::channel();
-    let addr = SignalActor::new(settings, reader, engine, log.clone(), done_tx)
+    let mut actor = SignalActor::new(settings, reader, engine, log.clone(), done_tx)
         .context("registering as a reader of the tick ring")
-        .map_err(CannotRun::Environment)?
-        .start();
+        .map_err(CannotRun::Environment)?;
+    if !s.record_path.is_empty() {
+        let path = std::path::Path::new(&s.record_path);
+        let recorder = crate::backtest::recording::Recorder::open(path, &cfg.symbols)
+            .context("strategy.record_path")?;
+        slog::info!(log, "recording every input"; "path" => &s.record_path);
+        actor = actor.with_recorder(recorder);
+    }
+    let addr = actor.start();
     // Ready once registered: every tick from here on is kept for us.
     announce_ready("strategy", &[]);
     let orders = ClientLink::<Orders>::new(

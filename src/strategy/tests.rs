@@ -15,7 +15,7 @@ use crate::net::{ConnId, LinkEvent, NetEvent};
 use crate::protocol::{parse_order, FrameSplitter};
 use crate::shm::testutil::Seg;
 use crate::shm::PriceTable;
-use crate::signals::SignalParams;
+use crate::signals::{SignalEngine, SignalParams};
 use crate::symbol::SymbolIndex;
 
 fn symbols() -> Vec<String> {

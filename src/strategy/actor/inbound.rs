@@ -107,7 +107,7 @@ impl SignalActor {
             match parsed {
                 Ok((idx, sentiment)) => {
                     self.input.news += 1;
-                    if let Some(intent) = self.engine.on_news(idx, sentiment) {
+                    if let Some(intent) = self.decide_news(idx, sentiment) {
                         match self.last_price[idx.get()] {
                             Some(price) => self.place(intent, price),
                             None => {

@@ -42,7 +42,7 @@ impl SignalActor {
                         *p = Some(price);
                     }
                     let fresh = self.fresh_enough(&t, now);
-                    if let Some(intent) = self.engine.on_tick(sym, t.price_units, t.seq) {
+                    if let Some(intent) = self.decide_tick(&t) {
                         if fresh {
                             self.place(intent, price);
                         } else {
