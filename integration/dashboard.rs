@@ -277,7 +277,13 @@ fn metrics_parse_and_counters_only_grow() {
     let dir = TestDir::new();
     let shm = ShmName::new("metrics");
     let (run, addr) = start_run(&dir, &shm);
-    let first = http_get(addr, "/metrics");
+    // The first scrape once the run trades (a loaded machine may take a
+    // while to start four processes), so that growth can be compared.
+    let mut first = String::new();
+    wait_until("a scrape with accepted orders", || {
+        first = http_get(addr, "/metrics");
+        first.contains("trading_orders_total{outcome=\"accepted\"}")
+    });
     std::thread::sleep(Duration::from_millis(1500));
     let second = http_get(addr, "/metrics");
     // Without a terminal the status line goes to main.log every 5 s.
