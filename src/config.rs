@@ -263,6 +263,10 @@ pub struct OrderManagerConfig {
     /// A frame left incomplete this long closes the connection (0 = never):
     /// a slow-loris client must not hold a place for ever.
     pub partial_frame_timeout_ms: u64,
+    /// Most frames of one client decided in one turn of the ordermanager
+    /// before the other clients' frames get theirs: what one flooding
+    /// client can make a well-behaved one wait.
+    pub max_frames_per_turn: usize,
 }
 
 /// `[supervisor]`.
@@ -353,6 +357,7 @@ impl Config {
                 max_frame: self.protocol.max_frame,
                 idle: ms(om.idle_timeout_ms),
                 partial: ms(om.partial_frame_timeout_ms),
+                frames_per_turn: om.max_frames_per_turn,
             },
         }
     }
@@ -470,6 +475,12 @@ impl Config {
             return invalid(
                 "ordermanager.max_order_notional",
                 format!("{} is not >= 0", om.max_order_notional),
+            );
+        }
+        if om.max_frames_per_turn == 0 {
+            return invalid(
+                "ordermanager.max_frames_per_turn",
+                "must be at least 1".into(),
             );
         }
         if om.max_reply_backlog < 1024 {
@@ -637,6 +648,11 @@ mod tests {
                 "TRADING__ORDERMANAGER__MAX_REPLY_BACKLOG",
                 "10",
                 "ordermanager.max_reply_backlog",
+            ),
+            (
+                "TRADING__ORDERMANAGER__MAX_FRAMES_PER_TURN",
+                "0",
+                "ordermanager.max_frames_per_turn",
             ),
             (
                 "TRADING__ORDERMANAGER__AUTH_TOKEN",
