@@ -38,7 +38,12 @@ fn answers(s: &mut TcpStream, frames: usize) -> Vec<String> {
     while out.len() < frames {
         let mut buf = [0u8; 4096];
         let n = s.read(&mut buf).unwrap();
-        assert!(n > 0, "closed after {out:?}");
+        assert!(
+            n > 0,
+            "closed after {} answers: {:?}",
+            out.len(),
+            out.last()
+        );
         text.push_str(std::str::from_utf8(&buf[..n]).unwrap());
         while let Some(i) = text.find('*') {
             out.push(text[..i].to_string());
@@ -242,4 +247,55 @@ fn the_connection_cap_and_the_slow_loris_limit_hold_on_the_real_process() {
         log.contains("a partial frame waited more than 300ms"),
         "{log}"
     );
+}
+
+#[test]
+fn a_flooder_that_does_not_read_is_served_in_turns_and_loses_nothing() {
+    let dir = TestDir::new();
+    let env = [
+        ("TRADING__ORDERMANAGER__MAX_ORDERS_PER_SEC", "100000000"),
+        ("TRADING__ORDERMANAGER__MAX_FRAMES_PER_TURN", "16"),
+        // Room for every answer of the flood, so the flooder is throttled
+        // only by TCP here, never cut.
+        ("TRADING__ORDERMANAGER__MAX_REPLY_BACKLOG", "16777216"),
+    ];
+    let (om, addr, _shm) = start(&dir, "fair", &env);
+    // Tens of thousands of orders in one write, not read until the end:
+    // thousands of turns of 16 frames, seconds of work for a debug build.
+    const FLOOD: usize = 40_000;
+    let mut flood = connect_as(addr, "flood", b"");
+    let orders: String = (0..FLOOD)
+        .map(|i| {
+            let side = if i % 2 == 0 { "BUY" } else { "SELL" };
+            format!("1,{side},1,MSFT,100,f{i}*")
+        })
+        .collect();
+    let mut writer = flood.try_clone().unwrap();
+    let flooding = std::thread::spawn(move || writer.write_all(orders.as_bytes()).unwrap());
+    let mut good = connect_as(addr, "good", b"");
+    for i in 0..20 {
+        good.write_all(format!("1,BUY,1,AAPL,100,g{i}*").as_bytes())
+            .unwrap();
+        assert_eq!(answers(&mut good, 1), [format!("ACK,g{i}")]);
+    }
+    flooding.join().unwrap();
+    let want: Vec<String> = (0..FLOOD).map(|i| format!("ACK,f{i}")).collect();
+    assert!(
+        answers(&mut flood, FLOOD) == want,
+        "every flood order answered once, in order"
+    );
+    let (journal, log) = stop(om, &dir);
+    let of = |name: &str| -> Vec<usize> {
+        let named = |r: &&JournalRecord| r.client_name.as_deref() == Some(name);
+        let at = journal.iter().enumerate().filter(|(_, r)| named(r));
+        at.map(|(i, _)| i).collect()
+    };
+    let (flood_at, good_at) = (of("flood"), of("good"));
+    assert_eq!((flood_at.len(), good_at.len()), (FLOOD, 20));
+    assert_eq!(journal.len(), FLOOD + 20, "nothing else, nothing twice");
+    assert!(
+        good_at[19] < flood_at[FLOOD - 1],
+        "the good client's orders were decided between the flood's turns"
+    );
+    assert!(log.contains("slow_clients: 0"), "{log}");
 }

@@ -329,6 +329,10 @@ pub struct OrderManagerConfig {
     /// A frame left incomplete this long closes the connection (0 = never):
     /// a slow-loris client must not hold a place for ever.
     pub partial_frame_timeout_ms: u64,
+    /// Most frames of one client decided in one turn of the ordermanager
+    /// before the other clients' frames get theirs: what one flooding
+    /// client can make a well-behaved one wait.
+    pub max_frames_per_turn: usize,
 }
 
 impl OrderManagerConfig {
@@ -427,6 +431,7 @@ impl Config {
                 max_frame: self.protocol.max_frame,
                 idle: ms(om.idle_timeout_ms),
                 partial: ms(om.partial_frame_timeout_ms),
+                frames_per_turn: om.max_frames_per_turn,
             },
         }
     }

@@ -149,6 +149,11 @@ fn bad_values_name_their_key() {
             "ordermanager.auth_token",
         ),
         (
+            "TRADING__ORDERMANAGER__MAX_FRAMES_PER_TURN",
+            "0",
+            "ordermanager.max_frames_per_turn",
+        ),
+        (
             "TRADING__STRATEGY__AUTH_TOKEN",
             "a,b",
             "strategy.auth_token",

@@ -115,6 +115,12 @@ impl Config {
                 format!("{} is not >= 0", om.max_order_notional),
             );
         }
+        if om.max_frames_per_turn == 0 {
+            return invalid(
+                "ordermanager.max_frames_per_turn",
+                "must be at least 1".into(),
+            );
+        }
         if om.max_reply_backlog < 1024 {
             return invalid(
                 "ordermanager.max_reply_backlog",

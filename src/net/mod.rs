@@ -7,7 +7,12 @@
 //! Framing happens here and only here (one reading loop serves both), one batch per read, so a
 //! read of hundreds of ticks is one actor turn; the reader awaits the actor's
 //! handling of each batch, which is the backpressure from a slow actor back
-//! to the peer's TCP window.
+//! to the peer's TCP window. A server that must be fair between clients caps
+//! the frames of one batch ([`ReadLimits::frames_per_turn`]): a big read then
+//! goes as several batches, each awaited, so the batches of other
+//! connections queue between them in the owner's mailbox (first come, first
+//! served: round-robin between busy clients) and the flooding peer's socket
+//! is not read again until its last batch is handled.
 //!
 //! * [`backoff`]: exponential backoff and the connect-retry loop.
 //! * [`writer`]: the per-connection writer task behind a [`LinkWriter`].
@@ -143,6 +148,10 @@ pub struct ReadLimits {
     pub idle: Option<Duration>,
     /// Close when a frame stays incomplete this long (`None`: never).
     pub partial: Option<Duration>,
+    /// Most frames handed to the owner in one event (one actor turn): the
+    /// longest one client can make the others wait. `usize::MAX`: a whole
+    /// read in one event, for links to our own peers.
+    pub frames_per_turn: usize,
 }
 
 impl ReadLimits {
@@ -152,6 +161,7 @@ impl ReadLimits {
             max_frame,
             idle: None,
             partial: None,
+            frames_per_turn: usize::MAX,
         }
     }
 
@@ -183,8 +193,10 @@ pub(crate) struct Pumped {
 }
 
 /// Reads `rd` until it ends, `stop` or `cut` is cancelled, or a limit is
-/// hit; the complete frames of every read go to `to` as one
-/// [`LinkEvent::Frames`], awaited (backpressure), in order.
+/// hit; the complete frames of every read go to `to` as
+/// [`LinkEvent::Frames`] of at most `limits.frames_per_turn` frames each,
+/// in order, each awaited before the next (backpressure: the socket is read
+/// again only once the owner has handled all of them).
 pub(crate) async fn pump<K: 'static>(
     mut rd: OwnedReadHalf,
     conn: ConnId,
@@ -222,31 +234,68 @@ pub(crate) async fn pump<K: 'static>(
             Err(e) => return down(LinkDown::Failed(e.to_string())),
             Ok(_) => {}
         }
-        last_read = Instant::now();
         let (batch, error) = splitter.take_batch();
+        let completed_a_frame = !batch.is_empty();
+        // `deliver` awaits the owner's answer to each turn, not just its
+        // delivery, and nothing is read meanwhile: the backpressure hook. The
+        // orderbook answers a read only once the tick ring had room for all
+        // of it, so a slow ring reader leaves this socket unread and TCP
+        // holds the peer back.
+        if let Err(undelivered) = deliver(batch, conn, to, limits.frames_per_turn, cut).await {
+            return undelivered;
+        }
+        // The peer's clocks run only while we wait for its bytes, not while
+        // its frames wait for the owner (a flooder held back by backpressure
+        // is not idle); a partial frame is timed from the read that started
+        // it: a flood whose every read ends mid-frame is not a slow-loris.
+        last_read = Instant::now();
         partial_since = match splitter.pending() {
             0 => None,
+            _ if completed_a_frame => Some(last_read),
             _ => partial_since.or(Some(last_read)),
         };
-        if !batch.is_empty() {
-            let event = NetEvent::new(conn, LinkEvent::Frames(batch));
-            // Awaits the owner's answer, not just the delivery, and reads
-            // nothing meanwhile: the backpressure hook. The orderbook answers
-            // a read only once the tick ring had room for all of it, so a
-            // slow ring reader leaves this socket unread and TCP holds the
-            // peer back.
-            if to.send(event).await.is_err() {
-                return Pumped {
-                    down: LinkDown::Stopped,
-                    owner_gone: true,
-                };
-            }
-        }
         if let Some(e) = error {
             return down(LinkDown::Unframeable(e));
         }
     }
 }
 
+/// Hands `batch` to `to` in events of at most `per_turn` frames, each
+/// awaited before the next. Stops when the owner is gone, or when it cut
+/// the connection: the rest of a read it refused is not worth its turns.
+async fn deliver<K: 'static>(
+    batch: FrameBatch,
+    conn: ConnId,
+    to: &Recipient<NetEvent<K>>,
+    per_turn: usize,
+    cut: &CancellationToken,
+) -> Result<(), Pumped> {
+    let send = |frames| async move {
+        if cut.is_cancelled() {
+            return Err(Pumped {
+                down: LinkDown::Cut,
+                owner_gone: false,
+            });
+        }
+        let event = NetEvent::new(conn, LinkEvent::Frames(frames));
+        to.send(event).await.map_err(|_| Pumped {
+            down: LinkDown::Stopped,
+            owner_gone: true,
+        })
+    };
+    if batch.len() <= per_turn {
+        if !batch.is_empty() {
+            send(batch).await?;
+        }
+        return Ok(());
+    }
+    for chunk in batch.chunks(per_turn) {
+        send(chunk).await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fairness;

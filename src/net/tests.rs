@@ -222,22 +222,25 @@ fn limits(max_connections: usize, partial: Option<Duration>) -> SessionLimits {
             max_frame: 64,
             idle: None,
             partial,
+            frames_per_turn: usize::MAX,
         },
     }
 }
 
-async fn serve(limits: SessionLimits) -> (std::net::SocketAddr, Seen, Writer) {
+/// Sessions on an ephemeral loopback port, reported to `to`; the port.
+pub(super) async fn serve_to<K: 'static>(
+    limits: SessionLimits,
+    to: actix::Recipient<NetEvent<K>>,
+) -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_sessions(listener, limits, to, "test", discard()));
+    addr
+}
+
+async fn serve(limits: SessionLimits) -> (std::net::SocketAddr, Seen, Writer) {
     let (owner, seen, writer) = recorder();
-    tokio::spawn(serve_sessions(
-        listener,
-        limits,
-        owner.recipient(),
-        "test",
-        discard(),
-    ));
-    (addr, seen, writer)
+    (serve_to(limits, owner.recipient()).await, seen, writer)
 }
 
 #[actix_rt::test]

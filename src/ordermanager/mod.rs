@@ -7,7 +7,10 @@
 //! * Each client connection is a session of [`serve_sessions`]: it frames
 //!   what the client sends (a frame over `protocol.max_frame` without `*`
 //!   closes that connection) and hands each socket read's frames to the actor
-//!   as one message; a writer task sends the answers. Connections beyond
+//!   in messages of at most `ordermanager.max_frames_per_turn` frames, each
+//!   awaited, so other clients' frames are decided between a flooder's turns
+//!   and the flooder is held back by TCP; the frames of one pass over the
+//!   mailbox share one commit. A writer task sends the answers. Connections beyond
 //!   `ordermanager.max_connections` are refused; idle and slow-loris clients
 //!   are cut. A client whose orders carry no id (the original Python client,
 //!   which never reads) is never written to.

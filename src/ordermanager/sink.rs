@@ -51,6 +51,14 @@ pub struct SinkSettings {
     pub max_malformed_in_a_row: u64,
 }
 
+/// Commit what this pass over the mailbox decided: sent to itself with
+/// `notify`, which actix runs only after every message already waiting in
+/// the mailbox, so the frames of all clients that arrived together share
+/// one commit, and none waits for more than that one.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct EndOfPass;
+
 /// Enter (`true`, SIGUSR1) or leave (`false`, SIGUSR2) the halted state.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -95,7 +103,8 @@ pub struct OrderSinkActor {
     clients: HashMap<ConnId, Client>,
     /// `Executed order` lines waiting for their commit.
     executed: Vec<String>,
-    /// A group commit is already due (`group_commit > 0`).
+    /// A commit is already due: at the end of this pass over the mailbox,
+    /// or after `group_commit`.
     commit_scheduled: bool,
     /// A commit failed: nothing more is decided, committed or answered.
     failed: bool,
@@ -356,8 +365,9 @@ impl OrderSinkActor {
         self.clients.insert(conn, Client::new(peer, replies));
     }
 
-    /// Decides every frame of one socket read, then commits them together
-    /// (or schedules the group commit).
+    /// Decides the frames of one event (at most
+    /// `ordermanager.max_frames_per_turn` of one socket read), then
+    /// schedules their commit.
     fn handle_frames(&mut self, conn: ConnId, frames: &FrameBatch, ctx: &mut Context<Self>) {
         if self.failed {
             return;
@@ -371,7 +381,8 @@ impl OrderSinkActor {
         self.commit_when_due(ctx);
     }
 
-    /// Commits now, or schedules the group commit, if anything waits.
+    /// Schedules the commit if anything waits: at the end of this pass over
+    /// the mailbox ([`EndOfPass`]), or after `group_commit` when set.
     fn commit_when_due(&mut self, ctx: &mut Context<Self>) {
         let waiting = self.journal.uncommitted() > 0
             || !self.executed.is_empty()
@@ -379,10 +390,13 @@ impl OrderSinkActor {
         if !waiting {
             return;
         }
+        if self.commit_scheduled {
+            return;
+        }
+        self.commit_scheduled = true;
         if self.settings.group_commit.is_zero() || self.settings.durability == Durability::Every {
-            self.flush(ctx);
-        } else if !self.commit_scheduled {
-            self.commit_scheduled = true;
+            ctx.notify(EndOfPass);
+        } else {
             ctx.run_later(self.settings.group_commit, |act, ctx| act.flush(ctx));
         }
     }
@@ -444,6 +458,14 @@ impl Handler<NetEvent<OrderClients>> for OrderSinkActor {
             LinkEvent::Frames(frames) => self.handle_frames(msg.conn, &frames, ctx),
             LinkEvent::Down(reason) => self.client_gone(msg.conn, &reason, ctx),
         }
+    }
+}
+
+impl Handler<EndOfPass> for OrderSinkActor {
+    type Result = ();
+
+    fn handle(&mut self, _: EndOfPass, ctx: &mut Context<Self>) {
+        self.flush(ctx);
     }
 }
 

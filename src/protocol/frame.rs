@@ -182,6 +182,21 @@ impl FrameBatch {
             .iter()
             .map(|&(s, l)| &self.bytes[s as usize..(s + l) as usize])
     }
+
+    /// The frames in order as batches of at most `max` frames (at least
+    /// one), sharing this batch's memory: how a reader hands one big read
+    /// to its owner as several turns, so one peer's read cannot hold the
+    /// owner for thousands of frames while other peers wait.
+    pub fn chunks(&self, max: usize) -> impl Iterator<Item = FrameBatch> + '_ {
+        self.spans.chunks(max.max(1)).map(|spans| {
+            let base = spans[0].0;
+            let (last, len) = spans[spans.len() - 1];
+            FrameBatch {
+                bytes: self.bytes.slice(base as usize..(last + len) as usize),
+                spans: spans.iter().map(|&(s, l)| (s - base, l)).collect(),
+            }
+        })
+    }
 }
 
 #[cfg(test)]
@@ -195,6 +210,21 @@ mod tests {
             out.push(String::from_utf8_lossy(f).into_owned());
         }
         Ok(out)
+    }
+
+    #[test]
+    fn chunks_keep_every_frame_in_order() {
+        let b = FrameBatch::split(b"A,1*B,2***C,3*D*E,55*", 64).unwrap();
+        let chunks: Vec<FrameBatch> = b.chunks(2).collect();
+        assert_eq!(
+            chunks.iter().map(FrameBatch::len).collect::<Vec<_>>(),
+            [2, 2, 1]
+        );
+        let again: Vec<&[u8]> = chunks.iter().flat_map(FrameBatch::iter).collect();
+        assert_eq!(again, b.iter().collect::<Vec<_>>());
+        assert_eq!(b.chunks(0).count(), 5, "a share of 0 still moves on");
+        assert_eq!(b.chunks(99).next().unwrap(), b.chunks(5).next().unwrap());
+        assert_eq!(FrameBatch::default().chunks(4).count(), 0);
     }
 
     #[test]
