@@ -282,3 +282,49 @@ fn a_run_outside_the_repository_uses_the_built_in_defaults_and_its_folder() {
     assert_eq!(journal_orders(&dir), predicted(&rows, 3, 8));
     assert!(!shm.exists(), "the segment is removed");
 }
+
+/// The README's fast replay, news included (`use_news = true` by default):
+/// news is paced by the replay's ticks, so two runs give the same orders,
+/// and some of them.
+#[test]
+fn the_readmes_fast_replay_with_news_gives_the_same_orders_every_time() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/market_data.csv");
+    let run = || {
+        let dir = TestDir::new();
+        let shm = ShmName::new("newsreplay");
+        let config = dir.config(&shm, "");
+        let mut env = TestDir::ports_env();
+        env.extend([
+            ("TRADING__GATEWAY__DATA_PATH", data.display().to_string()),
+            ("TRADING__GATEWAY__LOOP", "false".into()),
+            ("TRADING__GATEWAY__RATE", "0".into()),
+        ]);
+        let mut all = spawn(&dir, &["--all", "--config", config.to_str().unwrap()], &env);
+        let status = all.wait();
+        assert!(
+            status.success(),
+            "exit status {status}: {:?}",
+            all_stderr(&all)
+        );
+        let counts = dir
+            .read("logs/strategy.log")
+            .lines()
+            .find(|l| l.contains("final counts"))
+            .map(str::to_string)
+            .expect("the strategy's final counts");
+        assert!(!shm.exists(), "the segment is removed");
+        (journal_orders(&dir), counts)
+    };
+    let (first, counts) = run();
+    assert!(
+        counts.contains("news: 399,"),
+        "one item per 50 ticks: {counts}"
+    );
+    assert!(
+        first.len() > 100,
+        "news and crossovers trade: {}",
+        first.len()
+    );
+    let (second, _) = run();
+    assert_eq!(first, second, "the same replay gives the same orders");
+}

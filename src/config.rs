@@ -150,6 +150,11 @@ pub struct GatewayConfig {
     pub news_rate: u64,
     /// Seed of the news generator, for reproducible runs.
     pub news_seed: u64,
+    /// In a finite replay to our strategy (`send_time = true`), one news
+    /// item before every this many ticks, tagged with its tick (`#TICK,N*`)
+    /// instead of paced by the clock, so a replay trades the same every
+    /// time; 0 = by the clock (`news_rate`) as in a looping run.
+    pub news_every_ticks: u64,
     /// Seed of the random walk, for reproducible runs.
     pub walk_seed: u64,
     /// Whether md frames carry SEND_NS (off for three-field peers).

@@ -27,7 +27,7 @@ mod resume;
 pub mod source;
 
 pub use feed::{FeedActor, FeedEnd, FeedSettings, Subscribe};
-pub use source::{FrameSource, NewsSource, RandomWalk, Replay};
+pub use source::{FrameSource, NewsSource, RandomWalk, Replay, TickPacedNews};
 
 use std::path::Path;
 use std::time::Duration;
@@ -73,7 +73,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     let cfg = &ctx.config;
     let g = &cfg.gateway;
     let log = ctx.log.clone();
-    let market = market_source(cfg, &log)?;
+    let (market, finite_ticks) = market_source(cfg, &log)?;
     let md_listener = bind(&g.host, g.md_port, "market data", "gateway.md_port").await?;
     let news_listener = bind(&g.host, g.news_port, "news", "gateway.news_port").await?;
     let (md_addr, news_addr) = (md_listener.local_addr()?, news_listener.local_addr()?);
@@ -97,17 +97,25 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     let (md_end_tx, md_end) = oneshot::channel();
     let md = FeedActor::new(market, md_settings, md_end_tx, log.clone()).start();
     let (news_end_tx, _news_end) = oneshot::channel();
-    let news_settings = FeedSettings {
-        paused: g.news_rate == 0,
-        ..settings("news", g.news_rate)
+    let news_source = NewsSource::new(&cfg.symbols, g.news_seed);
+    // A finite replay to our strategy (`send_time`) gets its news paced by
+    // its ticks, so the same command gives the same orders every time.
+    let paced_by_ticks = finite_ticks.filter(|_| g.send_time && g.news_every_ticks > 0);
+    let (news_source, news_settings): (Box<dyn FrameSource>, _) = match paced_by_ticks {
+        Some(ticks) => {
+            slog::info!(log, "news paced by the replay's ticks"; "every_ticks" => g.news_every_ticks, "ticks" => ticks);
+            let paced = TickPacedNews::new(news_source, g.news_every_ticks, ticks);
+            (Box::new(paced), settings("news", 0))
+        }
+        None => (
+            Box::new(news_source),
+            FeedSettings {
+                paused: g.news_rate == 0,
+                ..settings("news", g.news_rate)
+            },
+        ),
     };
-    let news = FeedActor::new(
-        NewsSource::new(&cfg.symbols, g.news_seed),
-        news_settings,
-        news_end_tx,
-        log.clone(),
-    )
-    .start();
+    let news = FeedActor::new(news_source, news_settings, news_end_tx, log.clone()).start();
     let cap = g.max_subscribers;
     let md_accept = tokio::spawn(accept(md_listener, md, cap, "md", log.clone()));
     let news_accept = tokio::spawn(accept(news_listener, news, cap, "news", log.clone()));
@@ -128,8 +136,12 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
 }
 
 /// The configured market data: a loaded CSV replay (a bad file is the
-/// data's fault: [`CannotRun::Data`]) or the seeded random walk.
-fn market_source(cfg: &Config, log: &slog::Logger) -> anyhow::Result<Box<dyn FrameSource>> {
+/// data's fault: [`CannotRun::Data`]) or the seeded random walk, with the
+/// number of ticks when the stream is finite (a replay without `loop`).
+fn market_source(
+    cfg: &Config,
+    log: &slog::Logger,
+) -> anyhow::Result<(Box<dyn FrameSource>, Option<u64>)> {
     let g = &cfg.gateway;
     Ok(match g.source {
         MarketSource::Csv => {
@@ -142,11 +154,15 @@ fn market_source(cfg: &Config, log: &slog::Logger) -> anyhow::Result<Box<dyn Fra
                     "rows" => stats.unknown_symbol_rows, "symbols" => stats.unknown_symbols.join(","));
             }
             slog::info!(log, "market data loaded"; "file" => %g.data_path.display(), "ticks" => stats.ticks, "loop" => g.loop_replay);
-            Box::new(replay)
+            let finite = (!g.loop_replay).then_some(stats.ticks as u64);
+            (Box::new(replay), finite)
         }
         MarketSource::RandomWalk => {
             slog::info!(log, "market data: random walk"; "seed" => g.walk_seed);
-            Box::new(RandomWalk::new(&cfg.symbols, g.walk_seed, g.send_time))
+            (
+                Box::new(RandomWalk::new(&cfg.symbols, g.walk_seed, g.send_time)),
+                None,
+            )
         }
     })
 }

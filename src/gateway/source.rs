@@ -12,7 +12,9 @@ use rand::{Rng, SeedableRng};
 
 use crate::clock::unix_now_ns;
 use crate::price::Price;
-use crate::protocol::{finish_market_data, write_event_time, write_news};
+use crate::protocol::{
+    finish_market_data, write_event_time, write_feed_control, write_news, FeedControl,
+};
 
 mod replay;
 
@@ -160,6 +162,58 @@ impl FrameSource for NewsSource {
         let i = self.rng.gen_range(0..self.symbols.len());
         let sentiment = self.rng.gen_range(0..=100u8);
         write_news(out, &self.symbols[i], sentiment, None);
+        true
+    }
+}
+
+/// The news of a finite replay, paced by its ticks instead of the clock.
+///
+/// Item `k` (from 1) is the `k`-th draw of [`NewsSource`], sent as
+/// `#TICK,N*` then the news frame, with `N = k × every`: it belongs just
+/// before market data tick `N`. The stream ends with `#END,K*` (K items)
+/// once the next item would fall at or after the replay's last tick. The
+/// strategy applies each item when its ring reaches that tick, so a replay
+/// gives the same orders every time, however fast either stream arrives.
+#[derive(Debug, Clone)]
+pub struct TickPacedNews {
+    news: NewsSource,
+    /// Ticks between two items.
+    every: u64,
+    /// Ticks in the replay: no item at or after this one.
+    ticks: u64,
+    /// Items written so far.
+    items: u64,
+    /// `#END` written: the stream is exhausted.
+    ended: bool,
+}
+
+impl TickPacedNews {
+    /// One item every `every` (≥ 1) ticks of a `ticks`-tick replay.
+    pub fn new(news: NewsSource, every: u64, ticks: u64) -> TickPacedNews {
+        TickPacedNews {
+            news,
+            every: every.max(1),
+            ticks,
+            items: 0,
+            ended: false,
+        }
+    }
+}
+
+impl FrameSource for TickPacedNews {
+    fn next_frame(&mut self, out: &mut Vec<u8>) -> bool {
+        if self.ended {
+            return false;
+        }
+        let at = (self.items + 1).saturating_mul(self.every);
+        if at >= self.ticks {
+            write_feed_control(out, FeedControl::End(self.items));
+            self.ended = true;
+            return true;
+        }
+        write_feed_control(out, FeedControl::Tick(at));
+        self.news.next_frame(out);
+        self.items += 1;
         true
     }
 }

@@ -90,7 +90,7 @@ impl FeedPosition {
                 total,
                 received: self.received,
             },
-            FeedControl::Resume(_) => Verdict::Unexpected,
+            FeedControl::Resume(_) | FeedControl::Tick(_) => Verdict::Unexpected,
         }
     }
 }

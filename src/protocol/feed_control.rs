@@ -33,6 +33,11 @@ pub enum FeedControl {
     At(u64),
     /// `#END,T`: a finite feed ended after `T` frames.
     End(u64),
+    /// `#TICK,N` (news stream of a finite replay): the news frames that
+    /// follow belong just before market data tick `N` (0-based), so the
+    /// strategy applies them at that point of the replay, not when they
+    /// happen to arrive.
+    Tick(u64),
 }
 
 impl FeedControl {
@@ -42,13 +47,17 @@ impl FeedControl {
             FeedControl::Resume(_) => "#RESUME",
             FeedControl::At(_) => "#AT",
             FeedControl::End(_) => "#END",
+            FeedControl::Tick(_) => "#TICK",
         }
     }
 
     /// The frame count it carries.
     fn count(self) -> u64 {
         match self {
-            FeedControl::Resume(n) | FeedControl::At(n) | FeedControl::End(n) => n,
+            FeedControl::Resume(n)
+            | FeedControl::At(n)
+            | FeedControl::End(n)
+            | FeedControl::Tick(n) => n,
         }
     }
 }
@@ -82,10 +91,11 @@ pub fn parse_feed_control(frame: &[u8]) -> Result<FeedControl, ParseError> {
         "#RESUME" => Ok(FeedControl::Resume(count)),
         "#AT" => Ok(FeedControl::At(count)),
         "#END" => Ok(FeedControl::End(count)),
+        "#TICK" => Ok(FeedControl::Tick(count)),
         other => Err(ParseError::bad(
             "keyword",
             other,
-            "is not #RESUME, #AT or #END",
+            "is not #RESUME, #AT, #END or #TICK",
         )),
     }
 }
@@ -116,6 +126,7 @@ mod tests {
             (FeedControl::Resume(12_345), "#RESUME,12345*"),
             (FeedControl::At(7), "#AT,7*"),
             (FeedControl::End(u64::MAX), "#END,18446744073709551615*"),
+            (FeedControl::Tick(50), "#TICK,50*"),
         ];
         for (c, text) in cases {
             assert_eq!(written(c), text);
@@ -132,7 +143,7 @@ mod tests {
 
     #[test]
     fn a_control_frame_is_never_a_tick_and_a_tick_never_a_control_frame() {
-        for text in ["#RESUME,1", "#AT,1", "#END,1"] {
+        for text in ["#RESUME,1", "#AT,1", "#END,1", "#TICK,1"] {
             assert!(parse_market_data(text.as_bytes()).is_err(), "{text}");
         }
         for tick in [&b"AAPL,1.5,2024-01-02 09:30:00"[..], b"END,100", b"AT,3"] {
@@ -153,7 +164,7 @@ mod tests {
         );
         assert_eq!(
             e("#STOP,1"),
-            "keyword \"#STOP\" is not #RESUME, #AT or #END"
+            "keyword \"#STOP\" is not #RESUME, #AT, #END or #TICK"
         );
         assert_eq!(
             parse_feed_control(b"#END,\xff"),

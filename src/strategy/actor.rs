@@ -27,10 +27,12 @@ use crate::shm::{PriceTableReader, RingCursor, RingRegistration, ShmError, Tick}
 use crate::signals::{NewsEvent, OrderIntent, Strategy, TickEvent};
 use crate::symbol::SymbolIndex;
 use fresh::Freshness;
+use news_gate::NewsGate;
 use stop::Phase;
 
 mod fresh;
 mod inbound;
+mod news_gate;
 mod ring;
 mod stop;
 
@@ -80,6 +82,9 @@ pub struct InputCounts {
     pub stale: u64,
     /// Signals of stale ticks, skipped instead of sent.
     pub skipped: u64,
+    /// Tick-tagged news whose tick was already read (a restarted gateway
+    /// starting its news over): dropped.
+    pub late_news: u64,
 }
 
 /// A snapshot of the strategy's counters, for tests and the final log line.
@@ -137,6 +142,9 @@ pub struct SignalActor {
     phase: Phase,
     /// How old a tick may be to trade, and what was said about staleness.
     freshness: Freshness,
+    /// Where news meets the ticks: tick-tagged news holds ticks back until
+    /// every item due before them has arrived (see `news_gate`).
+    news_gate: NewsGate,
     /// `strategy.record_path`: every input acted on, for `backtest --replay`.
     recorder: Option<Recorder>,
 }
@@ -180,8 +188,16 @@ impl SignalActor {
             done: Some(done),
             phase: Phase::Trading,
             freshness: Freshness::new(settings_max_age),
+            news_gate: NewsGate::new(false),
             recorder: None,
         })
+    }
+
+    /// A strategy with a news link: ticks wait until the news stream says
+    /// whether it is tick-tagged (a finite replay) or paced by the clock.
+    pub fn expecting_news(mut self) -> SignalActor {
+        self.news_gate = NewsGate::new(true);
+        self
     }
 
     /// Records every input the strategy acts on into `recorder`.
@@ -340,6 +356,13 @@ impl Actor for SignalActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.start_waiter(ctx);
         ctx.run_interval(HOUSEKEEPING, |act, ctx| act.housekeeping(ctx));
+        ctx.run_later(NewsGate::UNKNOWN_FOR_AT_MOST, |act, ctx| {
+            if act.news_gate.give_up_waiting() {
+                slog::warn!(act.log, "no news yet: ticks no longer wait for it";
+                    "waited_ms" => NewsGate::UNKNOWN_FOR_AT_MOST.as_millis() as u64);
+                act.wake_ring(ctx);
+            }
+        });
     }
 }
 
@@ -366,10 +389,10 @@ impl Handler<NetEvent<Orders>> for SignalActor {
 impl Handler<NetEvent<News>> for SignalActor {
     type Result = ();
 
-    fn handle(&mut self, msg: NetEvent<News>, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: NetEvent<News>, ctx: &mut Context<Self>) {
         match msg.event {
             LinkEvent::Up { peer, .. } => slog::info!(self.log, "news connected"; "peer" => %peer),
-            LinkEvent::Frames(frames) => self.on_news(&frames),
+            LinkEvent::Frames(frames) => self.on_news(&frames, ctx),
             LinkEvent::Down(reason) => {
                 slog::info!(self.log, "news disconnected; reconnecting"; "reason" => %reason)
             }

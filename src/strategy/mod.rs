@@ -84,6 +84,9 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     let mut actor = SignalActor::new(settings, reader, engine, log.clone(), done_tx)
         .context("registering as a reader of the tick ring")
         .map_err(CannotRun::Environment)?;
+    if s.use_news {
+        actor = actor.expecting_news();
+    }
     if !s.record_path.is_empty() {
         let path = std::path::Path::new(&s.record_path);
         let recorder = crate::backtest::recording::Recorder::open(path, &cfg.symbols)

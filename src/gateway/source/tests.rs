@@ -254,3 +254,27 @@ fn a_file_cut_short_after_loading_ends_the_stream_with_a_named_failure() {
     );
     assert!(!r.next_frame(&mut out), "a failed replay stays ended");
 }
+
+#[test]
+fn tick_paced_news_tags_each_item_with_its_tick_and_ends_before_the_last() {
+    let symbols = vec!["AAPL".to_string(), "MSFT".to_string()];
+    let mut plain = NewsSource::new(&symbols, 7);
+    let mut paced = TickPacedNews::new(NewsSource::new(&symbols, 7), 4, 10);
+    let mut out = Vec::new();
+    while paced.next_frame(&mut out) {}
+    let mut want = Vec::new();
+    want.extend_from_slice(b"#TICK,4*");
+    plain.next_frame(&mut want);
+    want.extend_from_slice(b"#TICK,8*");
+    plain.next_frame(&mut want);
+    want.extend_from_slice(b"#END,2*");
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(want).unwrap()
+    );
+    // A replay too short for one item still says where the news ends.
+    let mut short = TickPacedNews::new(NewsSource::new(&symbols, 7), 50, 50);
+    let mut out = Vec::new();
+    while short.next_frame(&mut out) {}
+    assert_eq!(out, b"#END,0*");
+}

@@ -6,12 +6,17 @@
 use std::time::Instant;
 
 use actix::Context;
+
+use super::news_gate::OnArrival;
 use bytes::Bytes;
 
 use super::SignalActor;
 use crate::net::{LinkDown, LinkWriter};
-use crate::protocol::{parse_news, parse_reply, write_auth, FrameBatch, Reply};
+use crate::protocol::{
+    is_feed_control, parse_feed_control, parse_news, parse_reply, write_auth, FrameBatch, Reply,
+};
 use crate::strategy::orders::Answer;
+use crate::symbol::SymbolIndex;
 
 impl SignalActor {
     /// A new order connection: AUTH first (the ordermanager refuses a
@@ -52,10 +57,27 @@ impl SignalActor {
     }
 
     /// One read of news frames; ignored once stopping (no new orders).
-    pub(super) fn on_news(&mut self, frames: &FrameBatch) {
+    /// When they let held-back ticks move on, the ring is drained again.
+    pub(super) fn on_news(&mut self, frames: &FrameBatch, ctx: &mut Context<Self>) {
         if self.phase.is_trading() {
-            self.handle_news(frames);
+            if self.handle_news(frames) {
+                self.wake_ring(ctx);
+            }
             self.flush();
+        }
+    }
+
+    /// One news item, applied now: the strategy's view, and an order at the
+    /// symbol's last price if that view asks for one.
+    pub(super) fn apply_news(&mut self, idx: SymbolIndex, sentiment: u8) {
+        self.input.news += 1;
+        if let Some(intent) = self.decide_news(idx, sentiment) {
+            match self.last_price[idx.get()] {
+                Some(price) => self.place(intent, price),
+                None => {
+                    slog::debug!(self.log, "news signal before any price; skipped"; "symbol" => idx)
+                }
+            }
         }
     }
 
@@ -95,8 +117,18 @@ impl SignalActor {
         }
     }
 
-    fn handle_news(&mut self, frames: &FrameBatch) {
+    /// Applies or queues each news item (see `news_gate`); true when held
+    /// ticks may now be read.
+    fn handle_news(&mut self, frames: &FrameBatch) -> bool {
+        let mut opened = false;
         for frame in frames.iter() {
+            if is_feed_control(frame) {
+                match parse_feed_control(frame) {
+                    Ok(c) => opened |= self.news_gate.control(c),
+                    Err(e) => self.news_ignored(e.to_string()),
+                }
+                continue;
+            }
             let parsed = parse_news(frame).map_err(|e| e.to_string()).and_then(|n| {
                 let idx = self
                     .reader
@@ -106,22 +138,28 @@ impl SignalActor {
             });
             match parsed {
                 Ok((idx, sentiment)) => {
-                    self.input.news += 1;
-                    if let Some(intent) = self.decide_news(idx, sentiment) {
-                        match self.last_price[idx.get()] {
-                            Some(price) => self.place(intent, price),
-                            None => {
-                                slog::debug!(self.log, "news signal before any price; skipped"; "symbol" => idx)
-                            }
+                    let (what, open) =
+                        self.news_gate
+                            .arrived(idx, sentiment, self.cursor.next_seq());
+                    opened |= open;
+                    match what {
+                        OnArrival::ApplyNow => self.apply_news(idx, sentiment),
+                        OnArrival::Queued => {}
+                        OnArrival::Late => {
+                            self.input.late_news += 1;
+                            self.news_ignored("its tick was already read".into());
                         }
                     }
                 }
-                Err(reason) => {
-                    if let Some(skipped) = self.bad_log.allow() {
-                        slog::warn!(self.log, "news frame ignored"; "reason" => reason, "not_logged_before" => skipped);
-                    }
-                }
+                Err(reason) => self.news_ignored(reason),
             }
+        }
+        opened
+    }
+
+    fn news_ignored(&mut self, reason: String) {
+        if let Some(skipped) = self.bad_log.allow() {
+            slog::warn!(self.log, "news frame ignored"; "reason" => reason, "not_logged_before" => skipped);
         }
     }
 }

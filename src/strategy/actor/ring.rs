@@ -7,6 +7,22 @@ use std::sync::Arc;
 use actix::{ActorContext, AsyncContext, Context};
 
 use super::{SignalActor, TICKS_PER_TURN};
+
+/// How a drain of the ring ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drain {
+    /// No tick left: the waiter may sleep.
+    Drained,
+    /// A turn's worth read: more next turn.
+    TurnOver,
+    /// The next tick waits for news due before it.
+    HeldForNews,
+}
+
+/// Ticks consumed between two publications of our cursor within a turn: a
+/// small slice of any sane ring, so a writer waiting on us for room waits
+/// for this many ticks, not for a whole turn.
+const CURSOR_PUBLISH_EVERY: usize = 4096;
 use crate::clock::unix_now_ns;
 use crate::price::Price;
 use crate::shm::{PriceTableReader, RingRead};
@@ -29,12 +45,27 @@ impl SignalActor {
         }
     }
 
-    /// Consumes up to a turn's worth of ticks; true when the ring is drained.
-    fn drain_ring(&mut self) -> bool {
+    /// Consumes up to a turn's worth of ticks, news due before each applied
+    /// first; how it stopped.
+    fn drain_ring(&mut self) -> Drain {
         let now = unix_now_ns();
-        for _ in 0..TICKS_PER_TURN {
+        for n in 1..=TICKS_PER_TURN {
+            let seq = self.cursor.next_seq();
+            while let Some(news) = self.news_gate.due(seq) {
+                self.apply_news(news.symbol, news.sentiment);
+            }
+            if !self.news_gate.may_read(seq) {
+                return Drain::HeldForNews;
+            }
             match self.reader.ring_next(&mut self.cursor) {
                 RingRead::Tick(t) => {
+                    // A writer held back by us resumes after a slice of the
+                    // ring, not after our whole turn (one store per slice).
+                    if n % CURSOR_PUBLISH_EVERY == 0 {
+                        if let Some(slot) = &self.ring_slot {
+                            slot.publish(&self.cursor);
+                        }
+                    }
                     self.input.ticks += 1;
                     let sym = t.symbol;
                     let price = Price::from_units(t.price_units);
@@ -54,10 +85,17 @@ impl SignalActor {
                     self.input.lost += n;
                     slog::warn!(self.log, "fell a whole ring behind: ticks lost"; "lost" => n, "total_lost" => self.input.lost);
                 }
-                RingRead::Empty => return true,
+                RingRead::Empty => return Drain::Drained,
             }
         }
-        false
+        Drain::TurnOver
+    }
+
+    /// Drains the ring again soon (held ticks may move on).
+    pub(super) fn wake_ring(&mut self, ctx: &mut Context<Self>) {
+        ctx.notify(RingWake {
+            generation: self.reader.generation(),
+        });
     }
 
     /// Switches to a re-created table (new orderbook) when one appears.
@@ -98,7 +136,8 @@ impl SignalActor {
         if wake.generation != self.reader.generation() || !self.phase.is_trading() {
             return;
         }
-        let drained = self.drain_ring();
+        let drain = self.drain_ring();
+        let drained = drain == Drain::Drained;
         // Once per drain, not per tick: the writer may reuse what we read.
         if let Some(slot) = &self.ring_slot {
             slot.publish(&self.cursor);
@@ -111,10 +150,11 @@ impl SignalActor {
                 let _ = w.drained.send(());
             }
         }
-        if drained {
-            self.stop_if_due(ctx);
-        } else {
-            ctx.notify(wake);
+        match drain {
+            Drain::Drained => self.stop_if_due(ctx),
+            Drain::TurnOver => ctx.notify(wake),
+            // News will wake us; the waiter re-checks meanwhile.
+            Drain::HeldForNews => {}
         }
     }
 }
