@@ -258,6 +258,10 @@ pub struct StrategyConfig {
     /// Ticks older than this (since the gateway sent them) trade no more;
     /// 0 = off. Applies to live feeds only (looping, rate > 0).
     pub max_tick_age_ms: u64,
+    /// Orders without an answer at which the strategy stops reading ticks
+    /// until half are answered: bounds its memory when the ordermanager
+    /// lags (the lossless ring holds the feed back meanwhile).
+    pub max_unanswered: usize,
     /// File to append every input the strategy acts on (ticks and news,
     /// in order) for `backtest --replay`; empty: no recording.
     pub record_path: String,

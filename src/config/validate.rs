@@ -45,6 +45,9 @@ impl Config {
                 format!("{cap} is not a power of two of at least 2"),
             );
         }
+        if self.strategy.max_unanswered == 0 {
+            return invalid("strategy.max_unanswered", "must be at least 1".into());
+        }
         if self.strategy.quantity == 0 {
             return invalid("strategy.quantity", "must be greater than zero".into());
         }

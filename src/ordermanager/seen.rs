@@ -42,10 +42,10 @@ use super::journal::JournalRecord;
 use crate::price::Price;
 use crate::protocol::{Order, RejectReason, Side};
 
-/// Ids of one scope kept exactly before the oldest is compacted: far more
-/// than a client ever has unanswered (the strategy resends only those), few
-/// enough that recovering millions of records stays within tens of MB.
-pub const RECENT_IDS_PER_SCOPE: usize = 65_536;
+/// Ids of one scope kept exactly before the oldest is compacted: four times
+/// what our strategy ever has unanswered (it stops at 4,096 and resends only
+/// those), few enough that the window stays a few MB per client.
+pub const RECENT_IDS_PER_SCOPE: usize = 16_384;
 
 /// What an id ordered: what a resend must repeat. `None` in [`SeenOrder`]
 /// for a frame that did not parse.

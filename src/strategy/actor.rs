@@ -67,6 +67,11 @@ pub struct StrategySettings {
     /// `client_name`, the scope of this strategy's ids); `None`: no AUTH,
     /// for an ordermanager that does not require it or the original server.
     pub auth_token: Option<String>,
+    /// Orders without an answer at which the strategy stops reading ticks
+    /// until half of them are answered: what it remembers per order stays
+    /// bounded when the ordermanager is slower than the signals (the
+    /// lossless ring holds the feed back meanwhile, so no signal is lost).
+    pub max_unanswered: usize,
 }
 
 /// What came in: counted by the actor, which reads the ring and the news.

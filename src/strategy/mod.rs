@@ -79,6 +79,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         max_tick_age: max_tick_age(cfg),
         // The original server (order_ids = false) would take AUTH for a bad order.
         auth_token: (s.order_ids && !s.auth_token.is_empty()).then(|| s.auth_token.clone()),
+        max_unanswered: s.max_unanswered,
     };
     let (done_tx, mut done_rx) = oneshot::channel();
     let mut actor = SignalActor::new(settings, reader, engine, log.clone(), done_tx)

@@ -57,6 +57,7 @@ fn settings(order_ids: bool) -> StrategySettings {
         symbols: symbols(),
         max_tick_age: None,
         auth_token: None,
+        max_unanswered: 4096,
     }
 }
 
@@ -414,3 +415,38 @@ async fn auth_goes_first_on_every_connection_before_the_resends() {
 #[cfg(test)]
 #[path = "tests_fresh.rs"]
 mod fresh;
+
+#[actix_rt::test]
+async fn ticks_wait_while_max_unanswered_orders_are_in_flight() {
+    let seg = Seg::new();
+    let one = StrategySettings {
+        max_unanswered: 1,
+        ..settings(true)
+    };
+    let (mut table, addr, _done) = actor_with(&seg, false, one);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let _trigger = link(&addr, &listener);
+    let (mut conn, _) = listener.accept().await.unwrap();
+    let gen = format!("{:08x}", table.generation() as u32);
+    publish(&mut table, 0, &PRICES);
+    let first = read_orders(&mut conn, 1).await;
+    assert_eq!(first[0].0, format!("t-{gen}-3"));
+    // The BUY at tick 3 is unanswered: tick 4 is not read, even after the
+    // ring waiter's periodic wakes.
+    wait_for_counts(&addr, "ticks up to the first order", |c| c.input.ticks == 4).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        counts(&addr).await.input.ticks,
+        4,
+        "held while one is in flight"
+    );
+    conn.write_all(format!("ACK,t-{gen}-3*").as_bytes())
+        .await
+        .unwrap();
+    let second = read_orders(&mut conn, 1).await;
+    assert_eq!(second[0].0, format!("t-{gen}-5"));
+    wait_for_counts(&addr, "every tick read", |c| {
+        c.input.ticks == PRICES.len() as u64
+    })
+    .await;
+}

@@ -52,7 +52,14 @@ impl SignalActor {
     /// One read of replies from the ordermanager: apply every reply, then
     /// see whether that was the last answer owed.
     pub(super) fn on_replies(&mut self, frames: &FrameBatch, ctx: &mut Context<Self>) {
+        let before = self.tracker.unanswered();
         self.handle_replies(frames);
+        // Ticks held for answers move on once half of the cap is answered
+        // (the ring waiter's periodic wake catches any other case).
+        let half = self.settings.max_unanswered.div_ceil(2);
+        if before >= half && self.tracker.unanswered() < half {
+            self.wake_ring(ctx);
+        }
         self.stop_if_due(ctx);
     }
 

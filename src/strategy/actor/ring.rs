@@ -15,8 +15,9 @@ enum Drain {
     Drained,
     /// A turn's worth read: more next turn.
     TurnOver,
-    /// The next tick waits for news due before it.
-    HeldForNews,
+    /// The next tick waits: for news due before it, or for answers to the
+    /// orders in flight (`max_unanswered`).
+    Held,
 }
 
 /// Ticks consumed between two publications of our cursor within a turn: a
@@ -55,7 +56,10 @@ impl SignalActor {
                 self.apply_news(news.symbol, news.sentiment);
             }
             if !self.news_gate.may_read(seq) {
-                return Drain::HeldForNews;
+                return Drain::Held;
+            }
+            if self.tracker.unanswered() >= self.settings.max_unanswered {
+                return Drain::Held;
             }
             match self.reader.ring_next(&mut self.cursor) {
                 RingRead::Tick(t) => {
@@ -153,8 +157,8 @@ impl SignalActor {
         match drain {
             Drain::Drained => self.stop_if_due(ctx),
             Drain::TurnOver => ctx.notify(wake),
-            // News will wake us; the waiter re-checks meanwhile.
-            Drain::HeldForNews => {}
+            // News or answers will wake us; the waiter re-checks meanwhile.
+            Drain::Held => {}
         }
     }
 }
