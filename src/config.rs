@@ -333,6 +333,9 @@ pub struct OrderManagerConfig {
     /// before the other clients' frames get theirs: what one flooding
     /// client can make a well-behaved one wait.
     pub max_frames_per_turn: usize,
+    /// Port of this role's own Prometheus `/metrics` on `host`: -1 = off,
+    /// 0 = an ephemeral port (announced on the READY line as `metrics=`).
+    pub metrics_port: i32,
 }
 
 impl OrderManagerConfig {

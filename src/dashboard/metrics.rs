@@ -6,7 +6,6 @@
 
 use std::sync::atomic::AtomicU64;
 
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -14,9 +13,8 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use super::snapshot::Snapshot;
+use crate::metrics::{label, Labels};
 
-/// One label, e.g. `symbol="AAPL"`.
-type Labels = Vec<(&'static str, String)>;
 /// A gauge of a decimal amount (prices, P&L).
 type FloatGauge = Gauge<f64, AtomicU64>;
 
@@ -174,16 +172,8 @@ impl Metrics {
 
     /// The text exposition of every metric, ending in `# EOF`.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = encode(&mut out, &self.registry);
-        out
+        crate::metrics::encode(&self.registry)
     }
-}
-
-/// A one-label set.
-fn label(name: &'static str, value: &str) -> Labels {
-    vec![(name, value.to_string())]
 }
 
 /// Raises `counter` to `total` (a total read from the journal or the table).

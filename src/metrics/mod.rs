@@ -1,0 +1,122 @@
+//! Prometheus `/metrics` of a single role (`--role X` with its
+//! `metrics_port`), and the HTTP piece the `--all` dashboard shares.
+//!
+//! A role's figures live in a `prometheus-client` registry the role updates
+//! as it works (an atomic add per event, nothing formatted until a scrape);
+//! [`serve`] exposes that registry's text exposition on its own small
+//! actix-web server in the role's actix system. Metrics only observe: a
+//! role without them behaves the same.
+
+pub mod ordermanager;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use prometheus_client::registry::Registry;
+
+pub use ordermanager::OrderManagerMetrics;
+
+/// One label, e.g. `reason="MAX_POSITION"`: the label set of every family here.
+pub type Labels = Vec<(&'static str, String)>;
+
+/// A one-label set.
+pub fn label(name: &'static str, value: &str) -> Labels {
+    vec![(name, value.to_string())]
+}
+
+/// The media type of the text exposition `prometheus-client` writes.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// What a role's `/metrics` encodes; implemented by each role's metrics.
+pub trait Exposition: Send + Sync + 'static {
+    /// The text exposition of every metric, ending in `# EOF`.
+    fn encode(&self) -> String;
+}
+
+/// The text exposition of `registry`.
+pub fn encode(registry: &Registry) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, registry);
+    out
+}
+
+/// The `/metrics` answer holding `body` (an encoded registry); the one
+/// response both the dashboard and the role servers send.
+pub fn exposition_response(body: String) -> HttpResponse {
+    HttpResponse::Ok().content_type(CONTENT_TYPE).body(body)
+}
+
+/// Why a role's metrics are not served.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// The configured address cannot be bound (in use, or not local).
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Bind {
+        /// The address as configured.
+        addr: String,
+        /// The config key that sets the port, for the reader to fix.
+        key: &'static str,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+}
+
+/// A role's metrics port: `-1` turns the server off; `0` is an ephemeral
+/// port, as for every listener here.
+pub fn port_setting(metrics_port: i32) -> Option<u16> {
+    u16::try_from(metrics_port).ok()
+}
+
+/// Binds `host:port` and serves `source` at `/metrics` from the current
+/// actix system; returns the bound address and the handle that stops it.
+pub fn serve(
+    host: &str,
+    port: u16,
+    key: &'static str,
+    source: Arc<dyn Exposition>,
+) -> Result<(SocketAddr, ServerHandle), MetricsError> {
+    let addr = format!("{host}:{port}");
+    let bind = |source| MetricsError::Bind {
+        addr: addr.clone(),
+        key,
+        source,
+    };
+    let listener = TcpListener::bind(&addr).map_err(bind)?;
+    let bound = listener.local_addr().map_err(bind)?;
+    let server = HttpServer::new(move || {
+        let source = Arc::clone(&source);
+        App::new().route(
+            "/metrics",
+            web::get().to(move || {
+                let source = Arc::clone(&source);
+                async move { exposition_response(source.encode()) }
+            }),
+        )
+    })
+    .workers(1)
+    // The role's own Shutdown takes the signals.
+    .disable_signals()
+    .shutdown_timeout(0)
+    .listen(listener)
+    .map_err(bind)?
+    .run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    Ok((bound, handle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minus_one_is_off_and_zero_is_an_ephemeral_port() {
+        assert_eq!(port_setting(-1), None);
+        assert_eq!(port_setting(0), Some(0));
+        assert_eq!(port_setting(9100), Some(9100));
+        assert_eq!(port_setting(70000), None);
+    }
+}
