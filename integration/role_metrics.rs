@@ -28,6 +28,13 @@ fn parse(text: &str) -> BTreeMap<String, f64> {
     samples
 }
 
+/// The value of sample `key`; panics naming it when it is missing.
+fn sample(samples: &BTreeMap<String, f64>, key: &str) -> f64 {
+    *samples
+        .get(key)
+        .unwrap_or_else(|| panic!("{key} missing from {samples:?}"))
+}
+
 #[test]
 fn the_ordermanager_serves_its_orders_rejects_fsyncs_and_connections() {
     let dir = TestDir::new();
@@ -59,11 +66,7 @@ fn the_ordermanager_serves_its_orders_rejects_fsyncs_and_connections() {
     assert_eq!(String::from_utf8(got).unwrap(), want);
 
     let after = parse(&http_get(metrics, "/metrics"));
-    let get = |key: &str| {
-        *after
-            .get(key)
-            .unwrap_or_else(|| panic!("{key} missing from {after:?}"))
-    };
+    let get = |key: &str| sample(&after, key);
     assert_eq!(get("trading_orders_total{outcome=\"accepted\"}"), 3.0);
     assert_eq!(get("trading_orders_total{outcome=\"rejected\"}"), 2.0);
     assert_eq!(get("trading_rejects_total{reason=\"MAX_QUANTITY\"}"), 1.0);
@@ -84,4 +87,48 @@ fn the_ordermanager_serves_its_orders_rejects_fsyncs_and_connections() {
     assert!(!shm.exists());
     let log = dir.read("logs/order_manager.log");
     assert!(log.contains("metrics listening"), "{log}");
+}
+
+#[test]
+fn the_orderbook_serves_its_ticks_malformed_frames_and_ring_lag() {
+    use std::io::Write;
+    let dir = TestDir::new();
+    let shm = ShmName::new("obmetrics");
+    let config = dir.config(&shm, "");
+    let gateway = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    gateway.set_nonblocking(true).unwrap();
+    let port = gateway.local_addr().unwrap().port().to_string();
+    let env = [
+        ("TRADING__SYMBOLS", "AAPL,MSFT".to_string()),
+        ("TRADING__ORDERBOOK__MD_PORT", port),
+        ("TRADING__ORDERBOOK__METRICS_PORT", "0".into()),
+    ];
+    let mut ob = spawn_role(&dir, "orderbook", &config, &env);
+    let metrics = Proc::endpoint(&ob.ready(), "metrics");
+    // A ring reader that reads nothing: every tick written is lag.
+    let table = trading::shm::PriceTableReader::attach(&shm.0).unwrap();
+    let reader = table
+        .register_ring_reader(&table.cursor_from_oldest())
+        .unwrap();
+    let mut feed = accept_within(&gateway);
+    feed.write_all(
+        b"AAPL,100.5,2024-01-02 09:30:00*not a tick*MSFT,300,2024-01-02 09:30:01*\
+          AAPL,101,2024-01-02 09:30:02*",
+    )
+    .unwrap();
+    wait_until("the three good ticks", || table.ticks_written() >= 3);
+
+    let samples = parse(&http_get(metrics, "/metrics"));
+    let get = |key: &str| sample(&samples, key);
+    assert_eq!(get("trading_ticks_total"), 3.0);
+    assert_eq!(get("trading_malformed_frames_total"), 1.0);
+    assert_eq!(get("trading_ring_waits_total"), 0.0);
+    assert_eq!(get("trading_ring_readers"), 1.0);
+    assert_eq!(get("trading_ring_lag_ticks"), 3.0);
+
+    drop(reader);
+    drop(table);
+    ob.terminate();
+    assert!(ob.wait().success());
+    assert!(!shm.exists());
 }

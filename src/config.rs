@@ -213,6 +213,9 @@ pub struct OrderbookConfig {
     /// register before reading the feed, so the lossless ring covers the
     /// replay from tick 0; false replays into a table nobody reads yet.
     pub await_ring_reader: bool,
+    /// Port of this role's own Prometheus `/metrics` on loopback: -1 =
+    /// off, 0 = an ephemeral port (announced on the READY line as `metrics=`).
+    pub metrics_port: i32,
 }
 
 /// `[strategy]`.

@@ -420,3 +420,22 @@ pub fn http_get(addr: SocketAddr, path: &str) -> String {
     );
     body.to_string()
 }
+
+/// The first connection to `listener` (a stand-in gateway, nonblocking),
+/// made blocking; panics after [`TIMEOUT`] without one.
+pub fn accept_within(listener: &std::net::TcpListener) -> std::net::TcpStream {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                return s;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "nobody connected");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}

@@ -67,12 +67,13 @@ impl Config {
         if self.ordermanager.max_connections == 0 {
             return invalid("ordermanager.max_connections", "must be at least 1".into());
         }
-        let metrics = self.ordermanager.metrics_port;
-        if !(-1..=i32::from(u16::MAX)).contains(&metrics) {
-            return invalid(
-                "ordermanager.metrics_port",
-                format!("{metrics} is not a port (0-65535) or -1 (off)"),
-            );
+        for (key, port) in [
+            ("orderbook.metrics_port", self.orderbook.metrics_port),
+            ("ordermanager.metrics_port", self.ordermanager.metrics_port),
+        ] {
+            if !(-1..=i32::from(u16::MAX)).contains(&port) {
+                return invalid(key, format!("{port} is not a port (0-65535) or -1 (off)"));
+            }
         }
         if self.protocol.max_frame < 16 {
             return invalid("protocol.max_frame", "must be at least 16 bytes".into());

@@ -13,7 +13,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use super::snapshot::Snapshot;
-use crate::metrics::{label, Labels};
+use crate::metrics::{label, raise, Labels};
 
 /// A gauge of a decimal amount (prices, P&L).
 type FloatGauge = Gauge<f64, AtomicU64>;
@@ -173,14 +173,6 @@ impl Metrics {
     /// The text exposition of every metric, ending in `# EOF`.
     pub fn encode(&self) -> String {
         crate::metrics::encode(&self.registry)
-    }
-}
-
-/// Raises `counter` to `total` (a total read from the journal or the table).
-fn raise(counter: &Counter, total: u64) {
-    let now = counter.get();
-    if total > now {
-        counter.inc_by(total - now);
     }
 }
 

@@ -7,6 +7,7 @@
 //! actix-web server in the role's actix system. Metrics only observe: a
 //! role without them behaves the same.
 
+pub mod orderbook;
 pub mod ordermanager;
 
 use std::net::{SocketAddr, TcpListener};
@@ -14,8 +15,11 @@ use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpResponse, HttpServer};
+use futures_util::future::BoxFuture;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
+pub use orderbook::{OrderbookMetrics, OrderbookSource};
 pub use ordermanager::OrderManagerMetrics;
 
 /// One label, e.g. `reason="MAX_POSITION"`: the label set of every family here.
@@ -26,11 +30,26 @@ pub fn label(name: &'static str, value: &str) -> Labels {
     vec![(name, value.to_string())]
 }
 
+/// Raises `counter` to `total`, a total counted elsewhere (an actor's
+/// counts, the journal): counters only grow, however often they are read.
+pub fn raise(counter: &Counter, total: u64) {
+    let now = counter.get();
+    if total > now {
+        counter.inc_by(total - now);
+    }
+}
+
 /// The media type of the text exposition `prometheus-client` writes.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// What a role's `/metrics` encodes; implemented by each role's metrics.
 pub trait Exposition: Send + Sync + 'static {
+    /// Brings the figures up to date just before a scrape encodes them
+    /// (a role whose counts live in an actor asks it here); none by default.
+    fn refresh(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
+
     /// The text exposition of every metric, ending in `# EOF`.
     fn encode(&self) -> String;
 }
@@ -92,7 +111,10 @@ pub fn serve(
             "/metrics",
             web::get().to(move || {
                 let source = Arc::clone(&source);
-                async move { exposition_response(source.encode()) }
+                async move {
+                    source.refresh().await;
+                    exposition_response(source.encode())
+                }
             }),
         )
     })

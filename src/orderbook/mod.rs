@@ -78,8 +78,6 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     slog::info!(ctx.log, "price table created";
         "name" => name, "symbols" => cfg.symbols.len(),
         "ring_capacity" => cfg.orderbook.ring_capacity, "generation" => format!("{:016x}", table.generation()));
-    announce_ready("orderbook", &[]);
-
     let (done_tx, done_rx) = oneshot::channel();
     let writer = BookWriterActor::new(
         table,
@@ -89,6 +87,9 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         done_tx,
     )
     .start();
+    let metrics = serve_metrics(cfg, &writer, &ctx.log)?;
+    let endpoints: Vec<_> = metrics.iter().map(|(addr, _)| ("metrics", *addr)).collect();
+    announce_ready("orderbook", &endpoints);
     let awaits = cfg.orderbook.await_ring_reader && feed_ending(cfg) != FeedEnding::Never;
     let ready = !awaits || await_ring_reader(name, &shutdown, &ctx.log).await;
     let _feed = ready.then(|| {
@@ -109,7 +110,40 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         }
         _ = done_rx => {}
     }
+    if let Some((_, server)) = metrics {
+        server.stop(false).await;
+    }
     Ok(())
+}
+
+/// Serves the role's `/metrics` on loopback when `orderbook.metrics_port`
+/// is not -1: the writer's counts and the ring lag of its table. A port
+/// that cannot be bound stops the start: the operator asked for it.
+fn serve_metrics(
+    cfg: &crate::config::Config,
+    writer: &actix::Addr<BookWriterActor>,
+    log: &slog::Logger,
+) -> anyhow::Result<Option<(std::net::SocketAddr, actix_web::dev::ServerHandle)>> {
+    let Some(port) = crate::metrics::port_setting(cfg.orderbook.metrics_port) else {
+        return Ok(None);
+    };
+    let table = PriceTableReader::attach(&cfg.orderbook.shared_memory_name)
+        .context("viewing our own table for the metrics")
+        .map_err(CannotRun::Environment)?;
+    let source = crate::metrics::OrderbookSource {
+        metrics: crate::metrics::OrderbookMetrics::new(),
+        writer: writer.clone(),
+        table: std::sync::Mutex::new(table),
+    };
+    let served = crate::metrics::serve(
+        "127.0.0.1",
+        port,
+        "orderbook.metrics_port",
+        std::sync::Arc::new(source),
+    )
+    .map_err(|e| CannotRun::Environment(e.into()))?;
+    slog::info!(log, "metrics listening"; "url" => format!("http://{}/metrics", served.0));
+    Ok(Some(served))
 }
 
 /// Waits until a ring reader has registered with table `name` (polled;
