@@ -132,3 +132,57 @@ fn the_orderbook_serves_its_ticks_malformed_frames_and_ring_lag() {
     assert!(ob.wait().success());
     assert!(!shm.exists());
 }
+
+#[test]
+fn the_strategy_serves_the_ticks_it_read() {
+    use std::io::Write;
+    let dir = TestDir::new();
+    let shm = ShmName::new("stmetrics");
+    let config = dir.config(&shm, "");
+    let gateway = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    gateway.set_nonblocking(true).unwrap();
+    // An ordermanager that never answers: orders stay unanswered.
+    let silent_om = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let env = [
+        ("TRADING__SYMBOLS", "AAPL,MSFT".to_string()),
+        (
+            "TRADING__ORDERBOOK__MD_PORT",
+            gateway.local_addr().unwrap().port().to_string(),
+        ),
+        (
+            "TRADING__STRATEGY__ORDER_MANAGER_PORT",
+            silent_om.local_addr().unwrap().port().to_string(),
+        ),
+        ("TRADING__STRATEGY__USE_NEWS", "false".into()),
+        ("TRADING__STRATEGY__METRICS_PORT", "0".into()),
+    ];
+    let mut ob = spawn_role(&dir, "orderbook", &config, &env);
+    ob.ready();
+    let mut st = spawn_role(&dir, "strategy", &config, &env);
+    let metrics = Proc::endpoint(&st.ready(), "metrics");
+    let mut feed = accept_within(&gateway);
+    let ticks: String = (0..5)
+        .map(|i| format!("AAPL,10{i},2024-01-02 09:30:0{i}*"))
+        .collect();
+    feed.write_all(ticks.as_bytes()).unwrap();
+    let read = || {
+        let samples = parse(&http_get(metrics, "/metrics"));
+        sample(&samples, "trading_strategy_ticks_total{what=\"read\"}")
+    };
+    wait_until("the strategy read the five ticks", || read() >= 5.0);
+    let samples = parse(&http_get(metrics, "/metrics"));
+    assert_eq!(
+        sample(&samples, "trading_strategy_ticks_total{what=\"read\"}"),
+        5.0
+    );
+    assert_eq!(
+        sample(&samples, "trading_strategy_ticks_total{what=\"lost\"}"),
+        0.0
+    );
+
+    st.terminate();
+    st.wait();
+    ob.terminate();
+    assert!(ob.wait().success());
+    assert!(!shm.exists());
+}

@@ -263,6 +263,9 @@ pub struct StrategyConfig {
     /// (for an ordermanager with `require_auth = false` or the original
     /// server). `--all` sets it to the run's own token.
     pub auth_token: String,
+    /// Port of this role's own Prometheus `/metrics` on loopback: -1 =
+    /// off, 0 = an ephemeral port (announced on the READY line as `metrics=`).
+    pub metrics_port: i32,
 }
 
 /// How hard the journal pushes records to disk before acknowledging them;

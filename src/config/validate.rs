@@ -69,6 +69,7 @@ impl Config {
         }
         for (key, port) in [
             ("orderbook.metrics_port", self.orderbook.metrics_port),
+            ("strategy.metrics_port", self.strategy.metrics_port),
             ("ordermanager.metrics_port", self.ordermanager.metrics_port),
         ] {
             if !(-1..=i32::from(u16::MAX)).contains(&port) {

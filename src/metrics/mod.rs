@@ -9,6 +9,7 @@
 
 pub mod orderbook;
 pub mod ordermanager;
+pub mod strategy;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -19,8 +20,11 @@ use futures_util::future::BoxFuture;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
+use crate::lifecycle::CannotRun;
+
 pub use orderbook::{OrderbookMetrics, OrderbookSource};
 pub use ordermanager::OrderManagerMetrics;
+pub use strategy::{StrategyMetrics, StrategySource};
 
 /// One label, e.g. `reason="MAX_POSITION"`: the label set of every family here.
 pub type Labels = Vec<(&'static str, String)>;
@@ -128,6 +132,30 @@ pub fn serve(
     let handle = server.handle();
     actix_rt::spawn(server);
     Ok((bound, handle))
+}
+
+/// A role's `/metrics` being served: its address (for the READY line) and
+/// the handle that stops it.
+pub type Served = (SocketAddr, ServerHandle);
+
+/// [`serve`] for a role's start: logs `metrics listening` with the URL; a
+/// port that cannot be bound stops the start with the exit code of a taken
+/// port ([`CannotRun::Environment`]), since the operator asked for it.
+pub fn serve_role(
+    host: &str,
+    port: u16,
+    key: &'static str,
+    source: Arc<dyn Exposition>,
+    log: &slog::Logger,
+) -> anyhow::Result<Served> {
+    let served = serve(host, port, key, source).map_err(|e| CannotRun::Environment(e.into()))?;
+    slog::info!(log, "metrics listening"; "url" => format!("http://{}/metrics", served.0));
+    Ok(served)
+}
+
+/// The READY line's endpoints for a role whose only listener is its metrics.
+pub fn ready_endpoints(served: &Option<Served>) -> Vec<(&'static str, SocketAddr)> {
+    served.iter().map(|(addr, _)| ("metrics", *addr)).collect()
 }
 
 #[cfg(test)]

@@ -88,8 +88,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     )
     .start();
     let metrics = serve_metrics(cfg, &writer, &ctx.log)?;
-    let endpoints: Vec<_> = metrics.iter().map(|(addr, _)| ("metrics", *addr)).collect();
-    announce_ready("orderbook", &endpoints);
+    announce_ready("orderbook", &crate::metrics::ready_endpoints(&metrics));
     let awaits = cfg.orderbook.await_ring_reader && feed_ending(cfg) != FeedEnding::Never;
     let ready = !awaits || await_ring_reader(name, &shutdown, &ctx.log).await;
     let _feed = ready.then(|| {
@@ -117,13 +116,12 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
 }
 
 /// Serves the role's `/metrics` on loopback when `orderbook.metrics_port`
-/// is not -1: the writer's counts and the ring lag of its table. A port
-/// that cannot be bound stops the start: the operator asked for it.
+/// is not -1: the writer's counts and the ring lag of its table.
 fn serve_metrics(
     cfg: &crate::config::Config,
     writer: &actix::Addr<BookWriterActor>,
     log: &slog::Logger,
-) -> anyhow::Result<Option<(std::net::SocketAddr, actix_web::dev::ServerHandle)>> {
+) -> anyhow::Result<Option<crate::metrics::Served>> {
     let Some(port) = crate::metrics::port_setting(cfg.orderbook.metrics_port) else {
         return Ok(None);
     };
@@ -135,14 +133,9 @@ fn serve_metrics(
         writer: writer.clone(),
         table: std::sync::Mutex::new(table),
     };
-    let served = crate::metrics::serve(
-        "127.0.0.1",
-        port,
-        "orderbook.metrics_port",
-        std::sync::Arc::new(source),
-    )
-    .map_err(|e| CannotRun::Environment(e.into()))?;
-    slog::info!(log, "metrics listening"; "url" => format!("http://{}/metrics", served.0));
+    let source = std::sync::Arc::new(source);
+    let served =
+        crate::metrics::serve_role("127.0.0.1", port, "orderbook.metrics_port", source, log)?;
     Ok(Some(served))
 }
 

@@ -217,9 +217,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
 }
 
 /// Serves the role's `/metrics` when `ordermanager.metrics_port` is not -1,
-/// with `journal` feeding it, and adds its address to `endpoints`. A port
-/// that cannot be bound stops the start, as the order port's does: the
-/// operator asked for it.
+/// with `journal` feeding it, and adds its address to `endpoints`.
 fn serve_metrics(
     journal: OrderJournal,
     om: &crate::config::OrderManagerConfig,
@@ -230,10 +228,8 @@ fn serve_metrics(
         return Ok((journal, None));
     };
     let metrics = std::sync::Arc::new(crate::metrics::OrderManagerMetrics::new());
-    let (addr, server) =
-        crate::metrics::serve(&om.host, port, "ordermanager.metrics_port", metrics.clone())
-            .map_err(|e| CannotRun::Environment(e.into()))?;
-    slog::info!(log, "metrics listening"; "url" => format!("http://{addr}/metrics"));
+    let key = "ordermanager.metrics_port";
+    let (addr, server) = crate::metrics::serve_role(&om.host, port, key, metrics.clone(), log)?;
     endpoints.push(("metrics", addr));
     Ok((journal.with_metrics(metrics), Some(server)))
 }
