@@ -43,6 +43,15 @@ pub fn raise(counter: &Counter, total: u64) {
     }
 }
 
+/// A table's ring lag: ticks written minus the slowest registered reader's
+/// cursor (0 with no reader), and how many readers are registered.
+pub fn ring_lag(table: &crate::shm::PriceTableReader) -> (u64, usize) {
+    let head = table.ticks_written();
+    let readers = table.registered_readers();
+    let slowest = readers.iter().map(|r| r.next_seq).min().unwrap_or(head);
+    (head.saturating_sub(slowest), readers.len())
+}
+
 /// The media type of the text exposition `prometheus-client` writes.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 

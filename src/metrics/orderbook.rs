@@ -110,13 +110,10 @@ impl OrderbookMetrics {
         raise(&self.dead_readers, counts.dead_readers);
     }
 
-    /// Sets the ring lag from the head (`ticks_written`) and the
-    /// registered readers' cursors; no reader means no lag.
-    pub fn ring(&self, ticks_written: u64, cursors: &[u64]) {
-        let slowest = cursors.iter().min().copied().unwrap_or(ticks_written);
-        let lag = ticks_written.saturating_sub(slowest);
+    /// Sets the ring lag and the number of registered readers ([`super::ring_lag`]).
+    pub fn ring(&self, (lag, readers): (u64, usize)) {
         self.ring_lag.set(i64::try_from(lag).unwrap_or(i64::MAX));
-        self.ring_readers.set(cursors.len() as i64);
+        self.ring_readers.set(readers as i64);
     }
 }
 
@@ -145,12 +142,7 @@ impl Exposition for OrderbookSource {
                 self.metrics.update(&counts);
             }
             let table = self.table.lock().unwrap_or_else(|e| e.into_inner());
-            let cursors: Vec<u64> = table
-                .registered_readers()
-                .iter()
-                .map(|r| r.next_seq)
-                .collect();
-            self.metrics.ring(table.ticks_written(), &cursors);
+            self.metrics.ring(super::ring_lag(&table));
         })
     }
 
@@ -175,7 +167,7 @@ mod tests {
             dead_readers: 1,
             ..BookCounts::default()
         });
-        m.ring(120, &[100, 115]);
+        m.ring((20, 2));
         let text = m.encode();
         for want in [
             "trading_ticks_total 120\n",
@@ -192,7 +184,7 @@ mod tests {
     }
 
     #[test]
-    fn counters_only_grow_and_no_reader_is_no_lag() {
+    fn counters_only_grow() {
         let m = OrderbookMetrics::new();
         m.update(&BookCounts {
             ticks: 50,
@@ -202,10 +194,7 @@ mod tests {
             ticks: 40,
             ..BookCounts::default()
         });
-        m.ring(50, &[]);
         let text = m.encode();
         assert!(text.contains("trading_ticks_total 50\n"), "{text}");
-        assert!(text.contains("trading_ring_lag_ticks 0\n"), "{text}");
-        assert!(text.contains("trading_ring_readers 0\n"), "{text}");
     }
 }
