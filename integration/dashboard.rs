@@ -7,8 +7,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Read;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,21 +42,6 @@ fn stop_run(mut run: Proc, shm: &ShmName) {
     let status = run.wait();
     assert!(status.success(), "exit status {status}");
     assert!(!shm.exists(), "the segment is removed");
-}
-
-/// `GET path` over plain HTTP/1.0: the body of a 200 answer.
-fn http_get(addr: SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(TIMEOUT)).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").expect("headers end");
-    assert!(
-        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
-        "{head}"
-    );
-    body.to_string()
 }
 
 /// The Chromium to drive: `$CHROMIUM`, else the first of the usual names on PATH.

@@ -4,7 +4,6 @@
 mod common;
 
 use std::io::Write;
-use std::time::{Duration, Instant};
 
 use common::*;
 use trading::shm::PriceTableReader;
@@ -30,18 +29,7 @@ fn a_tick_dated_past_2262_is_malformed_not_stored_with_a_wrapped_time() {
         ],
     );
     ob.ready();
-    let deadline = Instant::now() + TIMEOUT;
-    let mut feed = loop {
-        match gateway.accept() {
-            Ok((s, _)) => break s,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(Instant::now() < deadline, "the orderbook never connected");
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    };
-    feed.set_nonblocking(false).unwrap();
+    let mut feed = accept_within(&gateway);
     // The tester's frame (year 2263 overflows i64 nanoseconds), the first
     // day out of range, then a good tick of another symbol.
     feed.write_all(

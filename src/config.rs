@@ -218,6 +218,9 @@ pub struct OrderbookConfig {
     /// register before reading the feed, so the lossless ring covers the
     /// replay from tick 0; false replays into a table nobody reads yet.
     pub await_ring_reader: bool,
+    /// Port of this role's own Prometheus `/metrics` on loopback: -1 =
+    /// off, 0 = an ephemeral port (announced on the READY line as `metrics=`).
+    pub metrics_port: i32,
 }
 
 /// `[strategy]`.
@@ -269,6 +272,9 @@ pub struct StrategyConfig {
     /// (for an ordermanager with `require_auth = false` or the original
     /// server). `--all` sets it to the run's own token.
     pub auth_token: String,
+    /// Port of this role's own Prometheus `/metrics` on loopback: -1 =
+    /// off, 0 = an ephemeral port (announced on the READY line as `metrics=`).
+    pub metrics_port: i32,
 }
 
 /// How hard the journal pushes records to disk before acknowledging them;
@@ -342,6 +348,9 @@ pub struct OrderManagerConfig {
     /// before the other clients' frames get theirs: what one flooding
     /// client can make a well-behaved one wait.
     pub max_frames_per_turn: usize,
+    /// Port of this role's own Prometheus `/metrics` on `host`: -1 = off,
+    /// 0 = an ephemeral port (announced on the READY line as `metrics=`).
+    pub metrics_port: i32,
 }
 
 impl OrderManagerConfig {

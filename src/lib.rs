@@ -68,6 +68,7 @@ pub mod dashboard;
 pub mod gateway;
 pub mod lifecycle;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod orderbook;
 pub mod ordermanager;

@@ -338,3 +338,31 @@ fn client_ports_follow_their_listener_unless_set() {
     .unwrap();
     assert_eq!(c.orderbook.md_port, 7500, "a port set explicitly is kept");
 }
+
+#[test]
+fn metrics_ports_are_off_by_default_and_checked() {
+    let c = Config::load_with_env(None, env(&[])).unwrap();
+    assert_eq!(
+        (
+            c.orderbook.metrics_port,
+            c.strategy.metrics_port,
+            c.ordermanager.metrics_port
+        ),
+        (-1, -1, -1)
+    );
+    for (var, key) in [
+        ("TRADING__ORDERBOOK__METRICS_PORT", "orderbook.metrics_port"),
+        ("TRADING__STRATEGY__METRICS_PORT", "strategy.metrics_port"),
+        (
+            "TRADING__ORDERMANAGER__METRICS_PORT",
+            "ordermanager.metrics_port",
+        ),
+    ] {
+        for bad in ["70000", "-2"] {
+            let e = error_of(None, &[(var, bad)]);
+            assert!(e.contains(key) && e.contains("-1 (off)"), "{e}");
+        }
+        let ok = Config::load_with_env(None, env(&[(var, "0")]));
+        assert!(ok.is_ok(), "{var}=0 is an ephemeral port");
+    }
+}

@@ -70,6 +70,15 @@ impl Config {
         if self.ordermanager.max_connections == 0 {
             return invalid("ordermanager.max_connections", "must be at least 1".into());
         }
+        for (key, port) in [
+            ("orderbook.metrics_port", self.orderbook.metrics_port),
+            ("strategy.metrics_port", self.strategy.metrics_port),
+            ("ordermanager.metrics_port", self.ordermanager.metrics_port),
+        ] {
+            if !(-1..=i32::from(u16::MAX)).contains(&port) {
+                return invalid(key, format!("{port} is not a port (0-65535) or -1 (off)"));
+            }
+        }
         if self.protocol.max_frame < 16 {
             return invalid("protocol.max_frame", "must be at least 16 bytes".into());
         }

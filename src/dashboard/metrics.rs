@@ -6,7 +6,6 @@
 
 use std::sync::atomic::AtomicU64;
 
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -14,9 +13,8 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use super::snapshot::Snapshot;
+use crate::metrics::{label, raise, Labels};
 
-/// One label, e.g. `symbol="AAPL"`.
-type Labels = Vec<(&'static str, String)>;
 /// A gauge of a decimal amount (prices, P&L).
 type FloatGauge = Gauge<f64, AtomicU64>;
 
@@ -44,6 +42,8 @@ pub struct Metrics {
     halted: Gauge,
     /// Symbols whose prices are too old to trade on.
     stale: Gauge,
+    /// Ticks written minus the slowest ring reader's cursor.
+    ring_lag: Gauge,
     /// Tick → order latency, seconds.
     latency: Histogram,
     /// Orders whose tick → order latency could not be measured.
@@ -71,6 +71,7 @@ impl Metrics {
             unrealized: Family::default(),
             halted: Gauge::default(),
             stale: Gauge::default(),
+            ring_lag: Gauge::default(),
             // 10 µs doubling to ~0.33 s: loopback hops up to a stalled pipeline.
             latency: Histogram::new(exponential_buckets(1e-5, 2.0, 16)),
             unmeasured: Counter::default(),
@@ -118,6 +119,11 @@ impl Metrics {
             "stale_symbols",
             "Symbols whose prices are too old to trade on",
             m.stale.clone(),
+        );
+        r.register(
+            "ring_lag_ticks",
+            "Ticks written minus the slowest registered ring reader's cursor",
+            m.ring_lag.clone(),
         );
         r.register(
             "tick_to_order_latency_seconds",
@@ -170,27 +176,13 @@ impl Metrics {
         }
         self.halted.set(i64::from(s.state == "halted"));
         self.stale.set(s.stale_symbols as i64);
+        self.ring_lag
+            .set(i64::try_from(s.ring_lag).unwrap_or(i64::MAX));
     }
 
     /// The text exposition of every metric, ending in `# EOF`.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = encode(&mut out, &self.registry);
-        out
-    }
-}
-
-/// A one-label set.
-fn label(name: &'static str, value: &str) -> Labels {
-    vec![(name, value.to_string())]
-}
-
-/// Raises `counter` to `total` (a total read from the journal or the table).
-fn raise(counter: &Counter, total: u64) {
-    let now = counter.get();
-    if total > now {
-        counter.inc_by(total - now);
+        crate::metrics::encode(&self.registry)
     }
 }
 
@@ -207,6 +199,7 @@ mod tests {
             rejected: 2,
             rejects: [("MAX_POSITION".to_string(), 2)].into(),
             restarts: [("gateway".to_string(), 1)].into(),
+            ring_lag: 42,
             symbols: vec![SymbolView {
                 symbol: "AAPL".into(),
                 price: Some(price),
@@ -237,6 +230,7 @@ mod tests {
             "trading_realized_pnl{symbol=\"AAPL\"} 5.5\n",
             "trading_unrealized_pnl{symbol=\"AAPL\"} -1.25\n",
             "trading_halted 0\n",
+            "trading_ring_lag_ticks 42\n",
             "trading_tick_to_order_latency_seconds_count 1\n",
             "trading_tick_to_order_latency_seconds_bucket{le=\"0.00008\"} 1\n",
         ] {

@@ -10,9 +10,9 @@
 //! registry. It only observes: a run without it trades the same, and a port
 //! it cannot bind is a warning, not a failed run.
 //!
-//! Not sourced here, because no process exposes them outside its own log:
-//! the orderbook's malformed market data count, the strategy's ring lag,
-//! and the journal's fsync latency (the ordermanager does not record it).
+//! Ring lag comes from the table's reader cursors. Not sourced here: the
+//! orderbook's malformed market data count and the journal's fsync latency,
+//! which only those roles' own `/metrics` ([`crate::metrics`]) serve.
 
 pub mod metrics;
 pub mod server;

@@ -74,9 +74,7 @@ async fn snapshot_json(shared: web::Data<Shared>) -> HttpResponse {
 
 /// The Prometheus text exposition.
 async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(shared.metrics.encode())
+    crate::metrics::exposition_response(shared.metrics.encode())
 }
 
 /// Server-sent events: the current snapshot at once, then each new one;

@@ -61,6 +61,9 @@ pub struct Snapshot {
     pub latency: LatencyView,
     /// Symbols whose prices the strategy would not trade on now.
     pub stale_symbols: usize,
+    /// Ticks written minus the slowest ring reader's cursor (the strategy's
+    /// backlog; the orderbook waits when it reaches the ring's capacity).
+    pub ring_lag: u64,
     /// Why the journal could not be read, instead of silently stale numbers.
     pub journal_error: Option<String>,
 }
@@ -301,6 +304,7 @@ impl Collector {
                 max_us: h.max(),
             },
             stale_symbols: stats.stale_symbols,
+            ring_lag: reader.map_or(0, |r| crate::metrics::ring_lag(r).0),
             journal_error: stats.journal_error.clone(),
         }
     }

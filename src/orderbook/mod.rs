@@ -78,8 +78,6 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     slog::info!(ctx.log, "price table created";
         "name" => name, "symbols" => cfg.symbols.len(),
         "ring_capacity" => cfg.orderbook.ring_capacity, "generation" => format!("{:016x}", table.generation()));
-    announce_ready("orderbook", &[]);
-
     let (done_tx, done_rx) = oneshot::channel();
     let writer = BookWriterActor::new(
         table,
@@ -89,6 +87,8 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         done_tx,
     )
     .start();
+    let metrics = serve_metrics(cfg, &writer, &ctx.log)?;
+    announce_ready("orderbook", &crate::metrics::ready_endpoints(&metrics));
     let awaits = cfg.orderbook.await_ring_reader && feed_ending(cfg) != FeedEnding::Never;
     let ready = !awaits || await_ring_reader(name, &shutdown, &ctx.log).await;
     let _feed = ready.then(|| {
@@ -109,7 +109,34 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         }
         _ = done_rx => {}
     }
+    if let Some((_, server)) = metrics {
+        server.stop(false).await;
+    }
     Ok(())
+}
+
+/// Serves the role's `/metrics` on loopback when `orderbook.metrics_port`
+/// is not -1: the writer's counts and the ring lag of its table.
+fn serve_metrics(
+    cfg: &crate::config::Config,
+    writer: &actix::Addr<BookWriterActor>,
+    log: &slog::Logger,
+) -> anyhow::Result<Option<crate::metrics::Served>> {
+    let Some(port) = crate::metrics::port_setting(cfg.orderbook.metrics_port) else {
+        return Ok(None);
+    };
+    let table = PriceTableReader::attach(&cfg.orderbook.shared_memory_name)
+        .context("viewing our own table for the metrics")
+        .map_err(CannotRun::Environment)?;
+    let source = crate::metrics::OrderbookSource {
+        metrics: crate::metrics::OrderbookMetrics::new(),
+        writer: writer.clone(),
+        table: std::sync::Mutex::new(table),
+    };
+    let source = std::sync::Arc::new(source);
+    let served =
+        crate::metrics::serve_role("127.0.0.1", port, "orderbook.metrics_port", source, log)?;
+    Ok(Some(served))
 }
 
 /// Waits until a ring reader has registered with table `name` (polled;

@@ -34,10 +34,14 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 pub use super::replay::{read_journal, replay_journal, JournalEnd, JournalReader, JournalScan};
+use crate::metrics::ordermanager::JournalTally;
+use crate::metrics::OrderManagerMetrics;
 use crate::price::Price;
 use crate::protocol::{write_event_time, BadOrder, Order, RejectReason, Side};
 
@@ -196,6 +200,17 @@ pub struct OrderJournal {
     pending_records: usize,
     /// fdatasync on commit (off only in tests and benchmarks of the write path).
     sync: bool,
+    /// The role's `/metrics`, when served: fed at each commit.
+    metrics: Option<JournalMetrics>,
+}
+
+/// The journal's side of the ordermanager's metrics.
+#[derive(Debug)]
+struct JournalMetrics {
+    /// Where each commit's counts and fdatasync time go.
+    sink: Arc<OrderManagerMetrics>,
+    /// Outcomes appended since the last commit.
+    tally: JournalTally,
 }
 
 impl OrderJournal {
@@ -227,6 +242,7 @@ impl OrderJournal {
                 pending: Vec::with_capacity(64 * 1024),
                 pending_records: 0,
                 sync: true,
+                metrics: None,
             },
             scan,
         ))
@@ -241,6 +257,7 @@ impl OrderJournal {
             pending: Vec::new(),
             pending_records: 0,
             sync: true,
+            metrics: None,
         }
     }
 
@@ -250,11 +267,28 @@ impl OrderJournal {
         self
     }
 
+    /// Counts each commit's records and times its fdatasync into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<OrderManagerMetrics>) -> OrderJournal {
+        self.metrics = Some(JournalMetrics {
+            sink: metrics,
+            tally: JournalTally::default(),
+        });
+        self
+    }
+
+    /// The metrics this journal feeds, if any (the sink counts connections there).
+    pub fn metrics(&self) -> Option<&OrderManagerMetrics> {
+        self.metrics.as_ref().map(|m| &*m.sink)
+    }
+
     /// Buffers one record; it is durable after the next [`commit`](Self::commit).
     pub fn append(&mut self, record: &JournalRecord) -> io::Result<()> {
         serde_json::to_writer(&mut self.pending, record).map_err(io::Error::other)?;
         self.pending.push(b'\n');
         self.pending_records += 1;
+        if let Some(m) = &mut self.metrics {
+            m.tally.add(record);
+        }
         Ok(())
     }
 
@@ -269,11 +303,17 @@ impl OrderJournal {
             return Ok(());
         }
         self.file.write_all(&self.pending)?;
+        let mut fsync = None;
         if self.sync {
+            let started = Instant::now();
             self.file.sync_data()?;
+            fsync = Some(started.elapsed());
         }
         self.pending.clear();
         self.pending_records = 0;
+        if let Some(m) = &mut self.metrics {
+            m.sink.committed(&mut m.tally, fsync);
+        }
         Ok(())
     }
 }

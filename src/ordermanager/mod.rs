@@ -186,6 +186,8 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     let listener = bind(&om.host, om.port, "orders", "ordermanager.port").await?;
     let addr = listener.local_addr()?;
     slog::info!(log, "listening"; "orders" => %addr, "durability" => format!("{:?}", om.durability));
+    let mut endpoints = vec![("orders", addr)];
+    let (journal, metrics_server) = serve_metrics(journal, om, &log, &mut endpoints)?;
     let sink = OrderSinkActor::new(
         settings,
         journal,
@@ -194,7 +196,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         log.clone(),
     )
     .start();
-    announce_ready("ordermanager", &[("orders", addr)]);
+    announce_ready("ordermanager", &endpoints);
     let acceptor = tokio::spawn(serve_sessions(
         listener,
         cfg.order_session_limits(),
@@ -208,7 +210,28 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     acceptor.abort();
     halts.abort();
     let _ = sink.send(Stop).await;
+    if let Some(server) = metrics_server {
+        server.stop(false).await;
+    }
     Ok(())
+}
+
+/// Serves the role's `/metrics` when `ordermanager.metrics_port` is not -1,
+/// with `journal` feeding it, and adds its address to `endpoints`.
+fn serve_metrics(
+    journal: OrderJournal,
+    om: &crate::config::OrderManagerConfig,
+    log: &slog::Logger,
+    endpoints: &mut Vec<(&'static str, std::net::SocketAddr)>,
+) -> anyhow::Result<(OrderJournal, Option<actix_web::dev::ServerHandle>)> {
+    let Some(port) = crate::metrics::port_setting(om.metrics_port) else {
+        return Ok((journal, None));
+    };
+    let metrics = std::sync::Arc::new(crate::metrics::OrderManagerMetrics::new());
+    let key = "ordermanager.metrics_port";
+    let (addr, server) = crate::metrics::serve_role(&om.host, port, key, metrics.clone(), log)?;
+    endpoints.push(("metrics", addr));
+    Ok((journal.with_metrics(metrics), Some(server)))
 }
 
 /// `ns` since the epoch as `YYYY-MM-DD HH:MM:SS UTC` (whole seconds), for

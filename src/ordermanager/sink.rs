@@ -362,6 +362,9 @@ impl OrderSinkActor {
 
     fn client_connected(&mut self, conn: ConnId, peer: SocketAddr, replies: LinkWriter) {
         slog::debug!(self.log, "client connected"; "client" => %peer, "conn" => %conn);
+        if let Some(m) = self.journal.metrics() {
+            m.connected();
+        }
         self.clients.insert(conn, Client::new(peer, replies));
     }
 
@@ -415,6 +418,9 @@ impl OrderSinkActor {
             self.flush(ctx);
         }
         if let Some(c) = self.clients.remove(&conn) {
+            if let Some(m) = self.journal.metrics() {
+                m.disconnected();
+            }
             slog::debug!(self.log, "client disconnected"; "client" => c.peer, "reason" => %reason);
         }
     }

@@ -96,8 +96,10 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         actor = actor.with_recorder(recorder);
     }
     let addr = actor.start();
+    let metrics = serve_metrics(cfg, &addr, &log)?;
+    let endpoints: Vec<_> = metrics.iter().map(|(a, _)| ("metrics", *a)).collect();
     // Ready once registered: every tick from here on is kept for us.
-    announce_ready("strategy", &[]);
+    announce_ready("strategy", &endpoints);
     let orders = ClientLink::<Orders>::new(
         links::order_link_settings(cfg),
         addr.clone().recipient(),
@@ -136,10 +138,32 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     // The actor is gone and with it its order writer: the link's answer to
     // Stop comes once the writer has delivered what was queued.
     let _ = orders.send(Stop).await;
+    if let Some((_, server)) = metrics {
+        server.stop(false).await;
+    }
     if cut {
         return Err(StrategyError::FeedCut.into());
     }
     Ok(())
+}
+
+/// Serves the role's `/metrics` on loopback when `strategy.metrics_port`
+/// is not -1: the signal actor's counts.
+fn serve_metrics(
+    cfg: &crate::config::Config,
+    actor: &actix::Addr<SignalActor>,
+    log: &slog::Logger,
+) -> anyhow::Result<Option<crate::metrics::Served>> {
+    let Some(port) = crate::metrics::port_setting(cfg.strategy.metrics_port) else {
+        return Ok(None);
+    };
+    let source = std::sync::Arc::new(crate::metrics::StrategySource {
+        metrics: crate::metrics::StrategyMetrics::new(),
+        actor: actor.clone(),
+    });
+    let served =
+        crate::metrics::serve_role("127.0.0.1", port, "strategy.metrics_port", source, log)?;
+    Ok(Some(served))
 }
 
 /// Why the strategy ended without completing its run.

@@ -52,6 +52,7 @@ function draw(s) {
   $("elapsed").textContent = fixed(s.elapsed_s, 1);
   $("ticks-rate").textContent = whole(s.ticks_per_s);
   $("ticks").textContent = s.ticks;
+  $("ring-lag").textContent = whole(s.ring_lag);
   $("orders-rate").textContent = whole(s.orders_per_s);
   $("orders").textContent = s.accepted;
   $("rejected").textContent = s.rejected;
