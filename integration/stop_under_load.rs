@@ -1,0 +1,87 @@
+//! A strategy under full load stops by itself within the supervisor's stop
+//! timeout, with every order it sent answered or counted as unanswered
+//! (issue 11: a flooded strategy used to be killed after ignoring SIGTERM).
+
+mod common;
+
+use common::*;
+
+/// The supervisor's stop timeout for this run: the bound the strategy must
+/// stop within. Above the default (5 s) so a loaded test machine running a
+/// debug build does not decide the outcome; a strategy that never yields
+/// misses any bound.
+const STOP_TIMEOUT_MS: u64 = 10_000;
+
+/// Orders in the journal before the stop: well past the start, so the
+/// strategy is sending at full speed when it is asked to stop.
+const ORDERS_BEFORE_STOP: usize = 2_000;
+
+/// The value of `key` in a `key: value, ...` log line.
+fn field(line: &str, key: &str) -> u64 {
+    line.split(&format!(" {key}: "))
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+}
+
+#[test]
+fn a_strategy_stopped_mid_flood_exits_in_time_with_every_order_accounted_for() {
+    let dir = TestDir::new();
+    let shm = ShmName::new("stopflood");
+    let config = dir.config(&shm, "");
+    let mut env = TestDir::ports_env();
+    env.extend([
+        ("TRADING__GATEWAY__SOURCE", "random_walk".to_string()),
+        ("TRADING__GATEWAY__LOOP", "true".into()),
+        ("TRADING__GATEWAY__RATE", "0".into()),
+        ("TRADING__STRATEGY__USE_NEWS", "false".into()),
+        (
+            "TRADING__SUPERVISOR__STOP_TIMEOUT_MS",
+            STOP_TIMEOUT_MS.to_string(),
+        ),
+    ]);
+    let mut run = spawn(&dir, &["--all", "--config", config.to_str().unwrap()], &env);
+    wait_until("orders flowing at full speed", || {
+        dir.journal().len() >= ORDERS_BEFORE_STOP
+    });
+    run.terminate();
+    let status = run.wait();
+    assert!(status.success(), "exit status {status}");
+    assert!(!shm.exists(), "the segment is removed");
+
+    let main_log = dir.read("logs/main.log");
+    assert!(
+        !main_log.contains("child ignored SIGTERM"),
+        "a child was killed after the stop timeout:\n{main_log}"
+    );
+    let strategy_pids = child_pids(&main_log, "strategy");
+    assert_eq!(strategy_pids.len(), 1, "{main_log}");
+    assert!(!alive(strategy_pids[0]));
+
+    let strategy_log = dir.read("logs/strategy.log");
+    let last = strategy_log
+        .lines()
+        .rev()
+        .find(|l| l.contains("final counts"))
+        .unwrap_or_else(|| panic!("no final counts line:\n{strategy_log}"));
+    let (sent, acked, rejected, unanswered) = (
+        field(last, "sent"),
+        field(last, "acked"),
+        field(last, "rejected"),
+        field(last, "unanswered"),
+    );
+    assert!(sent >= ORDERS_BEFORE_STOP as u64, "{last}");
+    assert_eq!(sent, acked + rejected + unanswered, "{last}");
+    // The ordermanager decided every answered order (once each) and no
+    // order the strategy did not send.
+    let from_strategy = dir
+        .journal()
+        .iter()
+        .filter(|r| r.client_order_id.is_some())
+        .count() as u64;
+    assert!(
+        (acked + rejected..=sent).contains(&from_strategy),
+        "journal {from_strategy}, {last}"
+    );
+}
