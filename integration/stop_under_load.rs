@@ -23,14 +23,19 @@ fn count(line: &str, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {key} in {line}"))
 }
 
-#[test]
-fn a_strategy_stopped_mid_flood_exits_in_time_with_every_order_accounted_for() {
+/// Runs `--all` looping at `rate = 0` with logs at `level`, stops it with
+/// SIGTERM once orders flow at full speed, checks that the strategy stopped
+/// by itself within the stop timeout with every order it sent answered or
+/// counted as unanswered, and returns the run's directory and the orders
+/// the strategy sent.
+fn stop_mid_flood(level: &str) -> (TestDir, u64) {
     let dir = TestDir::new();
     let shm = ShmName::new("stopflood");
     let config = dir.config(&shm, "");
     let mut env = random_walk_env(0);
     env.extend([
         ("TRADING__GATEWAY__LOOP", "true".to_string()),
+        ("TRADING__LOGS__LEVEL", level.into()),
         (
             "TRADING__SUPERVISOR__STOP_TIMEOUT_MS",
             STOP_TIMEOUT_MS.to_string(),
@@ -78,5 +83,53 @@ fn a_strategy_stopped_mid_flood_exits_in_time_with_every_order_accounted_for() {
     assert!(
         (acked + rejected..=sent).contains(&from_strategy),
         "journal {from_strategy}, {last}"
+    );
+    (dir, sent)
+}
+
+#[test]
+fn a_strategy_stopped_mid_flood_with_a_line_per_order_exits_in_time() {
+    // Debug level: a line per order sent, ACK and REJ, the heaviest logging
+    // the strategy can be asked for; its (blocking) log queue must not keep
+    // it from stopping.
+    let (dir, _) = stop_mid_flood("debug");
+    let strategy_log = dir.read("logs/strategy.log");
+    assert!(
+        strategy_log.contains("order sent"),
+        "debug keeps every order"
+    );
+}
+
+#[test]
+fn a_flood_at_info_level_logs_counts_not_a_line_per_order() {
+    let (dir, sent) = stop_mid_flood("info");
+    let strategy_log = dir.read("logs/strategy.log");
+    let lines = strategy_log.lines().count() as u64;
+    assert!(
+        !strategy_log.contains("order sent") && !strategy_log.contains("order acked"),
+        "per-order lines at info:\n{strategy_log}"
+    );
+    // Start-up, stop, rate-limited rejects (the first ten, then one a second)
+    // and counts lines: a few dozen, far below one per order.
+    assert!(
+        lines < 200 && lines * 10 < sent,
+        "{lines} lines for {sent} orders"
+    );
+    // Every reject is still counted, logged or not.
+    let logged_rejects = strategy_log.matches("WARN order rejected").count();
+    let skipped: u64 = strategy_log
+        .lines()
+        .filter(|l| l.contains("WARN order rejected"))
+        .filter_map(|l| field(l, "not_logged_before")?.parse::<u64>().ok())
+        .sum();
+    let last = strategy_log
+        .lines()
+        .rev()
+        .find(|l| l.contains("final counts"))
+        .unwrap();
+    let rejected = count(last, "rejected");
+    assert!(
+        logged_rejects as u64 + skipped <= rejected,
+        "{logged_rejects} logged + {skipped} skipped > {rejected} counted"
     );
 }
