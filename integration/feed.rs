@@ -82,13 +82,6 @@ fn a_gateway_killed_mid_replay_resumes_and_the_run_gives_exactly_its_orders() {
     assert!(!ob_log.contains("cut short"), "{ob_log}");
 }
 
-/// `key: value` from a slog-term line.
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let start = line.find(&format!(" {key}: "))? + key.len() + 3;
-    let rest = &line[start..];
-    Some(rest.split(", ").next().unwrap_or(rest).trim())
-}
-
 #[test]
 fn a_stopped_orderbooks_backlog_is_not_traded_and_trading_resumes_by_itself() {
     let dir = TestDir::new();

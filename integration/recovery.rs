@@ -12,13 +12,6 @@ use common::history::*;
 use common::*;
 use trading::ordermanager::{Outcome, PositionBook};
 
-/// `key: value` from a slog-term line.
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let start = line.find(&format!(" {key}: "))? + key.len() + 3;
-    let rest = &line[start..];
-    Some(rest.split(", ").next().unwrap_or(rest).trim())
-}
-
 #[test]
 fn a_killed_ordermanager_loses_and_doubles_nothing() {
     let dir = TestDir::new();

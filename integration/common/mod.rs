@@ -439,3 +439,23 @@ pub fn accept_within(listener: &std::net::TcpListener) -> std::net::TcpStream {
         }
     }
 }
+
+/// `key: value` from a slog-term log line (e.g. a `final counts` line).
+pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!(" {key}: "))? + key.len() + 3;
+    let rest = &line[start..];
+    Some(rest.split(", ").next().unwrap_or(rest).trim())
+}
+
+/// Environment for a looping `--all` run on a random walk (no data file)
+/// at `rate` ticks/s (0: full speed), without news so orders depend on
+/// ticks alone.
+pub fn random_walk_env(rate: u64) -> Vec<(&'static str, String)> {
+    let mut env = TestDir::ports_env();
+    env.extend([
+        ("TRADING__GATEWAY__SOURCE", "random_walk".to_string()),
+        ("TRADING__GATEWAY__RATE", rate.to_string()),
+        ("TRADING__STRATEGY__USE_NEWS", "false".into()),
+    ]);
+    env
+}

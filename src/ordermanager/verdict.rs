@@ -205,7 +205,10 @@ impl Desk {
                 return Verdict::Replay { id, answer };
             }
             Some((id, Resend::Mismatch)) => {
-                slog::warn!(self.log, "resent id with other content: ID_MISMATCH"; "client" => who.key, "id" => id);
+                if let Some(skipped) = self.reject_log.allow() {
+                    slog::warn!(self.log, "resent id with other content: ID_MISMATCH";
+                        "client" => who.key, "id" => id, "not_logged_before" => skipped);
+                }
                 return Verdict::Mismatch {
                     id,
                     order: parsed.ok(),
@@ -233,10 +236,12 @@ impl Desk {
         };
         let result = self.checks.evaluate(&order, &mut ctx);
         if let Err(reason) = result {
-            if let Some(skipped) = self.reject_log.allow() {
-                slog::info!(self.log, "order rejected"; "client" => who.key,
-                    "id" => order.client_order_id.unwrap_or("-"), "reason" => reason.as_str(),
-                    "not_logged_before" => skipped);
+            let id = order.client_order_id.unwrap_or("-");
+            match self.reject_log.allow() {
+                Some(skipped) => slog::info!(self.log, "order rejected"; "client" => who.key,
+                    "id" => id, "reason" => reason.as_str(), "not_logged_before" => skipped),
+                None => slog::debug!(self.log, "order rejected"; "client" => who.key,
+                    "id" => id, "reason" => reason.as_str()),
             }
         }
         Verdict::Order { order, result }

@@ -29,12 +29,14 @@ use crate::symbol::SymbolIndex;
 use fresh::Freshness;
 use news_gate::NewsGate;
 use stop::Phase;
+use summary::AnswerLog;
 
 mod fresh;
 mod inbound;
 mod news_gate;
 mod ring;
 mod stop;
+mod summary;
 
 /// Ticks handled per actor turn before yielding to replies and news.
 const TICKS_PER_TURN: usize = 65_536;
@@ -136,6 +138,13 @@ pub struct SignalActor {
     input: InputCounts,
     /// Keeps a flood of malformed frames from flooding the log.
     bad_log: LogLimiter,
+    /// Keeps per-order warnings (rejects, orders in doubt) from flooding the
+    /// log; each is counted and logged in full at debug.
+    answer_log: AnswerLog,
+    /// When the counts line was last logged: a flood's only info-level trace.
+    counts_logged: Instant,
+    /// Ticks and orders sent at the last counts line, to skip idle repeats.
+    counts_seen: (u64, u64),
     log: Logger,
     /// Fired when the actor stops (a finite run complete, or a stop request
     /// served), so the process can let the writer finish and exit.
@@ -189,6 +198,9 @@ impl SignalActor {
             out: Vec::with_capacity(4096),
             input: InputCounts::default(),
             bad_log: LogLimiter::new(10, Duration::from_secs(1)),
+            answer_log: AnswerLog::new(),
+            counts_logged: Instant::now(),
+            counts_seen: (0, 0),
             log,
             done: Some(done),
             phase: Phase::Trading,
@@ -273,7 +285,7 @@ impl SignalActor {
             .tracker
             .create(&ticket, Instant::now(), now_s, &mut self.out)
         {
-            slog::info!(self.log, "order sent"; "id" => &ticket.id, "side" => ticket.side.as_str(),
+            slog::debug!(self.log, "order sent"; "id" => &ticket.id, "side" => ticket.side.as_str(),
                 "qty" => ticket.quantity, "symbol" => ticket.symbol, "price" => %price);
         }
     }
@@ -292,7 +304,7 @@ impl SignalActor {
         };
         write_order(&mut self.out, &order);
         self.tracker.count_untracked();
-        slog::info!(self.log, "order sent"; "id" => "-", "side" => order.side.as_str(),
+        slog::debug!(self.log, "order sent"; "id" => "-", "side" => order.side.as_str(),
             "qty" => order.quantity, "symbol" => symbol, "price" => %price);
     }
 
@@ -336,6 +348,7 @@ impl SignalActor {
             return;
         }
         self.report_in_doubt();
+        self.log_counts_if_due();
         self.watch_writer();
         if self.phase.is_trading() {
             self.follow_table(ctx);
@@ -343,14 +356,22 @@ impl SignalActor {
         self.stop_if_due(ctx);
     }
 
-    /// Warns once per order unanswered for `order_timeout`: the resend after
-    /// a reconnect settles it, but an operator should know it is open.
+    /// Says once per order unanswered for `order_timeout` (at warn, rate
+    /// limited; every one at debug): the resend after a reconnect settles
+    /// it, but an operator should know it is open. The count is in the
+    /// periodic and final counts lines (`unanswered`).
     fn report_in_doubt(&mut self) {
         for id in self
             .tracker
             .newly_in_doubt(Instant::now(), self.settings.order_timeout)
         {
-            slog::warn!(self.log, "order in doubt: no answer yet; it is resent on reconnect"; "id" => id);
+            match self.answer_log.in_doubt.allow() {
+                Some(skipped) => {
+                    slog::warn!(self.log, "order in doubt: no answer yet; it is resent on reconnect";
+                    "id" => id, "not_logged_before" => skipped)
+                }
+                None => slog::debug!(self.log, "order in doubt: no answer yet"; "id" => id),
+            }
         }
     }
 }

@@ -95,7 +95,7 @@ impl SignalActor {
                     client_order_id: id,
                 }) => match self.tracker.answer(id, false) {
                     Answer::Acked { symbol, .. } => {
-                        slog::info!(self.log, "order acked"; "id" => id, "position" => self.tracker.position(symbol));
+                        slog::debug!(self.log, "order acked"; "id" => id, "position" => self.tracker.position(symbol));
                     }
                     _ => slog::debug!(self.log, "ACK for an order already answered"; "id" => id),
                 },
@@ -103,9 +103,13 @@ impl SignalActor {
                     client_order_id: id,
                     reason,
                 }) => match self.tracker.answer(id, true) {
-                    Answer::Rejected => {
-                        slog::warn!(self.log, "order rejected"; "id" => id, "reason" => reason)
-                    }
+                    Answer::Rejected => match self.answer_log.rejected.allow() {
+                        Some(skipped) => slog::warn!(self.log, "order rejected";
+                            "id" => id, "reason" => reason, "not_logged_before" => skipped),
+                        None => {
+                            slog::debug!(self.log, "order rejected"; "id" => id, "reason" => reason)
+                        }
+                    },
                     _ => slog::debug!(self.log, "REJ for an order already answered"; "id" => id),
                 },
                 Ok(Reply::AuthOk) => {

@@ -16,7 +16,6 @@ use std::time::Instant;
 use actix::{ActorContext, Context};
 
 use super::SignalActor;
-use crate::symbol::SymbolIndex;
 
 /// Where the actor is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,29 +98,11 @@ impl SignalActor {
     /// process told through `done`.
     fn stop(&mut self, ctx: &mut Context<Self>) {
         self.phase = Phase::Stopped;
-        self.log_final_counts();
+        self.log_counts("final counts");
         self.waiter = None;
         if let Some(done) = self.done.take() {
             let _ = done.send(());
         }
         ctx.stop();
-    }
-
-    fn log_final_counts(&self) {
-        let c = self.current_counts();
-        let positions: Vec<String> = SymbolIndex::all(self.settings.symbols.len())
-            .map(|i| {
-                format!(
-                    "{}={}",
-                    self.settings.symbols[i.get()],
-                    self.tracker.position(i)
-                )
-            })
-            .collect();
-        slog::info!(self.log, "final counts";
-            "sent" => c.orders.sent, "acked" => c.orders.acked, "rejected" => c.orders.rejected, "unanswered" => c.unanswered,
-            "resent" => c.orders.resent, "ticks" => c.input.ticks, "lost" => c.input.lost, "news" => c.input.news,
-            "stale_ticks" => c.input.stale, "skipped_signals" => c.input.skipped,
-            "positions" => positions.join(" "));
     }
 }
