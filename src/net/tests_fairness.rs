@@ -250,11 +250,13 @@ async fn the_rest_of_a_read_is_not_delivered_once_its_sender_is_cut() {
 
 #[actix_rt::test]
 async fn a_long_flood_whose_reads_end_mid_frame_is_not_a_slow_loris() {
-    let (addr, tally) = fair_server_with(Some(Duration::from_millis(300))).await;
+    // A limit 50 times the gap between writes, so only a stall of a whole
+    // second on a loaded machine could cut the flood for a real reason.
+    let (addr, tally) = fair_server_with(Some(Duration::from_millis(1000))).await;
     tally.slow.store(false, Ordering::SeqCst);
     // Each write completes a frame and starts the next one, so every read
     // ends mid-frame, for about three times the partial-frame limit.
-    const WRITES: usize = 45;
+    const WRITES: usize = 150;
     let flooder = std::thread::spawn(move || {
         let mut c = std::net::TcpStream::connect(addr).unwrap();
         c.write_all(b"a").unwrap();
