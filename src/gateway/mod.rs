@@ -159,13 +159,8 @@ fn serve_metrics(
         news: news.clone().recipient(),
     };
     let source = std::sync::Arc::new(source);
-    let served = crate::metrics::serve_role(
-        &cfg.gateway.host,
-        port,
-        "gateway.metrics_port",
-        source,
-        log,
-    )?;
+    let served =
+        crate::metrics::serve_role(&cfg.gateway.host, port, "gateway.metrics_port", source, log)?;
     Ok(Some(served))
 }
 
