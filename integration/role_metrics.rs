@@ -186,3 +186,86 @@ fn the_strategy_serves_the_ticks_it_read() {
     assert!(ob.wait().success());
     assert!(!shm.exists());
 }
+
+#[test]
+fn the_gateway_serves_its_frames_and_subscribers_per_stream() {
+    let dir = TestDir::new();
+    let shm = ShmName::new("gwmetrics");
+    let rows = 500;
+    let mut csv = String::from("timestamp,symbol,price\n");
+    for i in 0..rows {
+        let symbol = ["AAPL", "MSFT"][i % 2];
+        csv.push_str(&format!(
+            "2024-01-02 09:30:00.{i:03},{symbol},{}.25\n",
+            100 + i
+        ));
+    }
+    let data = dir.write("md.csv", &csv);
+    let config = dir.config(&shm, "");
+    let mut env = TestDir::ports_env();
+    env.extend([
+        ("TRADING__SYMBOLS", "AAPL,MSFT".to_string()),
+        ("TRADING__GATEWAY__DATA_PATH", data.display().to_string()),
+        // A finite replay ends the process once delivered, leaving nothing
+        // to scrape: the replay loops, and the reader stops after one pass.
+        ("TRADING__GATEWAY__LOOP", "true".into()),
+        ("TRADING__GATEWAY__RATE", "0".into()),
+        ("TRADING__GATEWAY__NEWS_RATE", "0".into()),
+        ("TRADING__GATEWAY__SEND_TIME", "false".into()),
+        // The reader pauses while we scrape: it must not be dropped for it.
+        ("TRADING__GATEWAY__MAX_STALL_MS", "600000".into()),
+        ("TRADING__GATEWAY__METRICS_PORT", "0".into()),
+    ]);
+    let mut gw = spawn_role(&dir, "gateway", &config, &env);
+    let eps = gw.ready();
+    let names: Vec<&str> = eps.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["md", "news", "metrics"], "md= and news= stay first");
+    let (md, metrics) = (Proc::endpoint(&eps, "md"), Proc::endpoint(&eps, "metrics"));
+    let before = parse(&http_get(metrics, "/metrics"));
+    assert_eq!(
+        sample(&before, "trading_gateway_frames_total{stream=\"md\"}"),
+        0.0,
+        "the stream starts with its first subscriber"
+    );
+
+    let mut reader = std::net::TcpStream::connect(md).unwrap();
+    reader
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut frames = 0;
+    let mut chunk = [0u8; 4096];
+    while frames < rows {
+        let n = reader.read(&mut chunk).expect("md frames");
+        assert!(n > 0, "the md stream closed after {frames} frames");
+        got.extend_from_slice(&chunk[..n]);
+        frames = got.iter().filter(|&&b| b == b'*').count();
+    }
+    let first_pass: Vec<&[u8]> = got.split(|&b| b == b'*').take(rows).collect();
+    assert!(
+        first_pass[0].starts_with(b"AAPL,100.25,"),
+        "{:?}",
+        &got[..40]
+    );
+    assert!(first_pass[rows - 1].starts_with(b"MSFT,599.25,"));
+
+    let samples = parse(&http_get(metrics, "/metrics"));
+    let get = |key: &str| sample(&samples, key);
+    // The looping feed runs ahead of the reader by what it has queued, so
+    // every frame read is counted and perhaps more.
+    assert!(get("trading_gateway_frames_total{stream=\"md\"}") >= rows as f64);
+    assert_eq!(get("trading_gateway_subscribers{stream=\"md\"}"), 1.0);
+    assert_eq!(
+        get("trading_gateway_subscribers_dropped_total{stream=\"md\"}"),
+        0.0
+    );
+    assert_eq!(get("trading_gateway_subscribers{stream=\"news\"}"), 0.0);
+    assert_eq!(get("trading_gateway_frames_total{stream=\"news\"}"), 0.0);
+
+    drop(reader);
+    gw.terminate();
+    assert!(gw.wait().success());
+    assert!(!shm.exists());
+    let log = dir.read("logs/gateway.log");
+    assert!(log.contains("metrics listening"), "{log}");
+}

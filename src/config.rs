@@ -166,6 +166,9 @@ pub struct GatewayConfig {
     /// Subscribers held at once per stream; the excess is refused, so
     /// idle connections cannot exhaust the gateway's file descriptors.
     pub max_subscribers: usize,
+    /// Port of this role's own Prometheus `/metrics` on `host`: -1 = off,
+    /// 0 = an ephemeral port (announced on the READY line as `metrics=`).
+    pub metrics_port: i32,
 }
 
 /// An enum setting and the one key it is read from, so that a bad value's

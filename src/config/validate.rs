@@ -71,6 +71,7 @@ impl Config {
             return invalid("ordermanager.max_connections", "must be at least 1".into());
         }
         for (key, port) in [
+            ("gateway.metrics_port", self.gateway.metrics_port),
             ("orderbook.metrics_port", self.orderbook.metrics_port),
             ("strategy.metrics_port", self.strategy.metrics_port),
             ("ordermanager.metrics_port", self.ordermanager.metrics_port),

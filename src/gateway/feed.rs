@@ -47,6 +47,7 @@ use tokio::task::JoinHandle;
 
 use super::resume::{read_resume, Activate};
 use super::source::FrameSource;
+use crate::lifecycle::GetCounts;
 use crate::protocol::{write_feed_control, FeedControl};
 
 /// Frames at most in one batch (one write per subscriber).
@@ -83,6 +84,18 @@ pub struct FeedEnd {
     pub dropped: u64,
     /// Writer tasks still flushing their queues: await them before exiting.
     pub writers: Vec<JoinHandle<()>>,
+}
+
+/// One stream's counts, asked for with [`GetCounts`] at each `/metrics`
+/// scrape: the actor is their one keeper.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, actix::MessageResponse)]
+pub struct FeedCounts {
+    /// Frames produced (and offered to every subscriber) so far.
+    pub frames: u64,
+    /// Subscribers being sent the stream now (not those awaiting `#RESUME`).
+    pub subscribers: u64,
+    /// Subscribers dropped for falling behind.
+    pub dropped: u64,
 }
 
 /// Pacing and fan-out settings of one stream.
@@ -337,6 +350,18 @@ impl<S: FrameSource + Unpin + 'static> Handler<Subscribe> for FeedActor<S> {
         slog::info!(self.log, "subscriber joined"; "stream" => self.settings.name, "peer" => %msg.peer);
         self.subscribers.push(sub);
         self.start_pacing();
+    }
+}
+
+impl<S: FrameSource + Unpin + 'static> Handler<GetCounts<FeedCounts>> for FeedActor<S> {
+    type Result = FeedCounts;
+
+    fn handle(&mut self, _: GetCounts<FeedCounts>, _: &mut Context<Self>) -> FeedCounts {
+        FeedCounts {
+            frames: self.frames,
+            subscribers: self.subscribers.len() as u64,
+            dropped: self.dropped,
+        }
     }
 }
 

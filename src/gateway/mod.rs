@@ -26,7 +26,7 @@ pub mod feed;
 mod resume;
 pub mod source;
 
-pub use feed::{FeedActor, FeedEnd, FeedSettings, Subscribe};
+pub use feed::{FeedActor, FeedCounts, FeedEnd, FeedSettings, Subscribe};
 pub use source::{FrameSource, NewsSource, RandomWalk, Replay, TickPacedNews};
 
 use std::path::Path;
@@ -78,7 +78,6 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     let news_listener = bind(&g.host, g.news_port, "news", "gateway.news_port").await?;
     let (md_addr, news_addr) = (md_listener.local_addr()?, news_listener.local_addr()?);
     slog::info!(log, "listening"; "md" => %md_addr, "news" => %news_addr);
-    announce_ready("gateway", &[("md", md_addr), ("news", news_addr)]);
 
     let settings = |name, rate| FeedSettings {
         name,
@@ -116,6 +115,10 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         ),
     };
     let news = FeedActor::new(news_source, news_settings, news_end_tx, log.clone()).start();
+    let metrics = serve_metrics(cfg, &md, &news, &log)?;
+    let mut ready = vec![("md", md_addr), ("news", news_addr)];
+    ready.extend(crate::metrics::ready_endpoints(&metrics));
+    announce_ready("gateway", &ready);
     let cap = g.max_subscribers;
     let md_accept = tokio::spawn(accept(md_listener, md, cap, "md", log.clone()));
     let news_accept = tokio::spawn(accept(news_listener, news, cap, "news", log.clone()));
@@ -132,7 +135,33 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     }
     md_accept.abort();
     news_accept.abort();
+    if let Some((_, server)) = metrics {
+        server.stop(false).await;
+    }
     Ok(())
+}
+
+/// Serves the role's `/metrics` on `gateway.host` when
+/// `gateway.metrics_port` is not -1, asking both feeds for their counts at
+/// each scrape.
+fn serve_metrics(
+    cfg: &Config,
+    md: &Addr<FeedActor<Box<dyn FrameSource>>>,
+    news: &Addr<FeedActor<Box<dyn FrameSource>>>,
+    log: &slog::Logger,
+) -> anyhow::Result<Option<crate::metrics::Served>> {
+    let Some(port) = crate::metrics::port_setting(cfg.gateway.metrics_port) else {
+        return Ok(None);
+    };
+    let source = crate::metrics::GatewaySource {
+        metrics: crate::metrics::GatewayMetrics::new(),
+        md: md.clone().recipient(),
+        news: news.clone().recipient(),
+    };
+    let source = std::sync::Arc::new(source);
+    let served =
+        crate::metrics::serve_role(&cfg.gateway.host, port, "gateway.metrics_port", source, log)?;
+    Ok(Some(served))
 }
 
 /// The configured market data: a loaded CSV replay (a bad file is the

@@ -7,6 +7,7 @@
 //! actix-web server in the role's actix system. Metrics only observe: a
 //! role without them behaves the same.
 
+pub mod gateway;
 pub mod orderbook;
 pub mod ordermanager;
 pub mod strategy;
@@ -22,6 +23,7 @@ use prometheus_client::registry::Registry;
 
 use crate::lifecycle::CannotRun;
 
+pub use gateway::{GatewayMetrics, GatewaySource};
 pub use orderbook::{OrderbookMetrics, OrderbookSource};
 pub use ordermanager::OrderManagerMetrics;
 pub use strategy::{StrategyMetrics, StrategySource};
