@@ -344,13 +344,15 @@ fn metrics_ports_are_off_by_default_and_checked() {
     let c = Config::load_with_env(None, env(&[])).unwrap();
     assert_eq!(
         (
+            c.gateway.metrics_port,
             c.orderbook.metrics_port,
             c.strategy.metrics_port,
             c.ordermanager.metrics_port
         ),
-        (-1, -1, -1)
+        (-1, -1, -1, -1)
     );
     for (var, key) in [
+        ("TRADING__GATEWAY__METRICS_PORT", "gateway.metrics_port"),
         ("TRADING__ORDERBOOK__METRICS_PORT", "orderbook.metrics_port"),
         ("TRADING__STRATEGY__METRICS_PORT", "strategy.metrics_port"),
         (
