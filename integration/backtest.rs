@@ -155,6 +155,21 @@ fn the_crossover_backtest_gives_exactly_the_live_orders_and_books() {
     );
 }
 
+/// With news: a finite replay's news is paced by its ticks, and the
+/// backtest draws the same items for the same ticks.
+#[test]
+fn with_news_the_backtest_gives_exactly_the_live_orders_and_books() {
+    let env = [
+        ("TRADING__STRATEGY__USE_NEWS", "true".to_string()),
+        ("TRADING__GATEWAY__NEWS_EVERY_TICKS", "5".to_string()),
+        (
+            "TRADING__ORDERMANAGER__MAX_ORDERS_PER_SEC",
+            "1000000".to_string(),
+        ),
+    ];
+    live_and_backtest_agree("btnews", &env);
+}
+
 #[test]
 fn a_mean_reversion_backtest_gives_exactly_the_live_orders_and_books() {
     let env = [

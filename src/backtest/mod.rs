@@ -6,14 +6,17 @@
 //! as its tag, which is the live ring's sequence number for the same file,
 //! so the two runs' decisions coincide. Orders go through [`Exchange`]
 //! (the ordermanager's `Desk`) and
-//! fill at the tick's price. A finite live replay with `use_news = false`
-//! and a backtest of its CSV give the same orders, positions and realised
-//! P&L (`integration/backtest.rs` checks it).
+//! fill at the tick's price. With `use_news = true` the strategy gets the
+//! news a live finite replay of the file gets ([`news::ReplayNews`]: the
+//! same seeded items at the same ticks). A finite live replay and a
+//! backtest of its CSV give the same orders, positions and realised P&L,
+//! with news and without (`integration/backtest.rs` checks both).
 //!
 //! Outputs, in `--out DIR` (default `reports/backtest/<UTC time>/`):
 //! `orders.csv`, `summary.md` and `equity.svg`; the summary is printed too.
 
 pub mod exchange;
+pub mod news;
 pub mod recording;
 pub mod report;
 pub mod run;
@@ -141,8 +144,8 @@ fn report_oddities(cfg: &Config, data: &TickData) {
             data.backwards
         );
     }
-    if cfg.strategy.kind == registry::CROSSOVER && cfg.strategy.use_news {
-        eprintln!("note: strategy.use_news is on but a CSV has no news: crossovers wait for agreeing news and trade nothing (TRADING__STRATEGY__USE_NEWS=false trades every crossover)");
+    if cfg.strategy.use_news && cfg.gateway.news_every_ticks == 0 {
+        eprintln!("note: strategy.use_news is on but news is paced by the clock (gateway.news_every_ticks = 0), which a backtest cannot reproduce: crossovers wait for agreeing news and trade nothing");
     }
 }
 

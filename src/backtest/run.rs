@@ -2,6 +2,7 @@
 //! the [`Exchange`], and the account marked to market at every tick.
 
 use super::exchange::{Exchange, OrderRow};
+use super::news::ReplayNews;
 use super::recording::Input;
 use super::ticks::TickRow;
 use crate::config::Config;
@@ -221,8 +222,9 @@ impl Backtester {
 }
 
 /// Runs `strategy` over `ticks` (each tagged with its position) with the
-/// configuration's limits; `progress` is told the ticks done every
-/// [`PROGRESS_EVERY`] and at the end.
+/// configuration's limits, and the news a live finite replay of them would
+/// get ([`ReplayNews`]) when the strategy takes news; `progress` is told the
+/// ticks done every [`PROGRESS_EVERY`] and at the end.
 pub fn run<S: Strategy + ?Sized>(
     strategy: &mut S,
     ticks: &[TickRow],
@@ -230,7 +232,13 @@ pub fn run<S: Strategy + ?Sized>(
     progress: &mut dyn FnMut(u64),
 ) -> Outcome {
     let mut bt = Backtester::new(cfg, ticks.len() as u64);
+    let mut news = ReplayNews::for_replay(cfg, ticks.len() as u64);
     for (i, t) in ticks.iter().enumerate() {
+        if let Some(news) = &mut news {
+            while let Some(n) = news.due(i as u64) {
+                bt.news(strategy, &n);
+            }
+        }
         let tick = TickEvent {
             symbol: t.symbol,
             price_units: t.price_units,
