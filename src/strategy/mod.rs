@@ -17,8 +17,9 @@
 //!
 //! A finite run (the table's feed-ended flag) ends with exit 0 once the ring
 //! is drained and every order is answered, unless the table says the feed
-//! was cut short: then it ends non-zero ([`StrategyError::FeedCut`]), and a
-//! restarted strategy refuses such a table at once. Ctrl+C/SIGTERM ends it
+//! was cut short: then it ends with exit 5 ([`StrategyError::FeedCut`], a
+//! data error, so the supervisor stops the run instead of restarting it),
+//! and a strategy started on such a table refuses it at once. Ctrl+C/SIGTERM ends it
 //! at once.
 //!
 //! Stale prices: a tick older than `strategy.max_tick_age_ms` on a live
@@ -63,7 +64,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     };
     if reader.feed_cut() {
         // A restart must not trade a run that can no longer be complete.
-        return Err(StrategyError::FeedCut.into());
+        return Err(StrategyError::FeedCut.into_exit());
     }
     slog::info!(log, "reading the price table";
         "name" => &s.shared_memory_name, "generation" => format!("{:016x}", reader.generation()),
@@ -91,7 +92,8 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     if !s.record_path.is_empty() {
         let path = std::path::Path::new(&s.record_path);
         let recorder = crate::backtest::recording::Recorder::open(path, &cfg.symbols)
-            .context("strategy.record_path")?;
+            .context("strategy.record_path")
+            .map_err(CannotRun::Environment)?;
         slog::info!(log, "recording every input"; "path" => &s.record_path);
         actor = actor.with_recorder(recorder);
     }
@@ -142,7 +144,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         server.stop(false).await;
     }
     if cut {
-        return Err(StrategyError::FeedCut.into());
+        return Err(StrategyError::FeedCut.into_exit());
     }
     Ok(())
 }
@@ -176,6 +178,16 @@ pub enum StrategyError {
          this finite run is incomplete"
     )]
     FeedCut,
+}
+
+impl StrategyError {
+    /// The error the process ends with. A cut feed is the data's fault
+    /// ([`CannotRun::Data`], exit 5): a restart cannot make the run whole,
+    /// so the supervisor stops the run at once with this line instead of
+    /// restarting a strategy that would refuse again.
+    fn into_exit(self) -> anyhow::Error {
+        CannotRun::Data(self.into()).into()
+    }
 }
 
 /// Whether the table the run ended on says its feed was cut short.
@@ -223,3 +235,17 @@ async fn attach(
 mod tests;
 #[cfg(test)]
 mod tests_risk_defaults;
+
+#[cfg(test)]
+mod exit_tests {
+    use super::*;
+    use crate::lifecycle::{exit_for, Exit};
+
+    #[test]
+    fn a_cut_feed_ends_the_run_as_a_data_error_with_its_reason() {
+        let e = StrategyError::FeedCut.into_exit();
+        assert_eq!(exit_for(&e), Exit::Data);
+        assert!(Exit::Data.is_fatal(), "the supervisor does not restart it");
+        assert!(format!("{e:#}").contains("cut short"), "{e:#}");
+    }
+}
