@@ -22,6 +22,19 @@ pub struct OrderIntent {
     pub tag: u64,
 }
 
+impl OrderIntent {
+    /// An order on `tick`'s symbol, tagged with `tick`: what a strategy
+    /// deciding on a tick returns.
+    #[inline]
+    pub fn on_tick(tick: &super::TickEvent, side: Side) -> OrderIntent {
+        OrderIntent {
+            symbol: tick.symbol,
+            side,
+            tag: tick.tag,
+        }
+    }
+}
+
 /// Per-symbol state of the combination.
 #[derive(Debug, Clone, Copy, Default)]
 struct SymbolState {

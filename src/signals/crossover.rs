@@ -149,11 +149,7 @@ impl Strategy for SmaCrossovers {
     #[inline]
     fn on_tick(&mut self, tick: &TickEvent) -> Option<OrderIntent> {
         let side = self.update(tick.symbol, tick.price_units)?;
-        Some(OrderIntent {
-            symbol: tick.symbol,
-            side,
-            tag: tick.tag,
-        })
+        Some(OrderIntent::on_tick(tick, side))
     }
 }
 

@@ -280,11 +280,7 @@ impl Strategy for MeanReversion {
             _ => return None,
         };
         w.holding = holding;
-        Some(OrderIntent {
-            symbol: tick.symbol,
-            side,
-            tag: tick.tag,
-        })
+        Some(OrderIntent::on_tick(tick, side))
     }
 }
 

@@ -70,11 +70,7 @@ impl Strategy for Streak {
         }
         s.lots += want;
         let side = if want > 0 { Side::Buy } else { Side::Sell };
-        Some(OrderIntent {
-            symbol: tick.symbol,
-            side,
-            tag: tick.tag,
-        })
+        Some(OrderIntent::on_tick(tick, side))
     }
 }
 
