@@ -70,38 +70,11 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         "name" => &s.shared_memory_name, "generation" => format!("{:016x}", reader.generation()),
         "ticks_in_ring" => reader.ticks_written(), "use_news" => s.use_news);
 
-    let engine = cfg.build_strategy()?;
-    let settings = StrategySettings {
-        client_name: s.client_name.clone(),
-        order_ids: s.order_ids,
-        quantity: s.quantity,
-        order_timeout: Duration::from_millis(s.order_timeout_ms),
-        symbols: cfg.symbols.clone(),
-        max_tick_age: max_tick_age(cfg),
-        // The original server (order_ids = false) would take AUTH for a bad order.
-        auth_token: (s.order_ids && !s.auth_token.is_empty()).then(|| s.auth_token.clone()),
-        max_unanswered: s.max_unanswered,
-    };
     let (done_tx, mut done_rx) = oneshot::channel();
-    let mut actor = SignalActor::new(settings, reader, engine, log.clone(), done_tx)
-        .context("registering as a reader of the tick ring")
-        .map_err(CannotRun::Environment)?;
-    if s.use_news {
-        actor = actor.expecting_news();
-    }
-    if !s.record_path.is_empty() {
-        let path = std::path::Path::new(&s.record_path);
-        let recorder = crate::backtest::recording::Recorder::open(path, &cfg.symbols)
-            .context("strategy.record_path")
-            .map_err(CannotRun::Environment)?;
-        slog::info!(log, "recording every input"; "path" => &s.record_path);
-        actor = actor.with_recorder(recorder);
-    }
-    let addr = actor.start();
+    let addr = signal_actor(cfg, reader, log.clone(), done_tx)?.start();
     let metrics = serve_metrics(cfg, &addr, &log)?;
-    let endpoints: Vec<_> = metrics.iter().map(|(a, _)| ("metrics", *a)).collect();
     // Ready once registered: every tick from here on is kept for us.
-    announce_ready("strategy", &endpoints);
+    announce_ready("strategy", &crate::metrics::ready_endpoints(&metrics));
     let orders = ClientLink::<Orders>::new(
         links::order_link_settings(cfg),
         addr.clone().recipient(),
@@ -147,6 +120,44 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         return Err(StrategyError::FeedCut.into_exit());
     }
     Ok(())
+}
+
+/// The configured strategy in its actor, registered as a ring reader,
+/// waiting for news if it takes news, recording if asked to.
+fn signal_actor(
+    cfg: &crate::config::Config,
+    reader: PriceTableReader,
+    log: slog::Logger,
+    done: oneshot::Sender<()>,
+) -> anyhow::Result<SignalActor> {
+    let s = &cfg.strategy;
+    let engine = cfg.build_strategy()?;
+    let settings = StrategySettings {
+        client_name: s.client_name.clone(),
+        order_ids: s.order_ids,
+        quantity: s.quantity,
+        order_timeout: Duration::from_millis(s.order_timeout_ms),
+        symbols: cfg.symbols.clone(),
+        max_tick_age: max_tick_age(cfg),
+        // The original server (order_ids = false) would take AUTH for a bad order.
+        auth_token: (s.order_ids && !s.auth_token.is_empty()).then(|| s.auth_token.clone()),
+        max_unanswered: s.max_unanswered,
+    };
+    let mut actor = SignalActor::new(settings, reader, engine, log.clone(), done)
+        .context("registering as a reader of the tick ring")
+        .map_err(CannotRun::Environment)?;
+    if s.use_news {
+        actor = actor.expecting_news();
+    }
+    if !s.record_path.is_empty() {
+        let path = std::path::Path::new(&s.record_path);
+        let recorder = crate::backtest::recording::Recorder::open(path, &cfg.symbols)
+            .context("strategy.record_path")
+            .map_err(CannotRun::Environment)?;
+        slog::info!(log, "recording every input"; "path" => &s.record_path);
+        actor = actor.with_recorder(recorder);
+    }
+    Ok(actor)
 }
 
 /// Serves the role's `/metrics` on loopback when `strategy.metrics_port`
