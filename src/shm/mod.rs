@@ -118,7 +118,7 @@
 //! | 32 | i64 | event time |
 //! | 40 | i64 | gateway send time, 0 if unknown |
 //! | 48 | i64 | write time |
-//! | 56 | | zero |
+//! | 56 | u64 | feed position: frames of the gateway's stream the writer had received when it wrote this tick, this tick's frame included (where a writer taking the table over resumes the feed); 0 if unknown |
 //!
 //! The writer stores tick `n`'s stamp `2n+2` before setting `H = n+1`. A
 //! reader wanting tick `c`: if `c >= H` there is none yet; if `H - c > C` the
@@ -159,7 +159,7 @@
 //!                  ("_pad", "V16")])
 //! tick = np.dtype([("stamp", "<u8"), ("seq", "<u8"), ("symbol_idx", "<u4"),
 //!                  ("_pad1", "V4"), ("price_units", "<i8"), ("event_ns", "<i8"),
-//!                  ("send_ns", "<i8"), ("write_ns", "<i8"), ("_pad2", "V8")])
+//!                  ("send_ns", "<i8"), ("write_ns", "<i8"), ("feed_position", "<u8")])
 //! slots = buf[slots_at:slots_at + 64 * n].view(slot)
 //! ring = buf[ring_at:ring_at + 64 * cap].view(tick)
 //! ```
@@ -172,7 +172,10 @@
 //! supervisor removes it with [`unlink_segment_if_written_by`], only if the
 //! header names one of the orderbooks it started (another run's table, or a
 //! file that is not a table, is left alone). A segment left by a dead writer
-//! is replaced on the next creation with a new generation.
+//! is replaced on the next creation with a new generation, except by the
+//! orderbook the supervisor restarts in its place: that one takes the table
+//! over ([`PriceTable::take_over`]) and continues its ring, so readers lose
+//! and repeat nothing.
 
 mod cursors;
 mod error;
@@ -181,6 +184,7 @@ mod owner;
 mod reader;
 mod ring;
 mod sys;
+mod takeover;
 mod writer;
 
 #[cfg(test)]
@@ -189,6 +193,8 @@ mod tests;
 mod tests_cursors;
 #[cfg(test)]
 mod tests_ring;
+#[cfg(test)]
+mod tests_takeover;
 #[cfg(test)]
 pub(crate) mod testutil;
 
@@ -204,6 +210,7 @@ pub use owner::{segment_owner, unlink_segment_if_written_by, Removal, SegmentOwn
 pub use reader::{PriceTableReader, Quote, WriterStatus};
 pub use ring::{RingCursor, RingRead, Tick};
 pub use sys::ProcessIdentity;
+pub use takeover::TakeOver;
 pub use writer::PriceTable;
 
 /// The directory holding POSIX shared-memory segments on Linux.

@@ -106,6 +106,30 @@ impl ProcessIdentity {
     }
 }
 
+/// `PID:STARTTIME`, the form the supervisor passes on a command line.
+impl std::fmt::Display for ProcessIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.pid, self.start_time)
+    }
+}
+
+impl std::str::FromStr for ProcessIdentity {
+    type Err = String;
+
+    /// Parses `PID:STARTTIME` (what `Display` writes).
+    fn from_str(s: &str) -> Result<ProcessIdentity, String> {
+        let (pid, start) = s
+            .split_once(':')
+            .ok_or_else(|| format!("expected PID:STARTTIME, got {s:?}"))?;
+        Ok(ProcessIdentity {
+            pid: pid.parse().map_err(|e| format!("bad pid {pid:?}: {e}"))?,
+            start_time: start
+                .parse()
+                .map_err(|e| format!("bad start time {start:?}: {e}"))?,
+        })
+    }
+}
+
 /// The two fields of `/proc/<pid>/stat` that liveness needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ProcStat {
@@ -267,6 +291,8 @@ mod tests {
         let me = ProcessIdentity::current();
         assert!(me.start_time > 0);
         assert!(process_alive(me));
+        assert_eq!(me.to_string().parse::<ProcessIdentity>(), Ok(me));
+        assert!("12".parse::<ProcessIdentity>().is_err());
         assert!(!process_alive(ProcessIdentity {
             start_time: me.start_time + 1,
             ..me

@@ -47,6 +47,10 @@ pub struct PriceTable {
     pub(super) reader_counts: super::cursors::ReaderScanCounts,
     replaced_stale: bool,
     file_id: (u64, u64),
+    /// Frames of the feed received up to the tick being published, stored
+    /// in its ring entry so a writer taking the table over knows where the
+    /// gateway must resume (see `takeover`).
+    feed_position: u64,
 }
 
 /// What was found under the name when our link failed.
@@ -86,7 +90,8 @@ impl PriceTable {
         ring_capacity: usize,
     ) -> Result<PriceTable, ShmError> {
         validate_name(name)?;
-        let index = SymbolLookup::build(symbols)?;
+        // Checked before any file is made.
+        SymbolLookup::build(symbols)?;
         validate_capacity(ring_capacity)?;
         let layout = Layout::new(symbols.len(), ring_capacity);
         let io_err = |e| ShmError::io(name, e);
@@ -115,20 +120,15 @@ impl PriceTable {
             .len(layout.total_size)
             .map_raw(&file)
             .map_err(io_err)?;
-        let mut table = PriceTable {
-            name: name.to_owned(),
-            symbols: symbols.to_vec(),
-            index,
+        let mut table = PriceTable::continuing(
+            name,
+            symbols,
             layout,
-            region: Region::new(map),
-            generation: sys::new_generation(0),
-            next_tick: 0,
-            ring_mask: ring_capacity as u64 - 1,
-            allowed_until: 0,
-            reader_counts: Default::default(),
-            replaced_stale: false,
-            file_id: (meta.dev(), meta.ino()),
-        };
+            Region::new(map),
+            sys::new_generation(0),
+            0,
+            (meta.dev(), meta.ino()),
+        )?;
         table.init_header();
 
         for _ in 0..CREATE_ATTEMPTS {
@@ -169,6 +169,34 @@ impl PriceTable {
         Err(io_err(io::Error::other(
             "the name kept being re-created by another process; giving up",
         )))
+    }
+
+    /// A writer of the table in `region`, whose next tick is `next_tick`:
+    /// a new table (`create`) or one taken over (`take_over`).
+    pub(super) fn continuing(
+        name: &str,
+        symbols: &[String],
+        layout: Layout,
+        region: Region,
+        generation: u64,
+        next_tick: u64,
+        file_id: (u64, u64),
+    ) -> Result<PriceTable, ShmError> {
+        Ok(PriceTable {
+            name: name.to_owned(),
+            symbols: symbols.to_vec(),
+            index: SymbolLookup::build(symbols)?,
+            layout,
+            region,
+            generation,
+            next_tick,
+            ring_mask: layout.capacity as u64 - 1,
+            allowed_until: 0,
+            reader_counts: Default::default(),
+            replaced_stale: false,
+            file_id,
+            feed_position: 0,
+        })
     }
 
     /// Writes every header field and the directory, magic last, while the
@@ -243,9 +271,7 @@ impl PriceTable {
 
         self.write_slot(idx, price_units, event_ns, send_ns, write_ns);
         let n = self.next_tick;
-        let entry_offset =
-            self.layout.ring_offset + ((n & self.ring_mask) as usize) * RING_ENTRY_SIZE;
-        let e = self.region.line(entry_offset);
+        let e = self.ring_entry(n);
         e[0].store(2 * n + 1, Ordering::Relaxed);
         fence(Ordering::Release);
         e[1].store(n, Ordering::Relaxed);
@@ -254,6 +280,7 @@ impl PriceTable {
         e[4].store(event_ns as u64, Ordering::Relaxed);
         e[5].store(send_ns as u64, Ordering::Relaxed);
         e[6].store(write_ns as u64, Ordering::Relaxed);
+        e[7].store(self.feed_position, Ordering::Relaxed);
         e[0].store(2 * n + 2, Ordering::Release);
         self.next_tick = n + 1;
         self.region.line(LINE_HEAD)[0].store(n + 1, Ordering::Release);
@@ -297,13 +324,7 @@ impl PriceTable {
         send_ns: i64,
         write_ns: i64,
     ) {
-        let idx = idx.get();
-        assert!(
-            idx < self.layout.symbols,
-            "slot index {idx} out of range for {} symbols",
-            self.layout.symbols
-        );
-        let s = self.region.line(self.layout.slots_offset + idx * SLOT_SIZE);
+        let s = self.slot(idx.get());
         let seq = s[0].load(Ordering::Relaxed);
         s[0].store(seq + 1, Ordering::Relaxed);
         fence(Ordering::Release);
@@ -313,6 +334,34 @@ impl PriceTable {
         s[4].store(send_ns as u64, Ordering::Relaxed);
         s[5].store(s[5].load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         s[0].store(seq + 2, Ordering::Release);
+    }
+
+    /// Slot `idx`'s line.
+    ///
+    /// # Panics
+    /// If `idx` is not below the number of symbols.
+    #[inline]
+    pub(super) fn slot(&self, idx: usize) -> &[AtomicU64; 8] {
+        assert!(
+            idx < self.layout.symbols,
+            "slot index {idx} out of range for {} symbols",
+            self.layout.symbols
+        );
+        self.region.line(self.layout.slots_offset + idx * SLOT_SIZE)
+    }
+
+    /// The ring entry tick `n` lives in.
+    #[inline]
+    pub(super) fn ring_entry(&self, n: u64) -> &[AtomicU64; 8] {
+        self.region
+            .line(self.layout.ring_offset + ((n & self.ring_mask) as usize) * RING_ENTRY_SIZE)
+    }
+
+    /// Frames of the feed received so far, counting the one whose tick is
+    /// published next: stored with each tick until changed.
+    #[inline]
+    pub fn set_feed_position(&mut self, frames: u64) {
+        self.feed_position = frames;
     }
 
     /// Wakes readers sleeping in `wait_for_ticks`; one system call, so call
