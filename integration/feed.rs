@@ -53,33 +53,49 @@ fn finite_run_survives(
     dir
 }
 
-#[test]
-fn a_gateway_killed_mid_replay_resumes_and_the_run_gives_exactly_its_orders() {
-    let dir = finite_run_survives("gwkill", 6_000, 1_500, &[], |dir| {
-        let pids = child_pids(&dir.read("logs/main.log"), "gateway");
+/// SIGKILLs `role` once mid-replay (the run must still give exactly its
+/// orders, see [`finite_run_survives`]), checks it was started twice and
+/// that its successor logged `resumed` once, not from frame 0 (`from_zero`
+/// is how that line says 0); returns the run's folder.
+fn killed_mid_replay(role: &str, resumed: &str, from_zero: &str) -> TestDir {
+    let dir = finite_run_survives(role, 6_000, 1_500, &[], |dir| {
+        let pids = child_pids(&dir.read("logs/main.log"), role);
         assert_eq!(pids.len(), 1);
         signal_pid(pids[0], Signal::SIGKILL);
     });
     let main_log = dir.read("logs/main.log");
-    assert_eq!(child_pids(&main_log, "gateway").len(), 2, "{main_log}");
-    let gw_log = dir.read("logs/gateway.log");
-    let resumed: Vec<&str> = gw_log
-        .lines()
-        .filter(|l| l.contains("resuming where the subscriber stopped"))
-        .collect();
-    assert_eq!(
-        resumed.len(),
-        1,
-        "the second gateway resumed once: {gw_log}"
-    );
-    assert!(
-        !resumed[0].contains(" from: 0,"),
-        "it resumed mid-run: {}",
-        resumed[0]
-    );
+    assert_eq!(child_pids(&main_log, role).len(), 2, "{main_log}");
+    let log = dir.read(&format!("logs/{role}.log"));
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(resumed)).collect();
+    assert_eq!(lines.len(), 1, "the second {role} resumed once: {log}");
+    assert!(!lines[0].contains(from_zero), "mid-run: {}", lines[0]);
     let ob_log = dir.read("logs/orderbook.log");
     assert!(ob_log.contains("market data feed ended"), "{ob_log}");
     assert!(!ob_log.contains("cut short"), "{ob_log}");
+    dir
+}
+
+#[test]
+fn a_gateway_killed_mid_replay_resumes_and_the_run_gives_exactly_its_orders() {
+    killed_mid_replay(
+        "gateway",
+        "resuming where the subscriber stopped",
+        " from: 0,",
+    );
+}
+
+#[test]
+fn an_orderbook_killed_mid_replay_continues_its_table_and_the_run_gives_exactly_its_orders() {
+    let dir = killed_mid_replay(
+        "orderbook",
+        "price table taken over from the previous orderbook",
+        "resume_from: 0,",
+    );
+    let strategy_log = dir.read("logs/strategy.log");
+    assert!(
+        !strategy_log.contains("price table re-created"),
+        "the strategy kept its table: {strategy_log}"
+    );
 }
 
 #[test]

@@ -62,6 +62,11 @@ struct Cli {
     #[arg(long, hide = true)]
     exit_with_parent: bool,
 
+    /// The process (PID:STARTTIME) this one replaces: the supervisor's dead
+    /// child of the same role, whose state (the orderbook's table) it continues.
+    #[arg(long, hide = true, value_name = "PID:STARTTIME")]
+    replaces: Option<trading::shm::ProcessIdentity>,
+
     /// `bench`: measure the real processes and write reports/bench.md;
     /// `backtest`: run the strategy over a CSV in one process.
     #[command(subcommand)]
@@ -173,6 +178,7 @@ fn context(config: Config, cli: &Cli, log: slog::Logger) -> RoleContext {
         config,
         log,
         watch_parent: cli.exit_with_parent,
+        replaces: cli.replaces,
     }
 }
 

@@ -79,6 +79,10 @@ pub struct RoleContext {
     pub log: Logger,
     /// Stop when stdin closes (set for children of the supervisor).
     pub watch_parent: bool,
+    /// The dead process of the same role this one was started in place of
+    /// (set by the supervisor on a restart): the orderbook continues its
+    /// table instead of starting the feed over.
+    pub replaces: Option<crate::shm::ProcessIdentity>,
 }
 
 /// Writes `READY <role> name=addr ...` on stdout and flushes it.

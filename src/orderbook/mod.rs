@@ -38,6 +38,12 @@
 //! has registered (`orderbook.await_ring_reader`), so every tick of it is
 //! kept for that reader; a looping feed starts at once.
 //!
+//! Restarted by the supervisor after a crash, the orderbook takes over the
+//! table its dead predecessor wrote ([`PriceTable::take_over`]) instead of
+//! creating a new one: the ring continues where it stopped, readers keep
+//! their place, and the gateway is asked to resume after the last tick in
+//! the ring, so a finite run still gives exactly its orders.
+//!
 //! A table that cannot be created (its name taken by a live writer or by a
 //! file that is not a table) ends the process with
 //! [`Exit::Environment`](crate::lifecycle::Exit::Environment): a restart
@@ -55,7 +61,8 @@ use anyhow::Context;
 use tokio::sync::oneshot;
 
 use crate::lifecycle::{announce_ready, CannotRun, RoleContext, Shutdown, Stop};
-use crate::shm::{PriceTable, PriceTableReader};
+use crate::shm::{PriceTable, PriceTableReader, TakeOver};
+use position::FeedPosition;
 
 /// How often a finite replay looks for its first ring reader.
 const READER_POLL: std::time::Duration = std::time::Duration::from_millis(5);
@@ -69,18 +76,11 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     let shutdown = Shutdown::install(ctx.watch_parent)?;
     let cfg = &ctx.config;
     let name = &cfg.orderbook.shared_memory_name;
-    let table = PriceTable::create(name, &cfg.symbols, cfg.orderbook.ring_capacity)
-        .with_context(|| format!("creating the price table {name:?}"))
-        .map_err(CannotRun::Environment)?;
-    if table.replaced_stale() {
-        slog::warn!(ctx.log, "replaced a segment left by a dead writer"; "name" => name);
-    }
-    slog::info!(ctx.log, "price table created";
-        "name" => name, "symbols" => cfg.symbols.len(),
-        "ring_capacity" => cfg.orderbook.ring_capacity, "generation" => format!("{:016x}", table.generation()));
+    let (table, position) = open_table(&ctx)?;
     let (done_tx, done_rx) = oneshot::channel();
     let writer = BookWriterActor::new(
         table,
+        position,
         feed_ending(cfg),
         std::time::Duration::from_millis(cfg.orderbook.stats_interval_ms.max(1)),
         ctx.log.clone(),
@@ -113,6 +113,50 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         server.stop(false).await;
     }
     Ok(())
+}
+
+/// The table to write and how much of the feed it already holds: the dead
+/// predecessor's table taken over when the supervisor names one (its ring
+/// continues, and the gateway resumes after its last tick), else a new one.
+fn open_table(ctx: &RoleContext) -> anyhow::Result<(PriceTable, FeedPosition)> {
+    let cfg = &ctx.config;
+    let (name, ring) = (
+        &cfg.orderbook.shared_memory_name,
+        cfg.orderbook.ring_capacity,
+    );
+    if let Some(previous) = ctx.replaces {
+        let taken = PriceTable::take_over(name, &cfg.symbols, ring, previous)
+            .with_context(|| format!("taking over the price table {name:?}"))
+            .map_err(CannotRun::Environment)?;
+        match taken {
+            TakeOver::Taken {
+                table,
+                feed_position,
+                repaired_slots,
+            } => {
+                slog::info!(ctx.log, "price table taken over from the previous orderbook";
+                    "name" => name, "previous_pid" => previous.pid,
+                    "ticks" => table.ticks_written(), "resume_from" => feed_position,
+                    "repaired_slots" => repaired_slots,
+                    "generation" => format!("{:016x}", table.generation()));
+                return Ok((*table, FeedPosition::resumed_at(feed_position)));
+            }
+            TakeOver::NotTaken(why) => {
+                slog::warn!(ctx.log, "not taking over the previous orderbook's table: creating a new one (its readers start again)";
+                    "name" => name, "previous_pid" => previous.pid, "why" => why);
+            }
+        }
+    }
+    let table = PriceTable::create(name, &cfg.symbols, ring)
+        .with_context(|| format!("creating the price table {name:?}"))
+        .map_err(CannotRun::Environment)?;
+    if table.replaced_stale() {
+        slog::warn!(ctx.log, "replaced a segment left by a dead writer"; "name" => name);
+    }
+    slog::info!(ctx.log, "price table created";
+        "name" => name, "symbols" => cfg.symbols.len(),
+        "ring_capacity" => ring, "generation" => format!("{:016x}", table.generation()));
+    Ok((table, FeedPosition::default()))
 }
 
 /// Serves the role's `/metrics` on loopback when `orderbook.metrics_port`

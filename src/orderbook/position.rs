@@ -49,6 +49,15 @@ pub enum Verdict {
 }
 
 impl FeedPosition {
+    /// The position of a writer that continues a table already holding
+    /// `frames` frames of the feed (see [`crate::shm::PriceTable::take_over`]).
+    pub fn resumed_at(frames: u64) -> FeedPosition {
+        FeedPosition {
+            received: frames,
+            duplicates_ahead: 0,
+        }
+    }
+
     /// Frames received so far: the `N` of the next `#RESUME,N`.
     pub fn received(&self) -> u64 {
         self.received

@@ -32,7 +32,14 @@ fn frames(read: &[u8]) -> NetEvent<MarketData> {
 fn writer_over(seg: &Seg, ending: FeedEnding) -> (Addr<BookWriterActor>, oneshot::Receiver<()>) {
     let table = PriceTable::create(&seg.0, &symbols(), 64).unwrap();
     let (done, done_rx) = oneshot::channel();
-    let w = BookWriterActor::new(table, ending, Duration::from_secs(3600), discard(), done);
+    let w = BookWriterActor::new(
+        table,
+        Default::default(),
+        ending,
+        Duration::from_secs(3600),
+        discard(),
+        done,
+    );
     (w.start(), done_rx)
 }
 

@@ -111,10 +111,12 @@ pub struct BookWriterActor {
 }
 
 impl BookWriterActor {
-    /// A writer owning `table`, for a feed that ends as `ending` says;
-    /// `done` fires when it stops.
+    /// A writer owning `table`, for a feed that ends as `ending` says,
+    /// having `position` of it already (frames behind a taken-over table's
+    /// last tick; default for a new table); `done` fires when it stops.
     pub fn new(
         table: PriceTable,
+        position: FeedPosition,
         ending: FeedEnding,
         stats_every: Duration,
         log: Logger,
@@ -124,7 +126,7 @@ impl BookWriterActor {
             last_event: vec![i64::MIN; table.symbols().len()],
             table: Some(table),
             ending,
-            position: FeedPosition::default(),
+            position,
             link: None,
             cut: false,
             time_log: LogLimiter::new(LOG_FIRST_BAD, Duration::from_secs(10)),
@@ -190,6 +192,7 @@ impl BookWriterActor {
             Ok(md) => match table.symbol_index(md.symbol) {
                 Some(idx) => {
                     let event = md.event_time_ns.unwrap_or(now);
+                    table.set_feed_position(self.position.received());
                     table.publish(idx, md.price.units(), event, md.send_ns.unwrap_or(0), now);
                     stats.ticks += 1;
                     self.check_time(idx, md.symbol, event);

@@ -149,8 +149,11 @@ impl ChildActor {
     fn spawn(&mut self, ctx: &mut Context<Self>) {
         let role = self.spec.role;
         let mut cmd = Command::new(&self.spec.program);
-        cmd.args(&self.spec.args)
-            .stdin(Stdio::piped())
+        cmd.args(&self.spec.args);
+        if let Some(previous) = self.started.last().filter(|_| self.spec.names_predecessor) {
+            cmd.arg("--replaces").arg(previous.to_string());
+        }
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             // Its own process group: the terminal's Ctrl+C reaches only us.

@@ -26,6 +26,10 @@ pub struct ChildSpec {
     pub program: PathBuf,
     /// Its arguments.
     pub args: Vec<String>,
+    /// Whether a restart is told its dead predecessor (`--replaces
+    /// PID:STARTTIME`): for a role that continues what that one left, the
+    /// orderbook's table.
+    pub names_predecessor: bool,
 }
 
 /// Environment overrides every start of every child gets: the resolved

@@ -102,6 +102,7 @@ pub fn run(ctx: RoleContext) -> anyhow::Result<()> {
                 .chain(config_args.iter().cloned())
                 .chain(["--exit-with-parent".to_string()])
                 .collect(),
+            names_predecessor: role == Role::Orderbook,
         })
         .collect();
     supervise(ctx.config, specs, ctx.log, Supervision::default()).map(|_| ())

@@ -48,6 +48,7 @@ fn fake(role: Role, script: &str) -> ChildSpec {
         role,
         program: PathBuf::from("/bin/sh"),
         args: vec!["-c".into(), script.into()],
+        names_predecessor: false,
     }
 }
 

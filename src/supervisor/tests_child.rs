@@ -47,13 +47,27 @@ fn start(
     limits: SupervisorConfig,
     ready_timeout: Duration,
 ) -> (Addr<ChildActor>, mpsc::UnboundedReceiver<ChildEvent>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let parent = Recorder(tx).start().recipient();
-    let spec = ChildSpec {
+    start_spec(sh(role, script), limits, ready_timeout)
+}
+
+/// The spec of a fake child of `role` running `script` under `sh -c`.
+fn sh(role: Role, script: &str) -> ChildSpec {
+    ChildSpec {
         role,
         program: PathBuf::from("/bin/sh"),
         args: vec!["-c".into(), script.into()],
-    };
+        names_predecessor: false,
+    }
+}
+
+/// A started [`ChildActor`] for `spec`, and its events.
+fn start_spec(
+    spec: ChildSpec,
+    limits: SupervisorConfig,
+    ready_timeout: Duration,
+) -> (Addr<ChildActor>, mpsc::UnboundedReceiver<ChildEvent>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let parent = Recorder(tx).start().recipient();
     let child = ChildActor::new(
         spec,
         SharedEnv::default(),
@@ -116,6 +130,42 @@ async fn a_dying_child_is_restarted_with_doubling_capped_delays_until_it_is_read
     child.send(Stop).await.unwrap();
     assert_eq!(child.send(GetRestarts).await.unwrap(), 3);
     assert_eq!(lines(&counter), 4);
+}
+
+#[actix_rt::test]
+async fn a_restart_names_its_dead_predecessor_where_the_role_continues_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (counter, args) = (dir.path().join("starts"), dir.path().join("args"));
+    // `sh -c SCRIPT A B` runs SCRIPT with $0 = A and $1 = B.
+    let script = format!(
+        "echo \"$0 $1\" >> {}; {}",
+        args.display(),
+        flaky(&counter, 1, "echo 'READY orderbook'; exec sleep 30")
+    );
+    let spec = ChildSpec {
+        names_predecessor: true,
+        ..sh(Role::Orderbook, &script)
+    };
+    let (child, mut rx) = start_spec(spec, limits(1, 1, 5), WAIT);
+    assert!(matches!(
+        next(&mut rx).await,
+        ChildEvent::Restarting { restarts: 1, .. }
+    ));
+    assert!(matches!(
+        next(&mut rx).await,
+        ChildEvent::Ready(Role::Orderbook, _)
+    ));
+    let started = child.send(GetStarted).await.unwrap();
+    child.send(Stop).await.unwrap();
+    assert_eq!(started.len(), 2);
+    let seen = std::fs::read_to_string(&args).unwrap();
+    let seen: Vec<&str> = seen.lines().collect();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(
+        !seen[0].contains("--replaces"),
+        "a first start replaces nobody: {seen:?}"
+    );
+    assert_eq!(seen[1], format!("--replaces {}", started[0]));
 }
 
 #[actix_rt::test]
@@ -248,6 +298,7 @@ async fn a_program_that_cannot_start_fails_the_child() {
         role: Role::Gateway,
         program: PathBuf::from("/nonexistent/trading-stack"),
         args: vec![],
+        names_predecessor: false,
     };
     let child = ChildActor::new(
         spec,
