@@ -221,7 +221,7 @@ impl OrderJournal {
     /// at `path` is refused, as by [`replay_journal`].
     pub fn open(
         path: &Path,
-        visit: impl FnMut(JournalRecord),
+        visit: impl FnMut(&JournalRecord),
     ) -> io::Result<(OrderJournal, JournalEnd)> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;

@@ -87,7 +87,7 @@ fn streaming_replay_equals_the_replay_of_every_record_held() {
 
     let held = recover(&records);
     let mut streamed = Recovered::new();
-    let (_, end) = OrderJournal::open(&path, |r| streamed.take(&r)).unwrap();
+    let (_, end) = OrderJournal::open(&path, |r| streamed.take(r)).unwrap();
     assert_eq!(end.records, records.len() as u64);
     assert_eq!(end.first_recv_ns, Some(1));
     assert_eq!(streamed.book, held.book);
