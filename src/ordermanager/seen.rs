@@ -30,14 +30,17 @@
 //!   collide in 64 bits to be confused, which is accepted.
 //!
 //! Memory: the window (about 150 bytes an id, in one ring and an index
-//! keyed by the id's hash), a mark per sequence prefix (one per strategy
+//! keyed by the id's hash; an id or symbol of up to 30 bytes is held in
+//! its entry, not allocated apart), a mark per sequence prefix (one per strategy
 //! run) and a 24-byte entry (plus the hash table's slack) per compacted
 //! non-sequence id.
 
+use std::collections::hash_map::Entry;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
+use self::short_text::ShortText;
 use super::journal::JournalRecord;
 use crate::price::Price;
 use crate::protocol::{Order, RejectReason, Side};
@@ -74,20 +77,54 @@ impl OrderContent {
 
     /// Whether `order` repeats this content exactly.
     pub fn matches(&self, order: &Order<'_>) -> bool {
-        self.side == order.side
-            && self.quantity == order.quantity
-            && self.symbol == order.symbol
-            && self.price == order.price
+        self.key() == content_key(order)
     }
 
-    /// The content of a record; `None` for one of an unparsable frame.
-    fn of_record(r: &JournalRecord) -> Option<OrderContent> {
-        Some(OrderContent {
-            side: r.side?,
-            quantity: r.quantity?,
-            symbol: r.symbol.clone()?,
-            price: r.price?,
-        })
+    /// What a resend must repeat of it.
+    fn key(&self) -> ContentKey<'_> {
+        (
+            self.side,
+            self.quantity,
+            self.symbol.as_bytes(),
+            self.price.units(),
+        )
+    }
+}
+
+/// What an id ordered, as its window entry holds it: [`OrderContent`]
+/// with the symbol inline.
+#[derive(Debug, Clone)]
+struct KeptContent {
+    /// Direction.
+    side: Side,
+    /// Shares.
+    quantity: u64,
+    /// Instrument.
+    symbol: ShortText,
+    /// Limit price in units.
+    price_units: i64,
+}
+
+impl KeptContent {
+    /// A copy of `key`.
+    fn of(key: ContentKey<'_>) -> KeptContent {
+        let (side, quantity, symbol, price_units) = key;
+        KeptContent {
+            side,
+            quantity,
+            symbol: ShortText::new(symbol),
+            price_units,
+        }
+    }
+
+    /// What a resend must repeat of it.
+    fn key(&self) -> ContentKey<'_> {
+        (
+            self.side,
+            self.quantity,
+            self.symbol.as_bytes(),
+            self.price_units,
+        )
     }
 }
 
@@ -162,11 +199,13 @@ type ByHash<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
 #[derive(Debug)]
 struct WindowEntry {
     /// The id, exactly.
-    id: Box<str>,
+    id: ShortText,
     /// Its keyed hash: its key in `ScopeIds::index`.
     hash: u64,
-    /// Its answer and content.
-    seen: SeenOrder,
+    /// What it was answered (None = ACK).
+    answer: Option<RejectReason>,
+    /// What it ordered; `None`: the frame did not parse.
+    content: Option<KeptContent>,
     /// Hash of its prefix and its number, for a sequence id.
     sequence: Option<(u64, u64)>,
 }
@@ -186,6 +225,9 @@ struct ScopeIds {
     marks: ByHash<SequenceMark>,
     /// Compacted non-sequence ids, by hash of the id.
     compacted: ByHash<Compacted>,
+    /// The last sequence prefix seen and its hash: a client's ids share
+    /// one prefix, so most inserts compare it instead of hashing it again.
+    last_prefix: Option<(ShortText, u64)>,
 }
 
 /// Every recorded id by (scope, id): recent ones exactly, older ones
@@ -233,14 +275,10 @@ impl SeenIds {
     pub fn resend(&self, scope: &str, id: &str, order: Option<&Order<'_>>) -> Option<Resend> {
         let ids = self.scopes.get(scope)?;
         let hash = self.hasher.hash_one(id);
-        if let Some(WindowEntry { seen, .. }) = ids.recent(id, hash) {
-            let same = match (&seen.content, order) {
-                (Some(content), Some(order)) => content.matches(order),
-                (None, None) => true,
-                _ => false,
-            };
+        if let Some(entry) = ids.recent(id, hash) {
+            let same = entry.content.as_ref().map(KeptContent::key) == order.map(content_key);
             return Some(match same {
-                true => Resend::Replay(seen.answer),
+                true => Resend::Replay(entry.answer),
                 false => Resend::Mismatch,
             });
         }
@@ -259,25 +297,53 @@ impl SeenIds {
     /// Records the first answer of an id; the scope's oldest exact id is
     /// compacted once the window is full.
     pub fn insert(&mut self, scope: &str, id: &str, seen: SeenOrder) {
+        let content = seen.content.as_ref().map(OrderContent::key);
+        self.record(scope, id, seen.answer, content);
+    }
+
+    /// [`insert`](Self::insert) of borrowed parts: recovery takes in
+    /// millions of records and copies nothing out of them but this.
+    fn record(
+        &mut self,
+        scope: &str,
+        id: &str,
+        answer: Option<RejectReason>,
+        content: Option<ContentKey<'_>>,
+    ) {
         let ids = match self.scopes.get_mut(scope) {
             Some(ids) => ids,
             None => self.scopes.entry(scope.into()).or_default(),
         };
         let hash = self.hasher.hash_one(id);
         if let Some(&n) = ids.index.get(&hash) {
-            let i = (n - ids.first) as usize;
-            if *ids.window[i].id == *id {
-                ids.window[i].seen = seen;
+            let entry = &mut ids.window[(n - ids.first) as usize];
+            if entry.id.is(id.as_bytes()) {
+                entry.answer = answer;
+                entry.content = content.map(KeptContent::of);
                 return;
             }
             // Another id with the same 64-bit hash: it leaves the window
             // early (compacted as if old), so the index keeps one per hash.
+            let (sequence, old_answer) = (entry.sequence, entry.answer);
+            let old_content = entry.content.take();
             ids.index.remove(&hash);
-            let (seen, sequence) = (ids.window[i].seen.clone(), ids.window[i].sequence);
-            ids.compact(&self.hasher, hash, sequence, seen);
+            ids.compact(
+                &self.hasher,
+                hash,
+                sequence,
+                old_answer,
+                old_content.as_ref(),
+            );
         }
         let sequence = parse_sequence(id).map(|(prefix, seq)| {
-            let prefix = self.hasher.hash_one(prefix);
+            let prefix = match &ids.last_prefix {
+                Some((text, hash)) if text.is(prefix.as_bytes()) => *hash,
+                _ => {
+                    let hash = self.hasher.hash_one(prefix);
+                    ids.last_prefix = Some((ShortText::new(prefix.as_bytes()), hash));
+                    hash
+                }
+            };
             ids.marks
                 .entry(prefix)
                 .and_modify(|m| match seq > m.last {
@@ -291,26 +357,32 @@ impl SeenIds {
                 });
             (prefix, seq)
         });
-        ids.index.insert(hash, ids.first + ids.window.len() as u64);
-        ids.window.push_back(WindowEntry {
-            id: id.into(),
-            hash,
-            seen,
-            sequence,
-        });
-        self.recorded += 1;
-        while ids.window.len() > self.window {
+        // The oldest leaves before the new one comes, so the ring never
+        // grows past the window (a ring twice as big costs cache misses).
+        while ids.window.len() >= self.window {
             let Some(old) = ids.window.pop_front() else {
                 break;
             };
             let n = ids.first;
             ids.first += 1;
             // Unless a later id of the same hash took its place.
-            if ids.index.get(&old.hash) == Some(&n) {
-                ids.index.remove(&old.hash);
-                ids.compact(&self.hasher, old.hash, old.sequence, old.seen);
+            if let Entry::Occupied(at) = ids.index.entry(old.hash) {
+                if *at.get() == n {
+                    at.remove();
+                    let content = old.content.as_ref();
+                    ids.compact(&self.hasher, old.hash, old.sequence, old.answer, content);
+                }
             }
         }
+        ids.index.insert(hash, ids.first + ids.window.len() as u64);
+        ids.window.push_back(WindowEntry {
+            id: ShortText::new(id.as_bytes()),
+            hash,
+            answer,
+            content: content.map(KeptContent::of),
+            sequence,
+        });
+        self.recorded += 1;
     }
 
     /// Ids recorded, exact or compacted.
@@ -342,11 +414,13 @@ impl SeenIds {
             // BAD_FRAME (an unknown one already does).
             super::Outcome::Rejected => Some(RejectReason::BadFrame),
         });
-        let seen = SeenOrder {
-            answer,
-            content: OrderContent::of_record(r),
+        let content = match (r.side, r.quantity, &r.symbol, r.price) {
+            (Some(side), Some(quantity), Some(symbol), Some(price)) => {
+                Some((side, quantity, symbol.as_bytes(), price.units()))
+            }
+            _ => None,
         };
-        self.insert(r.id_scope(), id, seen);
+        self.record(r.id_scope(), id, answer, content);
     }
 }
 
@@ -355,7 +429,7 @@ impl ScopeIds {
     fn recent(&self, id: &str, hash: u64) -> Option<&WindowEntry> {
         let n = *self.index.get(&hash)?;
         let entry = self.window.get(n.checked_sub(self.first)? as usize)?;
-        (*entry.id == *id).then_some(entry)
+        entry.id.is(id.as_bytes()).then_some(entry)
     }
 
     /// Moves the id of hash `hash` out of the window: into its prefix's
@@ -366,7 +440,8 @@ impl ScopeIds {
         hasher: &RandomState,
         hash: u64,
         sequence: Option<(u64, u64)>,
-        seen: SeenOrder,
+        answer: Option<RejectReason>,
+        content: Option<&KeptContent>,
     ) {
         if let Some((prefix, seq)) = sequence {
             if let Some(mark) = self.marks.get_mut(&prefix) {
@@ -376,34 +451,27 @@ impl ScopeIds {
                 }
             }
         }
-        let key = seen.content.as_ref().map(|c| {
-            (
-                c.side.as_str(),
-                c.quantity,
-                c.symbol.as_str(),
-                c.price.units(),
-            )
-        });
-        let fingerprint = fingerprint(hasher, key);
+        let fingerprint = fingerprint(hasher, content.map(KeptContent::key));
         self.compacted.insert(
             hash,
             Compacted {
                 fingerprint,
-                answer: seen.answer,
+                answer,
             },
         );
     }
 }
 
-/// The fields of an order's content that a resend must repeat.
-type ContentKey<'a> = (&'static str, u64, &'a str, i64);
+/// The fields of an order's content that a resend must repeat: side,
+/// quantity, symbol and price in units.
+type ContentKey<'a> = (Side, u64, &'a [u8], i64);
 
 /// An order's [`ContentKey`].
 fn content_key<'a>(order: &Order<'a>) -> ContentKey<'a> {
     (
-        order.side.as_str(),
+        order.side,
         order.quantity,
-        order.symbol,
+        order.symbol.as_bytes(),
         order.price.units(),
     )
 }
@@ -416,13 +484,17 @@ fn fingerprint(hasher: &RandomState, key: Option<ContentKey<'_>>) -> u64 {
 /// `(prefix, number)` of an id `<prefix>-<hex>`: 1 to 16 hex digits after
 /// the last `-`, with something before it.
 pub fn parse_sequence(id: &str) -> Option<(&str, u64)> {
-    let (prefix, tail) = id.rsplit_once('-')?;
+    // `-` is ASCII: cutting the bytes there cuts the text at a boundary.
+    let dash = id.as_bytes().iter().rposition(|&b| b == b'-')?;
+    let (prefix, tail) = (id.get(..dash)?, id.get(dash + 1..)?);
     let hex = !tail.is_empty() && tail.len() <= 16 && tail.bytes().all(|b| b.is_ascii_hexdigit());
     if prefix.is_empty() || !hex {
         return None;
     }
     u64::from_str_radix(tail, 16).ok().map(|n| (prefix, n))
 }
+
+mod short_text;
 
 #[cfg(test)]
 mod tests;
