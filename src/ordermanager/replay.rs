@@ -227,6 +227,8 @@ pub struct Recovered {
     pub accepted: u64,
     /// Rejected orders (a summary record counts the frames it stands for).
     pub rejected: u64,
+    /// Room for each record's (client, symbol) in the book, reused.
+    fill_key: (String, String),
 }
 
 impl Recovered {
@@ -237,7 +239,7 @@ impl Recovered {
 
     /// Takes in the next journal record.
     pub fn take(&mut self, rec: &JournalRecord) {
-        self.book.apply(rec);
+        self.book.apply_keyed(rec, &mut self.fill_key);
         match rec.outcome {
             Outcome::Accepted => self.accepted += 1,
             Outcome::Rejected => self.rejected += rec.frames.unwrap_or(1),
