@@ -35,98 +35,20 @@
 //! run) and a 24-byte entry (plus the hash table's slack) per compacted
 //! non-sequence id.
 
-use std::collections::hash_map::Entry;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
+pub use self::content::OrderContent;
+use self::content::{content_key, fingerprint, ContentKey, KeptContent};
 use self::short_text::ShortText;
 use super::journal::JournalRecord;
-use crate::price::Price;
-use crate::protocol::{Order, RejectReason, Side};
+use crate::protocol::{Order, RejectReason};
 
 /// Ids of one scope kept exactly before the oldest is compacted: four times
 /// what our strategy ever has unanswered (it stops at 4,096 and resends only
 /// those), few enough that the window stays a few MB per client.
 pub const RECENT_IDS_PER_SCOPE: usize = 16_384;
-
-/// What an id ordered: what a resend must repeat. `None` in [`SeenOrder`]
-/// for a frame that did not parse.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderContent {
-    /// Direction.
-    pub side: Side,
-    /// Shares.
-    pub quantity: u64,
-    /// Instrument.
-    pub symbol: String,
-    /// Limit price.
-    pub price: Price,
-}
-
-impl OrderContent {
-    /// The content of a parsed order.
-    pub fn of(order: &Order<'_>) -> OrderContent {
-        OrderContent {
-            side: order.side,
-            quantity: order.quantity,
-            symbol: order.symbol.to_string(),
-            price: order.price,
-        }
-    }
-
-    /// Whether `order` repeats this content exactly.
-    pub fn matches(&self, order: &Order<'_>) -> bool {
-        self.key() == content_key(order)
-    }
-
-    /// What a resend must repeat of it.
-    fn key(&self) -> ContentKey<'_> {
-        (
-            self.side,
-            self.quantity,
-            self.symbol.as_bytes(),
-            self.price.units(),
-        )
-    }
-}
-
-/// What an id ordered, as its window entry holds it: [`OrderContent`]
-/// with the symbol inline.
-#[derive(Debug, Clone)]
-struct KeptContent {
-    /// Direction.
-    side: Side,
-    /// Shares.
-    quantity: u64,
-    /// Instrument.
-    symbol: ShortText,
-    /// Limit price in units.
-    price_units: i64,
-}
-
-impl KeptContent {
-    /// A copy of `key`.
-    fn of(key: ContentKey<'_>) -> KeptContent {
-        let (side, quantity, symbol, price_units) = key;
-        KeptContent {
-            side,
-            quantity,
-            symbol: ShortText::new(symbol),
-            price_units,
-        }
-    }
-
-    /// What a resend must repeat of it.
-    fn key(&self) -> ContentKey<'_> {
-        (
-            self.side,
-            self.quantity,
-            self.symbol.as_bytes(),
-            self.price_units,
-        )
-    }
-}
 
 /// One recorded id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +130,9 @@ struct WindowEntry {
     content: Option<KeptContent>,
     /// Hash of its prefix and its number, for a sequence id.
     sequence: Option<(u64, u64)>,
+    /// Compacted early, when a later id of the same hash took its place
+    /// in the index: its eviction then does nothing.
+    displaced: bool,
 }
 
 /// The ids of one scope.
@@ -219,7 +144,11 @@ struct ScopeIds {
     window: VecDeque<WindowEntry>,
     /// Entry number of `window[0]`.
     first: u64,
-    /// Entry number of each id in the window, by the id's hash.
+    /// Entry number of each id in the window, by the id's hash; also, for
+    /// a while, of ids evicted since (a number below `first`: stale), as
+    /// removing each at its eviction cost a cache miss per id. They go in
+    /// one pass over the table ([`ScopeIds::drop_stale`]) once there are
+    /// half a window of them, or when an id of the same hash comes.
     index: ByHash<u64>,
     /// By hash of the prefix.
     marks: ByHash<SequenceMark>,
@@ -315,8 +244,8 @@ impl SeenIds {
             None => self.scopes.entry(scope.into()).or_default(),
         };
         let hash = self.hasher.hash_one(id);
-        if let Some(&n) = ids.index.get(&hash) {
-            let entry = &mut ids.window[(n - ids.first) as usize];
+        let in_window = ids.index.get(&hash).and_then(|&n| n.checked_sub(ids.first));
+        if let Some(entry) = in_window.and_then(|i| ids.window.get_mut(i as usize)) {
             if entry.id.is(id.as_bytes()) {
                 entry.answer = answer;
                 entry.content = content.map(KeptContent::of);
@@ -326,7 +255,7 @@ impl SeenIds {
             // early (compacted as if old), so the index keeps one per hash.
             let (sequence, old_answer) = (entry.sequence, entry.answer);
             let old_content = entry.content.take();
-            ids.index.remove(&hash);
+            entry.displaced = true;
             ids.compact(
                 &self.hasher,
                 hash,
@@ -363,16 +292,15 @@ impl SeenIds {
             let Some(old) = ids.window.pop_front() else {
                 break;
             };
-            let n = ids.first;
             ids.first += 1;
-            // Unless a later id of the same hash took its place.
-            if let Entry::Occupied(at) = ids.index.entry(old.hash) {
-                if *at.get() == n {
-                    at.remove();
-                    let content = old.content.as_ref();
-                    ids.compact(&self.hasher, old.hash, old.sequence, old.answer, content);
-                }
+            // Its index entry is stale from now on (see `index`).
+            if !old.displaced {
+                let content = old.content.as_ref();
+                ids.compact(&self.hasher, old.hash, old.sequence, old.answer, content);
             }
+        }
+        if ids.index.len() >= self.window + self.window / 2 {
+            ids.drop_stale();
         }
         ids.index.insert(hash, ids.first + ids.window.len() as u64);
         ids.window.push_back(WindowEntry {
@@ -381,6 +309,7 @@ impl SeenIds {
             answer,
             content: content.map(KeptContent::of),
             sequence,
+            displaced: false,
         });
         self.recorded += 1;
     }
@@ -397,7 +326,8 @@ impl SeenIds {
 
     /// Ids kept exactly, over every scope.
     pub fn exact_len(&self) -> usize {
-        self.scopes.values().map(|s| s.index.len()).sum()
+        let exact = |s: &ScopeIds| s.window.iter().filter(|e| !e.displaced).count();
+        self.scopes.values().map(exact).sum()
     }
 
     /// Takes in a journal record at recovery. An `ID_MISMATCH` record is the
@@ -425,6 +355,13 @@ impl SeenIds {
 }
 
 impl ScopeIds {
+    /// Drops the index entries of evicted ids: one pass over the table,
+    /// read in order (cheap), instead of a lookup per eviction.
+    fn drop_stale(&mut self) {
+        let first = self.first;
+        self.index.retain(|_, n| *n >= first);
+    }
+
     /// The window's entry for `id` (of hash `hash`), if it is there.
     fn recent(&self, id: &str, hash: u64) -> Option<&WindowEntry> {
         let n = *self.index.get(&hash)?;
@@ -462,25 +399,6 @@ impl ScopeIds {
     }
 }
 
-/// The fields of an order's content that a resend must repeat: side,
-/// quantity, symbol and price in units.
-type ContentKey<'a> = (Side, u64, &'a [u8], i64);
-
-/// An order's [`ContentKey`].
-fn content_key<'a>(order: &Order<'a>) -> ContentKey<'a> {
-    (
-        order.side,
-        order.quantity,
-        order.symbol.as_bytes(),
-        order.price.units(),
-    )
-}
-
-/// A content's fingerprint; `None` (an unparsable frame) has its own.
-fn fingerprint(hasher: &RandomState, key: Option<ContentKey<'_>>) -> u64 {
-    hasher.hash_one(key)
-}
-
 /// `(prefix, number)` of an id `<prefix>-<hex>`: 1 to 16 hex digits after
 /// the last `-`, with something before it.
 pub fn parse_sequence(id: &str) -> Option<(&str, u64)> {
@@ -494,6 +412,7 @@ pub fn parse_sequence(id: &str) -> Option<(&str, u64)> {
     u64::from_str_radix(tail, 16).ok().map(|n| (prefix, n))
 }
 
+mod content;
 mod short_text;
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 use super::*;
 use crate::ordermanager::journal::{ClientRef, Outcome};
+use crate::price::Price;
+use crate::protocol::Side;
 
 fn order(side: Side, quantity: u64, symbol: &'static str) -> Order<'static> {
     Order {
