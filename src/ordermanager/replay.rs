@@ -2,7 +2,7 @@
 //!
 //! A journal holds every order ever recorded (millions after long runs), so
 //! every reader streams it: a [`JournalReader`] parses one line at a time
-//! into one [`JournalRecord`] it reuses (see [`line`] for the parser), and
+//! into one [`JournalRecord`] it reuses (see [`line`](mod@line) for the parser), and
 //! [`replay_journal`] hands each to a visitor; what is kept is up to it.
 //! Recovery folds the records into a [`Recovered`] (positions, counts and a
 //! bounded [`SeenIds`]); the supervisor's status folds them into its
