@@ -28,7 +28,7 @@ fn start_server(
     std::thread::spawn(move || {
         actix_rt::System::new().block_on(async move {
             let mut r = Recovered::new();
-            let (journal, _) = OrderJournal::open(&journal_path, |rec| r.take(&rec)).unwrap();
+            let (journal, _) = OrderJournal::open(&journal_path, |rec| r.take(rec)).unwrap();
             let settings = SinkSettings {
                 symbols: vec!["AAPL".into()],
                 limits: RiskLimits {

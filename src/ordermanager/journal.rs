@@ -158,9 +158,18 @@ impl JournalRecord {
     /// name, else `anon@IP` (the address without the port, so a reconnect
     /// is the same client).
     pub fn risk_key(&self) -> String {
+        let mut key = String::new();
+        self.write_risk_key(&mut key);
+        key
+    }
+
+    /// [`risk_key`](Self::risk_key) into `key` (cleared first): a caller
+    /// that keeps one buffer across records allocates nothing per record.
+    pub fn write_risk_key(&self, key: &mut String) {
+        key.clear();
         match &self.client_name {
-            Some(name) => name.clone(),
-            None => anonymous_key(&self.client),
+            Some(name) => key.push_str(name),
+            None => write_anonymous_key(&self.client, key),
         }
     }
 
@@ -183,10 +192,19 @@ pub struct ClientRef<'a> {
 /// `anon@IP` for an address `IP:PORT` (anything else is kept whole): the
 /// risk key of an unauthenticated client.
 pub fn anonymous_key(addr: &str) -> String {
-    match addr.parse::<std::net::SocketAddr>() {
-        Ok(a) => format!("anon@{}", a.ip()),
-        Err(_) => format!("anon@{addr}"),
-    }
+    let mut key = String::new();
+    write_anonymous_key(addr, &mut key);
+    key
+}
+
+/// [`anonymous_key`] appended to `key`.
+fn write_anonymous_key(addr: &str, key: &mut String) {
+    use std::fmt::Write as _;
+    // Writing to a String cannot fail.
+    let _ = match addr.parse::<std::net::SocketAddr>() {
+        Ok(a) => write!(key, "anon@{}", a.ip()),
+        Err(_) => write!(key, "anon@{addr}"),
+    };
 }
 
 /// The append side of the journal.
@@ -221,7 +239,7 @@ impl OrderJournal {
     /// at `path` is refused, as by [`replay_journal`].
     pub fn open(
         path: &Path,
-        visit: impl FnMut(JournalRecord),
+        visit: impl FnMut(&JournalRecord),
     ) -> io::Result<(OrderJournal, JournalEnd)> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;

@@ -147,7 +147,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
             "key" => "ordermanager.require_auth");
     }
     let mut recovered = Recovered::new();
-    let (journal, scan) = OrderJournal::open(&om.journal_path, |r| recovered.take(&r))
+    let (journal, scan) = OrderJournal::open(&om.journal_path, |r| recovered.take(r))
         .with_context(|| {
             format!(
                 "opening the journal {} (ordermanager.journal_path)",

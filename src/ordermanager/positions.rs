@@ -70,6 +70,14 @@ impl Position {
     }
 }
 
+/// The fill an accepted record stands for: side, quantity, symbol, price.
+fn executed(r: &JournalRecord) -> Option<(Side, u64, &str, Price)> {
+    if r.outcome != Outcome::Accepted {
+        return None;
+    }
+    Some((r.side?, r.quantity?, r.symbol.as_deref()?, r.price?))
+}
+
 /// Every position, by symbol and by (client, symbol).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PositionBook {
@@ -89,14 +97,23 @@ impl PositionBook {
 
     /// Applies an accepted record; rejected ones change nothing.
     pub fn apply(&mut self, r: &JournalRecord) {
-        if r.outcome != Outcome::Accepted {
-            return;
+        if let Some((side, q, sym, p)) = executed(r) {
+            self.apply_fill(&r.risk_key(), sym, side, q, p);
         }
-        let (Some(side), Some(q), Some(sym), Some(p)) = (r.side, r.quantity, &r.symbol, r.price)
-        else {
+    }
+
+    /// [`apply`](Self::apply) with `key` (any contents) as room for the
+    /// record's (client, symbol), kept by the caller across records: the
+    /// millions of fills of a recovery, of pairs already in the book, then
+    /// allocate nothing.
+    pub fn apply_keyed(&mut self, r: &JournalRecord, key: &mut (String, String)) {
+        let Some((side, q, sym, p)) = executed(r) else {
             return;
         };
-        self.apply_fill(&r.risk_key(), sym, side, q, p);
+        r.write_risk_key(&mut key.0);
+        key.1.clear();
+        key.1.push_str(sym);
+        self.fill_pair(key, side, q, p);
     }
 
     /// Applies one fill for `client`; live fills go through [`apply`](Self::apply)
@@ -109,19 +126,29 @@ impl PositionBook {
         quantity: u64,
         price: Price,
     ) {
+        let key = (client.to_string(), symbol.to_string());
+        self.fill_pair(&key, side, quantity, price);
+    }
+
+    /// One fill for `key`, (client, symbol).
+    fn fill_pair(&mut self, key: &(String, String), side: Side, quantity: u64, price: Price) {
         // Look up before inserting: a recovery fills millions of times.
-        match self.by_symbol.get_mut(symbol) {
+        match self.by_symbol.get_mut(&key.1) {
             Some(p) => p.fill(side, quantity, price),
             None => self
                 .by_symbol
-                .entry(symbol.to_string())
+                .entry(key.1.clone())
                 .or_default()
                 .fill(side, quantity, price),
         }
-        self.by_client
-            .entry((client.to_string(), symbol.to_string()))
-            .or_default()
-            .fill(side, quantity, price);
+        match self.by_client.get_mut(key) {
+            Some(p) => p.fill(side, quantity, price),
+            None => self
+                .by_client
+                .entry(key.clone())
+                .or_default()
+                .fill(side, quantity, price),
+        }
     }
 
     /// Net shares of `symbol` (0 if never traded).

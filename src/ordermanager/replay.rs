@@ -1,8 +1,8 @@
 //! Reading the journal back: one record at a time, never all of them.
 //!
 //! A journal holds every order ever recorded (millions after long runs), so
-//! every reader streams it: a [`JournalReader`] parses one line into one
-//! [`JournalRecord`] at a time and reuses its line buffer, and
+//! every reader streams it: a [`JournalReader`] parses one line at a time
+//! into one [`JournalRecord`] it reuses (see [`line`](mod@line) for the parser), and
 //! [`replay_journal`] hands each to a visitor; what is kept is up to it.
 //! Recovery folds the records into a [`Recovered`] (positions, counts and a
 //! bounded [`SeenIds`]); the supervisor's status folds them into its
@@ -36,16 +36,20 @@ pub struct JournalEnd {
     pub first_recv_ns: Option<i64>,
 }
 
-/// A journal read forward one record at a time ([`next_record`](Self::next_record)),
-/// keeping one line in memory.
+/// A journal read forward one record at a time ([`advance`](Self::advance)),
+/// keeping one record (and at most one line split across reads) in memory.
 #[derive(Debug)]
 pub struct JournalReader {
     /// The file, buffered; `None` for a missing journal (empty).
     reader: Option<BufReader<File>>,
     /// For error messages.
     path: PathBuf,
-    /// The current line, reused.
-    line: Vec<u8>,
+    /// A line that a read of the file cut in two, gathered until its
+    /// newline: lines whole in the buffer are parsed where they lie.
+    partial: Vec<u8>,
+    /// The record of the last line read, overwritten by the next one so
+    /// that reading allocates nothing per record.
+    record: JournalRecord,
     /// Lines read, for error messages (counted from the starting offset).
     line_no: u64,
     /// Progress so far.
@@ -86,55 +90,84 @@ impl JournalReader {
         Ok(JournalReader {
             reader,
             path: path.to_path_buf(),
-            line: Vec::with_capacity(1024),
+            partial: Vec::new(),
+            record: line::blank_record(),
             line_no: 0,
             end,
         })
     }
 
-    /// The next complete record, `None` at the end (or at a torn last
-    /// line, which [`end`](Self::end) then reports). A malformed complete
-    /// line is an `InvalidData` error naming its line number; the offset
-    /// stays before it.
-    pub fn next_record(&mut self) -> io::Result<Option<JournalRecord>> {
+    /// The next complete record, lent until the next call; `None` at the
+    /// end (or at a torn last line, which [`end`](Self::end) then reports).
+    /// A malformed complete line is an `InvalidData` error naming its line
+    /// number; the offset stays before it.
+    pub fn advance(&mut self) -> io::Result<Option<&JournalRecord>> {
         let Some(reader) = self.reader.as_mut() else {
             return Ok(None);
         };
         loop {
-            self.line.clear();
-            let n = reader.read_until(b'\n', &mut self.line)?;
-            if n == 0 || self.end.torn_tail {
+            if self.end.torn_tail {
                 return Ok(None);
             }
-            if self.line.last() != Some(&b'\n') {
-                self.end.torn_tail = true;
+            let buf = match reader.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if buf.is_empty() {
+                // Bytes without their newline at the end: a crash mid-write.
+                self.end.torn_tail = !self.partial.is_empty();
                 return Ok(None);
             }
-            self.line_no += 1;
-            let text = &self.line[..n - 1];
-            if text.is_empty() {
-                self.end.end_offset += n as u64;
+            let Some(newline) = memchr::memchr(b'\n', buf) else {
+                self.partial.extend_from_slice(buf);
+                let taken = buf.len();
+                reader.consume(taken);
                 continue;
+            };
+            self.line_no += 1;
+            let parsed = if self.partial.is_empty() {
+                let text = &buf[..newline];
+                let parsed = (!text.is_empty())
+                    .then(|| line::parse_line_into(text, &mut self.record).map(|()| text.len()));
+                reader.consume(newline + 1);
+                parsed
+            } else {
+                self.partial.extend_from_slice(&buf[..newline]);
+                reader.consume(newline + 1);
+                let text = &self.partial[..];
+                let parsed = (!text.is_empty())
+                    .then(|| line::parse_line_into(text, &mut self.record).map(|()| text.len()));
+                self.partial.clear();
+                parsed
+            };
+            match parsed {
+                // An empty line: skipped, its newline counted.
+                None => self.end.end_offset += 1,
+                Some(Ok(len)) => {
+                    self.end.end_offset += len as u64 + 1;
+                    self.end.first_recv_ns.get_or_insert(self.record.recv_ns);
+                    self.end.records += 1;
+                    return Ok(Some(&self.record));
+                }
+                Some(Err(e)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "{} line {}: corrupt record: {e}",
+                            self.path.display(),
+                            self.line_no
+                        ),
+                    ))
+                }
             }
-            // One UTF-8 check of the whole line, not one per string field.
-            let parsed = std::str::from_utf8(text)
-                .map_err(|e| e.to_string())
-                .and_then(|text| serde_json::from_str(text).map_err(|e| e.to_string()));
-            let record: JournalRecord = parsed.map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "{} line {}: corrupt record: {e}",
-                        self.path.display(),
-                        self.line_no
-                    ),
-                )
-            })?;
-            self.end.end_offset += n as u64;
-            self.end.first_recv_ns.get_or_insert(record.recv_ns);
-            self.end.records += 1;
-            return Ok(Some(record));
         }
+    }
+
+    /// The next complete record, owned: as [`advance`](Self::advance), for
+    /// readers that keep records.
+    pub fn next_record(&mut self) -> io::Result<Option<JournalRecord>> {
+        Ok(self.advance()?.cloned())
     }
 
     /// Where reading got to: after the last complete record returned.
@@ -149,10 +182,10 @@ impl JournalReader {
 pub fn replay_journal(
     path: &Path,
     from_offset: u64,
-    mut visit: impl FnMut(JournalRecord),
+    mut visit: impl FnMut(&JournalRecord),
 ) -> io::Result<JournalEnd> {
     let mut reader = JournalReader::open(path, from_offset)?;
-    while let Some(record) = reader.next_record()? {
+    while let Some(record) = reader.advance()? {
         visit(record);
     }
     Ok(reader.end())
@@ -174,7 +207,7 @@ pub struct JournalScan {
 /// [`JournalScan`]); errors as [`replay_journal`].
 pub fn read_journal(path: &Path, from_offset: u64) -> io::Result<JournalScan> {
     let mut records = Vec::new();
-    let end = replay_journal(path, from_offset, |r| records.push(r))?;
+    let end = replay_journal(path, from_offset, |r| records.push(r.clone()))?;
     Ok(JournalScan {
         records,
         end_offset: end.end_offset,
@@ -194,6 +227,8 @@ pub struct Recovered {
     pub accepted: u64,
     /// Rejected orders (a summary record counts the frames it stands for).
     pub rejected: u64,
+    /// Room for each record's (client, symbol) in the book, reused.
+    fill_key: (String, String),
 }
 
 impl Recovered {
@@ -204,7 +239,7 @@ impl Recovered {
 
     /// Takes in the next journal record.
     pub fn take(&mut self, rec: &JournalRecord) {
-        self.book.apply(rec);
+        self.book.apply_keyed(rec, &mut self.fill_key);
         match rec.outcome {
             Outcome::Accepted => self.accepted += 1,
             Outcome::Rejected => self.rejected += rec.frames.unwrap_or(1),
@@ -221,6 +256,8 @@ pub fn recover<'a>(records: impl IntoIterator<Item = &'a JournalRecord>) -> Reco
     }
     r
 }
+
+pub mod line;
 
 #[cfg(test)]
 mod tests;

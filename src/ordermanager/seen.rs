@@ -30,7 +30,8 @@
 //!   collide in 64 bits to be confused, which is accepted.
 //!
 //! Memory: the window (about 150 bytes an id, in one ring and an index
-//! keyed by the id's hash), a mark per sequence prefix (one per strategy
+//! keyed by the id's hash; an id or symbol of up to 30 bytes is held in
+//! its entry, not allocated apart), a mark per sequence prefix (one per strategy
 //! run) and a 24-byte entry (plus the hash table's slack) per compacted
 //! non-sequence id.
 
@@ -38,58 +39,16 @@ use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
+pub use self::content::OrderContent;
+use self::content::{content_key, fingerprint, ContentKey, KeptContent};
+use self::short_text::ShortText;
 use super::journal::JournalRecord;
-use crate::price::Price;
-use crate::protocol::{Order, RejectReason, Side};
+use crate::protocol::{Order, RejectReason};
 
 /// Ids of one scope kept exactly before the oldest is compacted: four times
 /// what our strategy ever has unanswered (it stops at 4,096 and resends only
 /// those), few enough that the window stays a few MB per client.
 pub const RECENT_IDS_PER_SCOPE: usize = 16_384;
-
-/// What an id ordered: what a resend must repeat. `None` in [`SeenOrder`]
-/// for a frame that did not parse.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderContent {
-    /// Direction.
-    pub side: Side,
-    /// Shares.
-    pub quantity: u64,
-    /// Instrument.
-    pub symbol: String,
-    /// Limit price.
-    pub price: Price,
-}
-
-impl OrderContent {
-    /// The content of a parsed order.
-    pub fn of(order: &Order<'_>) -> OrderContent {
-        OrderContent {
-            side: order.side,
-            quantity: order.quantity,
-            symbol: order.symbol.to_string(),
-            price: order.price,
-        }
-    }
-
-    /// Whether `order` repeats this content exactly.
-    pub fn matches(&self, order: &Order<'_>) -> bool {
-        self.side == order.side
-            && self.quantity == order.quantity
-            && self.symbol == order.symbol
-            && self.price == order.price
-    }
-
-    /// The content of a record; `None` for one of an unparsable frame.
-    fn of_record(r: &JournalRecord) -> Option<OrderContent> {
-        Some(OrderContent {
-            side: r.side?,
-            quantity: r.quantity?,
-            symbol: r.symbol.clone()?,
-            price: r.price?,
-        })
-    }
-}
 
 /// One recorded id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,13 +121,18 @@ type ByHash<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
 #[derive(Debug)]
 struct WindowEntry {
     /// The id, exactly.
-    id: Box<str>,
+    id: ShortText,
     /// Its keyed hash: its key in `ScopeIds::index`.
     hash: u64,
-    /// Its answer and content.
-    seen: SeenOrder,
+    /// What it was answered (None = ACK).
+    answer: Option<RejectReason>,
+    /// What it ordered; `None`: the frame did not parse.
+    content: Option<KeptContent>,
     /// Hash of its prefix and its number, for a sequence id.
     sequence: Option<(u64, u64)>,
+    /// Compacted early, when a later id of the same hash took its place
+    /// in the index: its eviction then does nothing.
+    displaced: bool,
 }
 
 /// The ids of one scope.
@@ -180,12 +144,19 @@ struct ScopeIds {
     window: VecDeque<WindowEntry>,
     /// Entry number of `window[0]`.
     first: u64,
-    /// Entry number of each id in the window, by the id's hash.
+    /// Entry number of each id in the window, by the id's hash; also, for
+    /// a while, of ids evicted since (a number below `first`: stale), as
+    /// removing each at its eviction cost a cache miss per id. They go in
+    /// one pass over the table ([`ScopeIds::drop_stale`]) once there are
+    /// half a window of them, or when an id of the same hash comes.
     index: ByHash<u64>,
     /// By hash of the prefix.
     marks: ByHash<SequenceMark>,
     /// Compacted non-sequence ids, by hash of the id.
     compacted: ByHash<Compacted>,
+    /// The last sequence prefix seen and its hash: a client's ids share
+    /// one prefix, so most inserts compare it instead of hashing it again.
+    last_prefix: Option<(ShortText, u64)>,
 }
 
 /// Every recorded id by (scope, id): recent ones exactly, older ones
@@ -233,14 +204,10 @@ impl SeenIds {
     pub fn resend(&self, scope: &str, id: &str, order: Option<&Order<'_>>) -> Option<Resend> {
         let ids = self.scopes.get(scope)?;
         let hash = self.hasher.hash_one(id);
-        if let Some(WindowEntry { seen, .. }) = ids.recent(id, hash) {
-            let same = match (&seen.content, order) {
-                (Some(content), Some(order)) => content.matches(order),
-                (None, None) => true,
-                _ => false,
-            };
+        if let Some(entry) = ids.recent(id, hash) {
+            let same = entry.content.as_ref().map(KeptContent::key) == order.map(content_key);
             return Some(match same {
-                true => Resend::Replay(seen.answer),
+                true => Resend::Replay(entry.answer),
                 false => Resend::Mismatch,
             });
         }
@@ -259,25 +226,53 @@ impl SeenIds {
     /// Records the first answer of an id; the scope's oldest exact id is
     /// compacted once the window is full.
     pub fn insert(&mut self, scope: &str, id: &str, seen: SeenOrder) {
+        let content = seen.content.as_ref().map(OrderContent::key);
+        self.record(scope, id, seen.answer, content);
+    }
+
+    /// [`insert`](Self::insert) of borrowed parts: recovery takes in
+    /// millions of records and copies nothing out of them but this.
+    fn record(
+        &mut self,
+        scope: &str,
+        id: &str,
+        answer: Option<RejectReason>,
+        content: Option<ContentKey<'_>>,
+    ) {
         let ids = match self.scopes.get_mut(scope) {
             Some(ids) => ids,
             None => self.scopes.entry(scope.into()).or_default(),
         };
         let hash = self.hasher.hash_one(id);
-        if let Some(&n) = ids.index.get(&hash) {
-            let i = (n - ids.first) as usize;
-            if *ids.window[i].id == *id {
-                ids.window[i].seen = seen;
+        let in_window = ids.index.get(&hash).and_then(|&n| n.checked_sub(ids.first));
+        if let Some(entry) = in_window.and_then(|i| ids.window.get_mut(i as usize)) {
+            if entry.id.is(id.as_bytes()) {
+                entry.answer = answer;
+                entry.content = content.map(KeptContent::of);
                 return;
             }
             // Another id with the same 64-bit hash: it leaves the window
             // early (compacted as if old), so the index keeps one per hash.
-            ids.index.remove(&hash);
-            let (seen, sequence) = (ids.window[i].seen.clone(), ids.window[i].sequence);
-            ids.compact(&self.hasher, hash, sequence, seen);
+            let (sequence, old_answer) = (entry.sequence, entry.answer);
+            let old_content = entry.content.take();
+            entry.displaced = true;
+            ids.compact(
+                &self.hasher,
+                hash,
+                sequence,
+                old_answer,
+                old_content.as_ref(),
+            );
         }
         let sequence = parse_sequence(id).map(|(prefix, seq)| {
-            let prefix = self.hasher.hash_one(prefix);
+            let prefix = match &ids.last_prefix {
+                Some((text, hash)) if text.is(prefix.as_bytes()) => *hash,
+                _ => {
+                    let hash = self.hasher.hash_one(prefix);
+                    ids.last_prefix = Some((ShortText::new(prefix.as_bytes()), hash));
+                    hash
+                }
+            };
             ids.marks
                 .entry(prefix)
                 .and_modify(|m| match seq > m.last {
@@ -291,26 +286,32 @@ impl SeenIds {
                 });
             (prefix, seq)
         });
-        ids.index.insert(hash, ids.first + ids.window.len() as u64);
-        ids.window.push_back(WindowEntry {
-            id: id.into(),
-            hash,
-            seen,
-            sequence,
-        });
-        self.recorded += 1;
-        while ids.window.len() > self.window {
+        // The oldest leaves before the new one comes, so the ring never
+        // grows past the window (a ring twice as big costs cache misses).
+        while ids.window.len() >= self.window {
             let Some(old) = ids.window.pop_front() else {
                 break;
             };
-            let n = ids.first;
             ids.first += 1;
-            // Unless a later id of the same hash took its place.
-            if ids.index.get(&old.hash) == Some(&n) {
-                ids.index.remove(&old.hash);
-                ids.compact(&self.hasher, old.hash, old.sequence, old.seen);
+            // Its index entry is stale from now on (see `index`).
+            if !old.displaced {
+                let content = old.content.as_ref();
+                ids.compact(&self.hasher, old.hash, old.sequence, old.answer, content);
             }
         }
+        if ids.index.len() >= self.window + self.window / 2 {
+            ids.drop_stale();
+        }
+        ids.index.insert(hash, ids.first + ids.window.len() as u64);
+        ids.window.push_back(WindowEntry {
+            id: ShortText::new(id.as_bytes()),
+            hash,
+            answer,
+            content: content.map(KeptContent::of),
+            sequence,
+            displaced: false,
+        });
+        self.recorded += 1;
     }
 
     /// Ids recorded, exact or compacted.
@@ -325,7 +326,8 @@ impl SeenIds {
 
     /// Ids kept exactly, over every scope.
     pub fn exact_len(&self) -> usize {
-        self.scopes.values().map(|s| s.index.len()).sum()
+        let exact = |s: &ScopeIds| s.window.iter().filter(|e| !e.displaced).count();
+        self.scopes.values().map(exact).sum()
     }
 
     /// Takes in a journal record at recovery. An `ID_MISMATCH` record is the
@@ -342,20 +344,29 @@ impl SeenIds {
             // BAD_FRAME (an unknown one already does).
             super::Outcome::Rejected => Some(RejectReason::BadFrame),
         });
-        let seen = SeenOrder {
-            answer,
-            content: OrderContent::of_record(r),
+        let content = match (r.side, r.quantity, &r.symbol, r.price) {
+            (Some(side), Some(quantity), Some(symbol), Some(price)) => {
+                Some((side, quantity, symbol.as_bytes(), price.units()))
+            }
+            _ => None,
         };
-        self.insert(r.id_scope(), id, seen);
+        self.record(r.id_scope(), id, answer, content);
     }
 }
 
 impl ScopeIds {
+    /// Drops the index entries of evicted ids: one pass over the table,
+    /// read in order (cheap), instead of a lookup per eviction.
+    fn drop_stale(&mut self) {
+        let first = self.first;
+        self.index.retain(|_, n| *n >= first);
+    }
+
     /// The window's entry for `id` (of hash `hash`), if it is there.
     fn recent(&self, id: &str, hash: u64) -> Option<&WindowEntry> {
         let n = *self.index.get(&hash)?;
         let entry = self.window.get(n.checked_sub(self.first)? as usize)?;
-        (*entry.id == *id).then_some(entry)
+        entry.id.is(id.as_bytes()).then_some(entry)
     }
 
     /// Moves the id of hash `hash` out of the window: into its prefix's
@@ -366,7 +377,8 @@ impl ScopeIds {
         hasher: &RandomState,
         hash: u64,
         sequence: Option<(u64, u64)>,
-        seen: SeenOrder,
+        answer: Option<RejectReason>,
+        content: Option<&KeptContent>,
     ) {
         if let Some((prefix, seq)) = sequence {
             if let Some(mark) = self.marks.get_mut(&prefix) {
@@ -376,53 +388,32 @@ impl ScopeIds {
                 }
             }
         }
-        let key = seen.content.as_ref().map(|c| {
-            (
-                c.side.as_str(),
-                c.quantity,
-                c.symbol.as_str(),
-                c.price.units(),
-            )
-        });
-        let fingerprint = fingerprint(hasher, key);
+        let fingerprint = fingerprint(hasher, content.map(KeptContent::key));
         self.compacted.insert(
             hash,
             Compacted {
                 fingerprint,
-                answer: seen.answer,
+                answer,
             },
         );
     }
 }
 
-/// The fields of an order's content that a resend must repeat.
-type ContentKey<'a> = (&'static str, u64, &'a str, i64);
-
-/// An order's [`ContentKey`].
-fn content_key<'a>(order: &Order<'a>) -> ContentKey<'a> {
-    (
-        order.side.as_str(),
-        order.quantity,
-        order.symbol,
-        order.price.units(),
-    )
-}
-
-/// A content's fingerprint; `None` (an unparsable frame) has its own.
-fn fingerprint(hasher: &RandomState, key: Option<ContentKey<'_>>) -> u64 {
-    hasher.hash_one(key)
-}
-
 /// `(prefix, number)` of an id `<prefix>-<hex>`: 1 to 16 hex digits after
 /// the last `-`, with something before it.
 pub fn parse_sequence(id: &str) -> Option<(&str, u64)> {
-    let (prefix, tail) = id.rsplit_once('-')?;
+    // `-` is ASCII: cutting the bytes there cuts the text at a boundary.
+    let dash = id.as_bytes().iter().rposition(|&b| b == b'-')?;
+    let (prefix, tail) = (id.get(..dash)?, id.get(dash + 1..)?);
     let hex = !tail.is_empty() && tail.len() <= 16 && tail.bytes().all(|b| b.is_ascii_hexdigit());
     if prefix.is_empty() || !hex {
         return None;
     }
     u64::from_str_radix(tail, 16).ok().map(|n| (prefix, n))
 }
+
+mod content;
+mod short_text;
 
 #[cfg(test)]
 mod tests;

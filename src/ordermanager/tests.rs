@@ -71,7 +71,7 @@ fn serve(listener: TcpListener, sink: &Addr<OrderSinkActor>) {
 async fn server_in(settings: SinkSettings, dir: &std::path::Path) -> Server {
     let path = dir.join("orders.journal");
     let mut r = Recovered::new();
-    let (journal, _) = OrderJournal::open(&path, |rec| r.take(&rec)).unwrap();
+    let (journal, _) = OrderJournal::open(&path, |rec| r.take(rec)).unwrap();
     let sink = OrderSinkActor::new(settings, journal, r.book, r.seen, discard()).start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

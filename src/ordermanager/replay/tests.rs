@@ -87,10 +87,13 @@ fn streaming_replay_equals_the_replay_of_every_record_held() {
 
     let held = recover(&records);
     let mut streamed = Recovered::new();
-    let (_, end) = OrderJournal::open(&path, |r| streamed.take(&r)).unwrap();
+    let (_, end) = OrderJournal::open(&path, |r| streamed.take(r)).unwrap();
     assert_eq!(end.records, records.len() as u64);
     assert_eq!(end.first_recv_ns, Some(1));
     assert_eq!(streamed.book, held.book);
+    // Recovery reuses one (client, symbol) key across records: the book is
+    // the one each record applied on its own gives.
+    assert_eq!(streamed.book, PositionBook::from_records(&records));
     assert_eq!(
         (streamed.accepted, streamed.rejected),
         (held.accepted, held.rejected)

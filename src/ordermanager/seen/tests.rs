@@ -1,5 +1,7 @@
 use super::*;
 use crate::ordermanager::journal::{ClientRef, Outcome};
+use crate::price::Price;
+use crate::protocol::Side;
 
 fn order(side: Side, quantity: u64, symbol: &'static str) -> Order<'static> {
     Order {
@@ -200,4 +202,59 @@ fn sequence_ids_are_a_prefix_and_a_hex_tail() {
     assert_eq!(parse_sequence("a-xyz"), None);
     assert_eq!(parse_sequence("plain"), None);
     assert_eq!(parse_sequence("a-11112222333344445"), None, "over 64 bits");
+}
+
+/// Ids and symbols past the inline size, and two sequence prefixes taking
+/// turns in one scope (each insert switching the remembered prefix): a
+/// resend gets the recorded answer or `ID_MISMATCH` while its id is in the
+/// window, and after that the same or `ID_EXPIRED` (sequence ids only).
+mod long_and_interleaved {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const LONG: &str = "a-strategy-with-a-name-well-past-thirty-bytes";
+
+    fn id(form: u8, n: u64) -> String {
+        match form % 4 {
+            0 => format!("s1-0a0b-{n:x}"),
+            1 => format!("{LONG}-0c0d-{n:x}"),
+            2 => format!("free{n}"),
+            _ => format!("{LONG}-free-{n}-x"),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn resends_get_their_answer_mismatch_or_expired(
+            inserts in proptest::collection::vec((any::<u8>(), any::<bool>(), any::<bool>()), 1..60),
+            window in 1usize..6,
+        ) {
+            let symbols: [&'static str; 2] = ["AAPL", "A_SYMBOL_LONGER_THAN_THIRTY_BYTES_X"];
+            let mut seen = SeenIds::with_window(window);
+            let mut recorded = Vec::new();
+            for (n, (form, long_symbol, rejected)) in inserts.into_iter().enumerate() {
+                let id = id(form, n as u64);
+                let o = order(Side::Buy, 1 + n as u64, symbols[usize::from(long_symbol)]);
+                let answer = rejected.then_some(RejectReason::MaxPosition);
+                let content = Some(OrderContent::of(&o));
+                seen.insert("c", &id, SeenOrder { answer, content });
+                recorded.push((id, o, answer));
+            }
+            prop_assert_eq!(seen.exact_len(), recorded.len().min(window));
+            let first_exact = recorded.len().saturating_sub(window);
+            for (i, (id, o, answer)) in recorded.iter().enumerate() {
+                let other = Order { quantity: o.quantity + 1000, ..*o };
+                let sequence = parse_sequence(id).is_some() && !id.contains("free");
+                let (same, changed) = (seen.resend("c", id, Some(o)), seen.resend("c", id, Some(&other)));
+                if i >= first_exact || !sequence {
+                    prop_assert_eq!(same, Some(Resend::Replay(*answer)), "{}", id);
+                    prop_assert_eq!(changed, Some(Resend::Mismatch), "{}", id);
+                } else {
+                    prop_assert!(matches!(same, Some(Resend::Replay(a)) if a == *answer) || same == Some(Resend::Expired), "{} {:?}", id, same);
+                    prop_assert!(changed == Some(Resend::Mismatch) || changed == Some(Resend::Expired), "{} {:?}", id, changed);
+                }
+            }
+        }
+    }
 }
