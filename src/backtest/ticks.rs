@@ -4,7 +4,11 @@
 //! The gateway's loader renders rows into frames for a socket; a backtest
 //! needs the numbers, so this reader goes straight from bytes to ticks with
 //! the protocol's own parsers ([`parse_event_time`], [`Price::parse`]),
-//! which accept exactly what the live feed accepts. Rows are plain CSV
+//! which accept exactly what the live feed accepts. A file with exactly the
+//! header `timestamp,symbol,price` (what `--generate-csv` and the sample
+//! data have) takes a fast path ([`fixed`]) for every row of the plain
+//! shape; any other row, and any other header, goes through the general
+//! path, which is the reference the fast path is tested equal to. Rows are plain CSV
 //! fields separated by commas (what `--generate-csv` writes); a bad row stops
 //! the load naming `file:line`. Rows of unconfigured symbols are skipped and
 //! counted, as the gateway skips them, so tick positions equal the live
@@ -13,8 +17,11 @@
 
 use std::path::Path;
 
+mod fixed;
+
 use crate::price::Price;
 use crate::protocol::parse_event_time;
+use crate::signals::TickEvent;
 use crate::symbol::SymbolIndex;
 
 /// One tick of the file.
@@ -26,6 +33,19 @@ pub struct TickRow {
     pub price_units: i64,
     /// Event time, ns since the epoch.
     pub event_ns: i64,
+}
+
+impl TickRow {
+    /// The tick as a strategy sees it, tagged `tag` (its position in the file).
+    #[inline]
+    pub fn event(&self, tag: u64) -> TickEvent {
+        TickEvent {
+            symbol: self.symbol,
+            price_units: self.price_units,
+            event_ns: self.event_ns,
+            tag,
+        }
+    }
 }
 
 /// A file's ticks and what was odd about it.
@@ -102,23 +122,15 @@ struct Columns {
     price: usize,
 }
 
-/// Lines of `bytes` with their 1-based numbers, without `\r\n` or `\n`.
-fn lines(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
-    let mut start = 0;
-    let mut number = 0;
-    std::iter::from_fn(move || {
-        if start >= bytes.len() {
-            return None;
-        }
-        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
-        let mut line = &bytes[start..end];
-        if let [rest @ .., b'\r'] = line {
-            line = rest;
-        }
-        start = end + 1;
-        number += 1;
-        Some((number, line))
-    })
+/// The line of `bytes` starting at `start`, without `\r\n` or `\n`, and
+/// where the next one starts.
+fn line_at(bytes: &[u8], start: usize) -> (&[u8], usize) {
+    let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+    let mut line = &bytes[start..end];
+    if let [rest @ .., b'\r'] = line {
+        line = rest;
+    }
+    (line, end + 1)
 }
 
 /// A field without surrounding spaces, as text.
@@ -126,13 +138,34 @@ fn field(raw: &[u8]) -> Option<&str> {
     std::str::from_utf8(raw).ok().map(str::trim)
 }
 
+/// What one row is.
+enum Row<'a> {
+    /// Only whitespace: skipped.
+    Blank,
+    /// A tick of a configured symbol.
+    Tick(TickRow),
+    /// A valid row of a symbol not configured (its name, trimmed).
+    Unknown(&'a str),
+}
+
 /// Parses a whole file's bytes; `name` is used in errors.
 pub fn parse(bytes: &[u8], name: &str, symbols: &[String]) -> Result<TickData, TickFileError> {
-    let mut rows = lines(bytes);
-    let header = rows
-        .next()
-        .map(|(_, h)| {
-            h.split(|&b| b == b',')
+    parse_rows(bytes, name, symbols, true)
+}
+
+/// [`parse`], with `fast` choosing whether rows of the plain shape take
+/// [`fixed::row`] (false: every row goes through [`general_row`], the
+/// reference the tests hold the fast path to).
+fn parse_rows(
+    bytes: &[u8],
+    name: &str,
+    symbols: &[String],
+    fast: bool,
+) -> Result<TickData, TickFileError> {
+    let (head, mut at) = line_at(bytes, 0);
+    let header = (!bytes.is_empty())
+        .then(|| {
+            head.split(|&b| b == b',')
                 .map(|f| {
                     field(f)
                         .unwrap_or("")
@@ -157,66 +190,61 @@ pub fn parse(bytes: &[u8], name: &str, symbols: &[String]) -> Result<TickData, T
         price: column("price")?,
     };
     let width = header.len();
+    // The fast path reads the file as text. A byte that is not UTF-8 stops
+    // the load in the general path anyway: every byte of a row is in a
+    // field that must be text, and such a header is not the fixed one.
+    let fast = fast
+        .then(|| fixed::applies(&header, symbols))
+        .flatten()
+        .zip(std::str::from_utf8(bytes).ok());
     let mut data = TickData {
         ticks: Vec::with_capacity(bytes.len() / 32),
         ..TickData::default()
     };
     let mut fields: Vec<&[u8]> = Vec::with_capacity(width);
     let mut last_ns = i64::MIN;
-    for (line, text) in rows {
-        if text.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let bad = |problem: String| TickFileError::Row {
-            name: name.to_string(),
-            line,
-            problem,
-        };
-        fields.clear();
-        fields.extend(text.split(|&b| b == b','));
-        if fields.len() != width {
-            return Err(bad(format!(
-                "{} fields where the header has {width}",
-                fields.len()
-            )));
-        }
-        let text_of = |i: usize, what: &str| {
-            field(fields[i]).ok_or_else(|| bad(format!("the {what} is not UTF-8")))
-        };
-        let ts = text_of(cols.ts, "timestamp")?;
-        let event_ns = parse_event_time(ts).ok_or_else(|| {
-            bad(format!(
-                "timestamp {ts:?} is not YYYY-MM-DD HH:MM:SS[.fff] from 1970-01-01 up to 2200-01-01"
-            ))
-        })?;
-        let price = text_of(cols.price, "price")?;
-        let price_units = match Price::parse(price) {
-            Ok(p) if p.units() > 0 => p.units(),
-            _ => {
-                return Err(bad(format!(
-                    "price {price:?} is not a decimal greater than zero"
-                )))
+    let mut line = 1;
+    while at < bytes.len() {
+        line += 1;
+        let fast_row = fast
+            .as_ref()
+            .and_then(|(keys, text)| fixed::row(text, at, keys));
+        let row = match fast_row {
+            Some((tick, next)) => {
+                at = next;
+                Row::Tick(tick)
+            }
+            None => {
+                let (text, next) = line_at(bytes, at);
+                at = next;
+                general_row(text, &cols, width, &mut fields, symbols).map_err(|problem| {
+                    TickFileError::Row {
+                        name: name.to_string(),
+                        line,
+                        problem,
+                    }
+                })?
             }
         };
-        let sym = text_of(cols.symbol, "symbol")?;
-        let Some(idx) = symbols.iter().position(|s| s == sym) else {
-            data.unknown_rows += 1;
-            if data.unknown_symbols.len() < 5 && !data.unknown_symbols.iter().any(|s| s == sym) {
-                data.unknown_symbols.push(sym.to_string());
+        let tick = match row {
+            Row::Tick(tick) => tick,
+            Row::Blank => continue,
+            Row::Unknown(sym) => {
+                data.unknown_rows += 1;
+                if data.unknown_symbols.len() < 5 && !data.unknown_symbols.iter().any(|s| s == sym)
+                {
+                    data.unknown_symbols.push(sym.to_string());
+                }
+                continue;
             }
-            continue;
         };
-        if event_ns < last_ns {
+        if tick.event_ns < last_ns {
             data.backwards += 1;
             data.first_backwards
                 .get_or_insert_with(|| format!("{name}:{line}"));
         }
-        last_ns = event_ns;
-        data.ticks.push(TickRow {
-            symbol: SymbolIndex::new(idx),
-            price_units,
-            event_ns,
-        });
+        last_ns = tick.event_ns;
+        data.ticks.push(tick);
     }
     if data.ticks.is_empty() {
         return Err(TickFileError::Empty {
@@ -225,6 +253,55 @@ pub fn parse(bytes: &[u8], name: &str, symbols: &[String]) -> Result<TickData, T
         });
     }
     Ok(data)
+}
+
+/// One row of any shape the format allows (columns in the header's order,
+/// spaces around fields); `Err` says what is wrong with it. `fields` is
+/// scratch space, reused from row to row.
+fn general_row<'a>(
+    text: &'a [u8],
+    cols: &Columns,
+    width: usize,
+    fields: &mut Vec<&'a [u8]>,
+    symbols: &[String],
+) -> Result<Row<'a>, String> {
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Row::Blank);
+    }
+    fields.clear();
+    fields.extend(text.split(|&b| b == b','));
+    if fields.len() != width {
+        return Err(format!(
+            "{} fields where the header has {width}",
+            fields.len()
+        ));
+    }
+    let text_of =
+        |i: usize, what: &str| field(fields[i]).ok_or_else(|| format!("the {what} is not UTF-8"));
+    let ts = text_of(cols.ts, "timestamp")?;
+    let event_ns = parse_event_time(ts).ok_or_else(|| {
+        format!(
+            "timestamp {ts:?} is not YYYY-MM-DD HH:MM:SS[.fff] from 1970-01-01 up to 2200-01-01"
+        )
+    })?;
+    let price = text_of(cols.price, "price")?;
+    let price_units = match Price::parse(price) {
+        Ok(p) if p.units() > 0 => p.units(),
+        _ => {
+            return Err(format!(
+                "price {price:?} is not a decimal greater than zero"
+            ))
+        }
+    };
+    let sym = text_of(cols.symbol, "symbol")?;
+    let Some(idx) = symbols.iter().position(|s| s == sym) else {
+        return Ok(Row::Unknown(sym));
+    };
+    Ok(Row::Tick(TickRow {
+        symbol: SymbolIndex::new(idx),
+        price_units,
+        event_ns,
+    }))
 }
 
 #[cfg(test)]
