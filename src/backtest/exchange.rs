@@ -2,7 +2,7 @@
 //!
 //! Each intent becomes the order the live strategy sends (same symbol,
 //! side, quantity and price) and goes through the ordermanager's `Desk`
-//! ([`Desk::decide_built`]): the same risk checks in the same precedence
+//! (`Desk::decide_built`): the same risk checks in the same precedence
 //! and the same [`PositionBook`] update as a live order. The order is
 //! handed over typed, not as a frame to parse, and without an id to look
 //! up: ids are unique by construction here (one per tick tag, and a tag is
