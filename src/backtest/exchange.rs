@@ -1,12 +1,16 @@
 //! [`Exchange`]: the ordermanager's own decision code, in process.
 //!
-//! Each intent becomes the exact order frame the live strategy sends
-//! (`write_order`, with a client order id), and goes through the
-//! ordermanager's `Desk`: the same parser, the same risk checks in the
-//! same precedence, the same journal record and the same
-//! [`PositionBook`] update. Nothing is
-//! written to disk and nothing is answered; an accepted order fills at its
-//! price, which is the price of the tick that caused it.
+//! Each intent becomes the order the live strategy sends (same symbol,
+//! side, quantity and price) and goes through the ordermanager's `Desk`
+//! (`Desk::decide_built`): the same risk checks in the same precedence
+//! and the same [`PositionBook`] update as a live order. The order is
+//! handed over typed, not as a frame to parse, and without an id to look
+//! up: ids are unique by construction here (one per tick tag, and a tag is
+//! sent once, as the live tracker never resends an answered id), so the
+//! seen-id store could only ever say "new". Nothing is written to disk and
+//! nothing is answered; an accepted order fills at its price, which is the
+//! price of the tick that caused it. Nothing is allocated per order beyond
+//! the growth of [`Exchange::orders`].
 //!
 //! Where the live checks read the world, the backtest supplies it from the
 //! data: RATE_LIMIT sees the event time of the tick (a live run sees the
@@ -15,16 +19,18 @@
 //! latest tick in the file.
 
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::ordermanager::journal::ClientRef;
+use crate::ordermanager::positions::Position;
 use crate::ordermanager::risk::{LastPrice, RiskChecks};
-use crate::ordermanager::verdict::{Desk, Verdict, Who};
+use crate::ordermanager::verdict::{Desk, Who};
 use crate::ordermanager::{PositionBook, SeenIds};
 use crate::price::Price;
-use crate::protocol::{write_order, Order, RejectReason, Side};
+use crate::protocol::{Order, RejectReason, Side};
 use crate::signals::OrderIntent;
 use crate::symbol::SymbolIndex;
 
@@ -72,8 +78,8 @@ pub struct Exchange {
     quantity: u64,
     /// Latest price per symbol (for PRICE_BAND).
     latest: LatestPrices,
-    /// The frame being judged, reused.
-    frame: Vec<u8>,
+    /// Tags sent so far, as the live ids they stand for: see [`SentTags`].
+    sent: SentTags,
     /// RATE_LIMIT's clock: this instant is the first order's event time.
     clock: Option<(Instant, i64)>,
     /// Every order so far.
@@ -99,61 +105,53 @@ impl Exchange {
             client_name: cfg.strategy.client_name.clone(),
             quantity: cfg.strategy.quantity,
             latest,
-            frame: Vec::with_capacity(128),
+            sent: SentTags::default(),
             clock: None,
             orders: Vec::new(),
         }
     }
 
     /// Sends one intent at `price_units`, decided at `event_ns`; returns
-    /// its row (also kept in [`orders`](Self::orders)), or `None` for an
-    /// intent whose id was already sent: the live strategy's tracker never
-    /// sends an id twice, so neither does the backtest.
+    /// its row (also kept in [`orders`](Self::orders)) and, for an
+    /// accepted order, the symbol's position after it; `None` for an intent
+    /// whose tag (so whose live id) was already sent: the live run never
+    /// executes an id twice, so neither does the backtest.
     pub fn place(
         &mut self,
         intent: OrderIntent,
         price_units: i64,
         event_ns: i64,
-    ) -> Option<&OrderRow> {
+    ) -> Option<(&OrderRow, Option<Position>)> {
+        if !self.sent.insert(intent.tag, &self.orders) {
+            return None;
+        }
         let idx = intent.symbol.get();
         if let Some(cell) = self.latest.0.get(idx) {
             cell.set(price_units);
         }
-        let (base, first_ns) = *self.clock.get_or_insert((Instant::now(), event_ns));
+        let (base, first_ns) = *self.clock.get_or_insert_with(|| (Instant::now(), event_ns));
         let now = base + Duration::from_nanos(event_ns.saturating_sub(first_ns).max(0) as u64);
-        let id = format!("{}-bt-{:x}", self.client_name, intent.tag);
         let symbol = self.symbols.get(idx).map_or("?", String::as_str);
-        self.frame.clear();
-        write_order(
-            &mut self.frame,
-            &Order {
-                timestamp: event_ns as f64 / 1e9,
-                side: intent.side,
-                quantity: self.quantity,
-                symbol,
-                price: Price::from_units(price_units),
-                client_order_id: Some(&id),
-            },
-        );
-        let client = ClientRef {
-            addr: "backtest",
-            name: Some(&self.client_name),
+        let order = Order {
+            timestamp: event_ns as f64 / 1e9,
+            side: intent.side,
+            quantity: self.quantity,
+            symbol,
+            price: Price::from_units(price_units),
+            client_order_id: None,
         };
         let who = Who {
-            client,
+            client: ClientRef {
+                addr: "backtest",
+                name: Some(&self.client_name),
+            },
             key: &self.client_name,
         };
-        // The sink judges frames as the splitter hands them: without the `*`.
-        let frame = self.frame.strip_suffix(b"*").unwrap_or(&self.frame);
-        let verdict = self.desk.verdict(frame, who, now);
-        let rejected = match &verdict {
-            Verdict::Order { result, .. } => result.err(),
-            Verdict::Replay { .. } | Verdict::Mismatch { .. } => return None,
-            Verdict::Malformed { bad, .. } => Some(bad.reason),
+        let (after, rejected) = match self.desk.decide_built(&order, idx, who, now) {
+            Ok(after) => (Some(after), None),
+            // Rare: the position is looked up by name.
+            Err(reason) => (self.desk.book.by_symbol.get(symbol).copied(), Some(reason)),
         };
-        if let Some(record) = verdict.record(event_ns, client) {
-            self.desk.apply(&verdict, &record);
-        }
         self.orders.push(OrderRow {
             tag: intent.tag,
             event_ns,
@@ -162,9 +160,10 @@ impl Exchange {
             quantity: self.quantity,
             price: Price::from_units(price_units),
             rejected,
-            position_after: self.desk.book.net(symbol),
+            position_after: after.map_or(0, |p| p.net),
         });
-        self.orders.last()
+        let row = self.orders.last()?;
+        Some((row, after.filter(|_| rejected.is_none())))
     }
 
     /// Positions and realised P&L, by the ordermanager's own book.
@@ -175,6 +174,39 @@ impl Exchange {
     /// Symbol names in table order.
     pub fn symbols(&self) -> &[String] {
         &self.symbols
+    }
+}
+
+/// The tags sent so far, to refuse a second order with one (a live
+/// resend of its id, which the ordermanager answers without executing).
+///
+/// Every built-in strategy sends tags in increasing order, so the common
+/// check is one comparison with the highest tag; a set of every sent tag
+/// (from the rows kept anyway) is built only once some strategy sends a tag
+/// out of order.
+#[derive(Debug, Default)]
+struct SentTags {
+    /// The highest tag sent while they came in increasing order.
+    highest: Option<u64>,
+    /// Every tag sent, once one arrived out of order (else `None`).
+    all: Option<HashSet<u64>>,
+}
+
+impl SentTags {
+    /// Notes `tag`, given the rows of every order sent so far; `false` if
+    /// it was sent before.
+    fn insert(&mut self, tag: u64, sent: &[OrderRow]) -> bool {
+        if let Some(all) = &mut self.all {
+            return all.insert(tag);
+        }
+        if self.highest.is_none_or(|h| tag > h) {
+            self.highest = Some(tag);
+            return true;
+        }
+        let mut all: HashSet<u64> = sent.iter().map(|r| r.tag).collect();
+        let new = all.insert(tag);
+        self.all = Some(all);
+        new
     }
 }
 
@@ -203,12 +235,14 @@ mod tests {
         assert_eq!(
             x.place(intent(Side::Buy, 1), 10_000_000_000, 0)
                 .unwrap()
+                .0
                 .position_after,
             100
         );
         assert_eq!(
             x.place(intent(Side::Sell, 2), 11_000_000_000, 1)
                 .unwrap()
+                .0
                 .position_after,
             0
         );
@@ -221,10 +255,9 @@ mod tests {
     fn the_ordermanager_risk_checks_refuse_as_live() {
         let mut x = Exchange::new(&config(&[("TRADING__ORDERMANAGER__MAX_POSITION", "150")]));
         x.place(intent(Side::Buy, 1), 100_000_000, 0);
-        let row = x
-            .place(intent(Side::Buy, 2), 100_000_000, 1)
-            .unwrap()
-            .clone();
+        let (row, after) = x.place(intent(Side::Buy, 2), 100_000_000, 1).unwrap();
+        assert_eq!(after, None, "a refused order reports no fill");
+        let row = row.clone();
         assert_eq!(row.rejected, Some(RejectReason::MaxPosition));
         assert_eq!(row.position_after, 100, "a refused order does not fill");
         assert!(
@@ -238,11 +271,28 @@ mod tests {
         )]))
         .place(intent(Side::Buy, 1), 1, 0)
         .unwrap()
+        .0
         .rejected;
         assert_eq!(
             rate,
             Some(RejectReason::PriceRange),
             "0.00000001 is below min_price"
         );
+    }
+
+    #[test]
+    fn a_tag_is_sent_once_even_out_of_order() {
+        let mut x = Exchange::new(&config(&[]));
+        let mut sent = |tag| x.place(intent(Side::Buy, tag), 100_000_000, 0).is_some();
+        let got: Vec<bool> = [5, 7, 3, 5, 3, 9, 7, 4]
+            .into_iter()
+            .map(&mut sent)
+            .collect();
+        assert_eq!(
+            got,
+            [true, true, true, false, false, true, false, true],
+            "the first of each tag goes out, in whatever order tags come"
+        );
+        assert_eq!(x.orders.len(), 5);
     }
 }

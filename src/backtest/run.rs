@@ -6,7 +6,7 @@ use super::news::ReplayNews;
 use super::recording::Input;
 use super::ticks::TickRow;
 use crate::config::Config;
-use crate::ordermanager::PositionBook;
+use crate::ordermanager::{Position, PositionBook};
 use crate::signals::{NewsEvent, OrderIntent, Strategy, TickEvent};
 
 /// Points kept of the equity curve (it is sampled evenly over the ticks).
@@ -65,10 +65,9 @@ impl Account {
         self.equity += self.net[s] as i128 * (price - last) as i128;
     }
 
-    /// Takes in symbol `s`'s position after a fill; true if the fill
+    /// Takes in symbol `s`'s position `p` after a fill; true if the fill
     /// reduced (or closed, or reversed) the position.
-    fn refill(&mut self, s: usize, book: &PositionBook, name: &str) -> bool {
-        let p = book.by_symbol.get(name).copied().unwrap_or_default();
+    fn refill(&mut self, s: usize, p: &Position) -> bool {
         let base = p.realized_units - p.cost_units;
         let was = self.net[s];
         let reduced = was != 0 && (p.net.signum() != was.signum() || p.net.abs() < was.abs());
@@ -95,6 +94,9 @@ pub struct Backtester {
     acct: Account,
     /// Ticks between two equity samples.
     stride: u64,
+    /// Ticks until the next equity sample (0: this one is sampled): a
+    /// countdown, so no tick pays for a division.
+    until_sample: u64,
     /// Equity samples.
     equity: Vec<(u64, i128)>,
     /// Ticks fed so far.
@@ -128,6 +130,7 @@ impl Backtester {
                 drawdown: 0,
             },
             stride: (expected_ticks / CURVE_POINTS).max(1),
+            until_sample: 0,
             equity: Vec::with_capacity(CURVE_POINTS as usize + 2),
             ticks: 0,
             exposed: 0,
@@ -153,9 +156,11 @@ impl Backtester {
         }
         self.acct.settle();
         self.exposed += (self.acct.open > 0) as u64;
-        if self.ticks.is_multiple_of(self.stride) {
+        if self.until_sample == 0 {
             self.equity.push((self.ticks, self.acct.equity));
+            self.until_sample = self.stride;
         }
+        self.until_sample -= 1;
         self.ticks += 1;
     }
 
@@ -177,25 +182,14 @@ impl Backtester {
     /// Sends an intent through the exchange and books a fill.
     fn place(&mut self, intent: OrderIntent, price_units: i64) {
         let s = intent.symbol.get();
-        let Some(row) = self.exchange.place(intent, price_units, self.now_ns) else {
+        let Some((_, Some(after))) = self.exchange.place(intent, price_units, self.now_ns) else {
             return;
         };
-        if row.rejected.is_some() {
-            return;
-        }
-        let name = &self.exchange.symbols()[s];
-        let reduced = self.acct.refill(s, self.exchange.book(), name);
-        let now = self
-            .exchange
-            .book()
-            .by_symbol
-            .get(name)
-            .map_or(0, |p| p.realized_units);
-        if reduced {
+        if self.acct.refill(s, &after) {
             self.closing += 1;
-            self.winning += (now > self.realised[s]) as u64;
+            self.winning += (after.realized_units > self.realised[s]) as u64;
         }
-        self.realised[s] = now;
+        self.realised[s] = after.realized_units;
     }
 
     /// Ticks fed so far.
@@ -233,21 +227,27 @@ pub fn run<S: Strategy + ?Sized>(
 ) -> Outcome {
     let mut bt = Backtester::new(cfg, ticks.len() as u64);
     let mut news = ReplayNews::for_replay(cfg, ticks.len() as u64);
-    for (i, t) in ticks.iter().enumerate() {
-        if let Some(news) = &mut news {
-            while let Some(n) = news.due(i as u64) {
-                bt.news(strategy, &n);
+    // Chunks of PROGRESS_EVERY ticks: the progress check is once a chunk,
+    // and without news the inner loop has nothing to ask but the strategy.
+    for (c, chunk) in ticks.chunks(PROGRESS_EVERY as usize).enumerate() {
+        let first = c as u64 * PROGRESS_EVERY;
+        match &mut news {
+            None => {
+                for (tag, t) in (first..).zip(chunk) {
+                    bt.tick(strategy, &t.event(tag));
+                }
+            }
+            Some(news) => {
+                for (tag, t) in (first..).zip(chunk) {
+                    while let Some(n) = news.due(tag) {
+                        bt.news(strategy, &n);
+                    }
+                    bt.tick(strategy, &t.event(tag));
+                }
             }
         }
-        let tick = TickEvent {
-            symbol: t.symbol,
-            price_units: t.price_units,
-            event_ns: t.event_ns,
-            tag: i as u64,
-        };
-        bt.tick(strategy, &tick);
-        if (i as u64 + 1).is_multiple_of(PROGRESS_EVERY) {
-            progress(i as u64 + 1);
+        if chunk.len() as u64 == PROGRESS_EVERY {
+            progress(first + PROGRESS_EVERY);
         }
     }
     progress(ticks.len() as u64);

@@ -5,6 +5,8 @@
 //! (their proportional share of the basis), and a trade that crosses through
 //! zero first closes the old position, then opens the new one at its price.
 
+use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
@@ -103,21 +105,21 @@ impl PositionBook {
     }
 
     /// [`apply`](Self::apply) with `key` (any contents) as room for the
-    /// record's (client, symbol), kept by the caller across records: the
-    /// millions of fills of a recovery, of pairs already in the book, then
-    /// allocate nothing.
-    pub fn apply_keyed(&mut self, r: &JournalRecord, key: &mut (String, String)) {
+    /// record's client key, kept by the caller across records: the millions
+    /// of fills of a recovery, of pairs already in the book, then allocate
+    /// nothing.
+    pub fn apply_keyed(&mut self, r: &JournalRecord, key: &mut String) {
         let Some((side, q, sym, p)) = executed(r) else {
             return;
         };
-        r.write_risk_key(&mut key.0);
-        key.1.clear();
-        key.1.push_str(sym);
-        self.fill_pair(key, side, q, p);
+        r.write_risk_key(key);
+        self.apply_fill(key, sym, side, q, p);
     }
 
-    /// Applies one fill for `client`; live fills go through [`apply`](Self::apply)
-    /// so that only recorded orders move the book.
+    /// Applies one fill for `client` and answers the symbol's position after
+    /// it (a backtest marks its account with it, and a second lookup by name
+    /// per order was a fair part of an order's cost). Live fills go through
+    /// [`apply`](Self::apply), so that only recorded orders move the book.
     pub(crate) fn apply_fill(
         &mut self,
         client: &str,
@@ -125,30 +127,32 @@ impl PositionBook {
         side: Side,
         quantity: u64,
         price: Price,
-    ) {
-        let key = (client.to_string(), symbol.to_string());
-        self.fill_pair(&key, side, quantity, price);
-    }
-
-    /// One fill for `key`, (client, symbol).
-    fn fill_pair(&mut self, key: &(String, String), side: Side, quantity: u64, price: Price) {
+    ) -> Position {
         // Look up before inserting: a recovery fills millions of times.
-        match self.by_symbol.get_mut(&key.1) {
-            Some(p) => p.fill(side, quantity, price),
-            None => self
-                .by_symbol
-                .entry(key.1.clone())
-                .or_default()
-                .fill(side, quantity, price),
-        }
-        match self.by_client.get_mut(key) {
+        let after = match self.by_symbol.get_mut(symbol) {
+            Some(p) => {
+                p.fill(side, quantity, price);
+                *p
+            }
+            None => {
+                let p = self.by_symbol.entry(symbol.to_string()).or_default();
+                p.fill(side, quantity, price);
+                *p
+            }
+        };
+        // The same for the pair: owned keys are built only for a new one.
+        match self
+            .by_client
+            .get_mut(&(client, symbol) as &dyn ClientSymbol)
+        {
             Some(p) => p.fill(side, quantity, price),
             None => self
                 .by_client
-                .entry(key.clone())
+                .entry((client.to_string(), symbol.to_string()))
                 .or_default()
                 .fill(side, quantity, price),
         }
+        after
     }
 
     /// Net shares of `symbol` (0 if never traded).
@@ -159,7 +163,7 @@ impl PositionBook {
     /// Net shares of `symbol` held by `client` (a risk key; 0 if none).
     pub fn client_net(&self, client: &str, symbol: &str) -> i64 {
         self.by_client
-            .get(&(client.to_string(), symbol.to_string()))
+            .get(&(client, symbol) as &dyn ClientSymbol)
             .map_or(0, |p| p.net)
     }
 
@@ -170,6 +174,66 @@ impl PositionBook {
             book.apply(r);
         }
         book
+    }
+}
+
+/// A `by_client` key seen through borrowed parts, so that a lookup by
+/// `(&str, &str)` needs no owned `(String, String)`: MAX_POSITION looks up
+/// every order's pair, and building the owned pair was two allocations each.
+/// Ordered exactly as the owned tuple is (client, then symbol, bytewise).
+trait ClientSymbol {
+    /// The client's risk key.
+    fn client(&self) -> &str;
+    /// The symbol.
+    fn symbol(&self) -> &str;
+}
+
+impl ClientSymbol for (String, String) {
+    fn client(&self) -> &str {
+        &self.0
+    }
+    fn symbol(&self) -> &str {
+        &self.1
+    }
+}
+
+impl ClientSymbol for (&str, &str) {
+    fn client(&self) -> &str {
+        self.0
+    }
+    fn symbol(&self) -> &str {
+        self.1
+    }
+}
+
+impl<'a> Borrow<dyn ClientSymbol + 'a> for (String, String) {
+    fn borrow(&self) -> &(dyn ClientSymbol + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn ClientSymbol + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for dyn ClientSymbol + '_ {}
+
+impl PartialOrd for dyn ClientSymbol + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn ClientSymbol + '_ {
+    /// Bytewise, as `str` orders, but in line: these keys are a few bytes
+    /// long, and a `memcmp` call per step of the search cost more than the
+    /// comparison.
+    fn cmp(&self, other: &Self) -> Ordering {
+        let bytewise = |a: &str, b: &str| a.bytes().cmp(b.bytes());
+        bytewise(self.client(), other.client())
+            .then_with(|| bytewise(self.symbol(), other.symbol()))
     }
 }
 
@@ -256,5 +320,47 @@ mod tests {
         assert_eq!(book.client_net("strat1", "AAPL"), 14, "keyed by name");
         let table = book.to_string();
         assert!(table.lines().nth(1).unwrap().starts_with("AAPL"), "{table}");
+    }
+
+    #[test]
+    fn borrowed_pair_lookups_find_exactly_the_owned_pair() {
+        let mut book = PositionBook::new();
+        // Pairs whose concatenations coincide must stay apart.
+        for (client, symbol, q) in [
+            ("a", "bc", 1),
+            ("ab", "c", 2),
+            ("a", "b", 3),
+            ("", "abc", 4),
+        ] {
+            book.apply_fill(client, symbol, Side::Buy, q, px(1));
+            book.apply_fill(client, symbol, Side::Buy, q, px(1));
+        }
+        assert_eq!(book.by_client.len(), 4, "a second fill finds its pair");
+        for (client, symbol, q) in [
+            ("a", "bc", 2),
+            ("ab", "c", 4),
+            ("a", "b", 6),
+            ("", "abc", 8),
+        ] {
+            assert_eq!(book.client_net(client, symbol), q, "{client}/{symbol}");
+            assert_eq!(
+                book.by_client[&(client.to_string(), symbol.to_string())].net,
+                q
+            );
+        }
+        assert_eq!(book.client_net("abc", ""), 0);
+        assert_eq!(book.client_net("a", "c"), 0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn borrowed_pairs_order_as_owned_pairs(
+            a in ("[ab]{0,3}", "[ab\u{e9}]{0,3}"),
+            b in ("[ab]{0,3}", "[ab\u{e9}]{0,3}"),
+        ) {
+            let (x, y) = ((a.0.as_str(), a.1.as_str()), (b.0.as_str(), b.1.as_str()));
+            let got = (&x as &dyn ClientSymbol).cmp(&y as &dyn ClientSymbol);
+            proptest::prop_assert_eq!(got, a.cmp(&b));
+        }
     }
 }

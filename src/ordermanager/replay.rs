@@ -227,8 +227,8 @@ pub struct Recovered {
     pub accepted: u64,
     /// Rejected orders (a summary record counts the frames it stands for).
     pub rejected: u64,
-    /// Room for each record's (client, symbol) in the book, reused.
-    fill_key: (String, String),
+    /// Room for each record's client key in the book, reused.
+    fill_key: String,
 }
 
 impl Recovered {

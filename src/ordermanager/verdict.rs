@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use slog::Logger;
 
 use super::journal::{ClientRef, JournalRecord, Outcome};
-use super::positions::PositionBook;
+use super::positions::{Position, PositionBook};
 use super::risk::{CheckCtx, RateLimiter, RiskChecks};
 use super::seen::{OrderContent, Resend, SeenIds, SeenOrder};
 use super::sink::SinkCounts;
@@ -221,20 +221,89 @@ impl Desk {
             Ok(order) => order,
             Err(bad) => return Verdict::Malformed { bad, frame },
         };
+        let symbol = self.symbols.iter().position(|s| s == order.symbol);
+        let result = self.judge(&order, symbol, who, now);
+        Verdict::Order { order, result }
+    }
+
+    /// Decides and books an order its caller built itself (the backtest,
+    /// which holds the order's fields and its symbol's table index already):
+    /// the same risk checks in the same precedence as a live order
+    /// ([`verdict`](Self::verdict) and this share [`judge`](Self::judge)),
+    /// and for an accepted order the same [`PositionBook::apply_fill`], under
+    /// the same risk key, that a recorded live order reaches through
+    /// [`PositionBook::apply`]; the counts move as for a live order.
+    ///
+    /// Skipped, because they cannot change the outcome here: rendering and
+    /// parsing a frame (the order is typed already), the seen-id store (a
+    /// backtest's ids are unique by construction: one per tick tag, and its
+    /// caller never sends a tag twice, as the live strategy's tracker never
+    /// resends an answered id), the journal record and the `Executed order`
+    /// line (nothing is written or logged). So it allocates nothing once the
+    /// client's rate bucket and its first position exist. An accepted order
+    /// answers its symbol's position after the fill.
+    ///
+    /// `symbol` is the order's index in the configured symbols; an index
+    /// that does not name `order.symbol` is looked up by name instead, so a
+    /// wrong index cannot trade the wrong symbol.
+    pub(crate) fn decide_built(
+        &mut self,
+        order: &Order<'_>,
+        symbol: usize,
+        who: Who<'_>,
+        now: Instant,
+    ) -> Result<Position, RejectReason> {
+        let named = |s: &String| {
+            // The caller's own table string is the common case: no compare.
+            std::ptr::eq(s.as_str(), order.symbol) || s == order.symbol
+        };
+        let symbol = match self.symbols.get(symbol) {
+            Some(s) if named(s) => Some(symbol),
+            _ => self.symbols.iter().position(named),
+        };
+        match self.judge(order, symbol, who, now) {
+            Ok(()) => {
+                self.counts.accepted += 1;
+                let (side, quantity, price) = (order.side, order.quantity, order.price);
+                Ok(self
+                    .book
+                    .apply_fill(who.key, order.symbol, side, quantity, price))
+            }
+            Err(reason) => {
+                self.counts.rejected += 1;
+                Err(reason)
+            }
+        }
+    }
+
+    /// The risk checks on one new order from `who` (`symbol`: its table
+    /// index, `None` when not configured), with the reject logged
+    /// (rate-limited): the one judgement of every order, live or built.
+    fn judge(
+        &mut self,
+        order: &Order<'_>,
+        symbol: Option<usize>,
+        who: Who<'_>,
+        now: Instant,
+    ) -> Result<(), RejectReason> {
+        // Looked up before inserting: the bucket's key is built once per client.
         let rate = self.rate;
-        let limiter = self
-            .limiters
-            .entry(who.key.to_string())
-            .or_insert_with(|| RateLimiter::new(rate, now));
+        let limiter = match self.limiters.get_mut(who.key) {
+            Some(bucket) => bucket,
+            None => self
+                .limiters
+                .entry(who.key.to_string())
+                .or_insert_with(|| RateLimiter::new(rate, now)),
+        };
         let mut ctx = CheckCtx {
             halted: self.halted,
-            symbol: self.symbols.iter().position(|s| s == order.symbol),
+            symbol,
             book: &self.book,
             client: who.key,
             limiter,
             now,
         };
-        let result = self.checks.evaluate(&order, &mut ctx);
+        let result = self.checks.evaluate(order, &mut ctx);
         if let Err(reason) = result {
             let id = order.client_order_id.unwrap_or("-");
             match self.reject_log.allow() {
@@ -244,7 +313,7 @@ impl Desk {
                     "id" => id, "reason" => reason.as_str()),
             }
         }
-        Verdict::Order { order, result }
+        result
     }
 
     /// Counts a malformed frame and logs it (rate-limited).
@@ -304,5 +373,109 @@ impl Desk {
     /// Counts a summary record of id-less malformed frames once appended.
     pub(crate) fn apply_summary(&mut self, record: &JournalRecord) {
         self.counts.rejected += record.frames.unwrap_or(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ordermanager::risk::{LastPrice, RiskLimits};
+    use crate::price::Price;
+    use crate::protocol::{write_order, Side};
+
+    /// No last prices: PRICE_BAND is skipped, as on a host without the table.
+    struct NoTable;
+
+    impl LastPrice for NoTable {
+        fn last(&mut self, _: usize) -> Option<Price> {
+            None
+        }
+    }
+
+    fn desk() -> Desk {
+        let limits = RiskLimits {
+            max_order_quantity: 500,
+            max_position: 300,
+            max_position_global: 0,
+            price_band_pct: 0.0,
+            max_order_notional: 0.0,
+            min_price: 0.01,
+            max_price: 1000.0,
+        };
+        Desk::new(
+            vec!["AAA".into(), "BBB".into()],
+            SeenIds::default(),
+            PositionBook::new(),
+            RiskChecks::standard(&limits, NoTable),
+            5,
+            Logger::root(slog::Discard, slog::o!()),
+        )
+    }
+
+    #[test]
+    fn a_built_order_is_judged_and_booked_as_the_same_order_sent_live() {
+        use RejectReason::*;
+        use Side::{Buy, Sell};
+        let client = ClientRef {
+            addr: "127.0.0.1:9",
+            name: Some("s1"),
+        };
+        let who = Who { client, key: "s1" };
+        let t0 = Instant::now();
+        // (symbol, index the builder gives, side, quantity, price, ms, halted, expected)
+        let orders = [
+            ("AAA", 0, Buy, 100, "10", 0, false, Ok(())),
+            ("AAA", 0, Buy, 100, "10", 0, false, Ok(())),
+            ("AAA", 0, Buy, 200, "10", 0, false, Err(MaxPosition)),
+            ("ZZZ", 0, Buy, 1, "10", 0, false, Err(UnknownSymbol)),
+            ("BBB", 0, Sell, 100, "10", 0, false, Ok(())), // a wrong index: by name
+            ("AAA", 0, Buy, 600, "10", 0, false, Err(MaxQuantity)),
+            ("AAA", 0, Buy, 1, "10", 0, false, Err(RateLimit)),
+            ("AAA", 0, Sell, 100, "2000", 1000, false, Err(PriceRange)),
+            ("AAA", 0, Buy, 1, "10", 1000, true, Err(Halted)),
+            ("BBB", 1, Buy, 100, "20", 1000, false, Ok(())),
+            ("AAA", 0, Sell, 300, "11.5", 1000, false, Ok(())),
+        ];
+        let (mut live, mut built) = (desk(), desk());
+        for (n, &(symbol, idx, side, quantity, price, ms, halted, expected)) in
+            orders.iter().enumerate()
+        {
+            let now = t0 + Duration::from_millis(ms);
+            (live.halted, built.halted) = (halted, halted);
+            let id = format!("s1-{n}");
+            let order = Order {
+                timestamp: 1.0,
+                side,
+                quantity,
+                symbol,
+                price: Price::parse(price).unwrap(),
+                client_order_id: Some(&id),
+            };
+            let mut frame = Vec::new();
+            write_order(&mut frame, &order);
+            let frame = frame.strip_suffix(b"*").unwrap_or(&frame);
+            let verdict = live.verdict(frame, who, now);
+            let Verdict::Order { result, .. } = &verdict else {
+                panic!("order {n} did not parse as an order");
+            };
+            assert_eq!(*result, expected, "live, order {n}");
+            let record = verdict.record(0, client).unwrap();
+            live.apply(&verdict, &record);
+            let got = built.decide_built(&order, idx, who, now);
+            assert_eq!(got.map(|_| ()), expected, "built, order {n}");
+            if let Ok(after) = got {
+                assert_eq!(Some(&after), built.book.by_symbol.get(symbol), "order {n}");
+            }
+        }
+        assert_eq!(built.book, live.book);
+        assert_eq!(
+            built.book.net("BBB"),
+            0,
+            "the wrong index booked BBB by name"
+        );
+        assert_eq!(built.book.client_net("s1", "AAA"), -100);
+        let counts = |d: &Desk| (d.counts.accepted, d.counts.rejected);
+        assert_eq!(counts(&built), counts(&live));
+        assert_eq!(counts(&built), (5, 6));
     }
 }

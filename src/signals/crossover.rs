@@ -32,6 +32,13 @@ pub struct Crossover {
     long: usize,
     /// The last `long` prices; `ring[(seen - 1) % long]` is the newest.
     ring: Vec<i64>,
+    /// `seen % long`: the slot the next price goes to (and the price
+    /// leaving the long window comes from). Kept, not divided for: a
+    /// division per tick was most of a tick's cost.
+    next: usize,
+    /// `(seen - short) % long` once `seen >= short`: the slot of the price
+    /// leaving the short window.
+    back: usize,
     /// Ticks seen so far (saturates far beyond any window).
     seen: u64,
     /// Sum of the last `min(seen, short)` prices.
@@ -55,6 +62,8 @@ impl Crossover {
             short,
             long,
             ring: vec![0; long],
+            next: 0,
+            back: 0,
             seen: 0,
             sum_short: 0,
             sum_long: 0,
@@ -66,18 +75,19 @@ impl Crossover {
     #[inline]
     pub fn update(&mut self, price_units: i64) -> Option<Side> {
         let long = self.long as u64;
-        let slot = (self.seen % long) as usize;
+        let wrap = |i: usize| if i + 1 == self.long { 0 } else { i + 1 };
         // The price leaving the short window is `short` ticks back; read it
         // before the new price may overwrite the slot it shares with the
         // price leaving the long window.
         if self.seen >= self.short as u64 {
-            let back = ((self.seen - self.short as u64) % long) as usize;
-            self.sum_short -= self.ring[back] as i128;
+            self.sum_short -= self.ring[self.back] as i128;
+            self.back = wrap(self.back);
         }
         if self.seen >= long {
-            self.sum_long -= self.ring[slot] as i128;
+            self.sum_long -= self.ring[self.next] as i128;
         }
-        self.ring[slot] = price_units;
+        self.ring[self.next] = price_units;
+        self.next = wrap(self.next);
         self.sum_short += price_units as i128;
         self.sum_long += price_units as i128;
         self.seen += 1;

@@ -88,7 +88,9 @@ fn the_default_limits_accept_a_full_speed_replay_of_the_default_strategy() {
         };
         orders += 1;
         match checks.evaluate(&order, &mut ctx) {
-            Ok(()) => book.apply_fill("strat1", symbol, order.side, order.quantity, price),
+            Ok(()) => {
+                book.apply_fill("strat1", symbol, order.side, order.quantity, price);
+            }
             Err(reason) => rejects.push((seq, reason)),
         }
     }
