@@ -16,14 +16,20 @@
 //! frames) into each commit, however fast it writes: commits stay small.
 
 use std::collections::{HashSet, VecDeque};
+use std::time::Instant;
 
-use actix::{ActorFutureExt, AsyncContext, Context, Handler, Message, WrapFuture};
+use actix::{
+    ActorFutureExt, AsyncContext, Context, Handler, Message, ResponseActFuture, ResponseFuture,
+    WrapFuture,
+};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::journal::Committed;
+use super::session::Client;
 use super::sink::{JournalFailed, OrderSinkActor};
 use crate::config::Durability;
+use crate::lifecycle::Stop;
 use crate::net::ConnId;
 use crate::protocol::FrameBatch;
 
@@ -82,6 +88,79 @@ pub(super) struct Pipeline {
 }
 
 impl OrderSinkActor {
+    /// Takes the frames of one event (at most
+    /// `ordermanager.max_frames_per_turn` of one socket read): decided now,
+    /// or after the next commit starts when this client (by its risk key,
+    /// over all its connections) already has a turn in it. The answer to
+    /// the event, which lets the session read and send its next turn, comes
+    /// once the commit holding this turn's records and answers is done, so
+    /// one client puts at most one turn into a commit however fast it sends
+    /// and however many connections it opens.
+    pub(super) fn handle_frames(
+        &mut self,
+        conn: ConnId,
+        frames: FrameBatch,
+        ctx: &mut Context<Self>,
+    ) -> ResponseFuture<()> {
+        if self.failed || self.stopping {
+            return handled();
+        }
+        let (turn, released) = tokio::sync::oneshot::channel();
+        let waiting = Box::pin(async move {
+            let _ = released.await;
+        });
+        if self.has_turn_in_next_commit(conn) {
+            let deferred = Deferred { conn, frames, turn };
+            self.pipeline.deferred.push_back(deferred);
+            return waiting;
+        }
+        self.decide_turn(conn, &frames, turn, ctx);
+        self.commit_when_due(ctx);
+        waiting
+    }
+
+    /// Whether the client on `conn` already has a turn in the next commit.
+    pub(super) fn has_turn_in_next_commit(&self, conn: ConnId) -> bool {
+        let key = self.clients.get(&conn).and_then(Client::who);
+        key.is_some_and(|(_, key)| self.pipeline.next.keys.contains(key))
+    }
+
+    /// Decides one turn; `turn` is told by the next commit to end, or at
+    /// once when the turn left nothing to commit or answer and no commit is
+    /// on its way to disk: a client sending only frames that cost no record
+    /// (garbage) still gets one turn per commit while others' orders are
+    /// being committed, instead of the actor's every cycle.
+    pub(super) fn decide_turn(
+        &mut self,
+        conn: ConnId,
+        frames: &FrameBatch,
+        turn: tokio::sync::oneshot::Sender<()>,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.failed {
+            return;
+        }
+        let owed = |s: &Self| {
+            let answers = s.clients.get(&conn).map_or(0, |c| c.pending.len());
+            (s.journal.uncommitted(), answers)
+        };
+        let before = owed(self);
+        let now = Instant::now();
+        for frame in frames.iter() {
+            if let Err(failed) = self.handle_frame(conn, frame, now) {
+                return self.fail(ctx, failed);
+            }
+        }
+        if owed(self) == before && self.pipeline.in_flight.is_none() {
+            let _ = turn.send(());
+            return;
+        }
+        self.pipeline.next.turns.push(turn);
+        if let Some((_, key)) = self.clients.get(&conn).and_then(Client::who) {
+            self.pipeline.next.keys.insert(key.to_string());
+        }
+    }
+
     /// Whether anything decided is not yet committed and answered.
     pub(super) fn waiting(&self) -> bool {
         self.journal.uncommitted() > 0
@@ -224,10 +303,45 @@ impl OrderSinkActor {
     }
 }
 
+impl Handler<Stop> for OrderSinkActor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    /// Records what is left of every client's garbage, waits for the
+    /// commit in flight and the last one, then logs the final counts.
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) -> Self::Result {
+        self.stopping = true;
+        // Turns not yet decided stay undecided and unanswered: resent
+        // after the restart.
+        self.pipeline.deferred.clear();
+        let conns: Vec<ConnId> = self.clients.keys().copied().collect();
+        for conn in conns {
+            if let Err(failed) = self.record_garbage(conn) {
+                self.fail(ctx, failed);
+                return Box::pin(actix::fut::ready(()));
+            }
+        }
+        let (idle, committed) = tokio::sync::oneshot::channel();
+        self.pipeline.idle.push(idle);
+        self.commit_when_due(ctx);
+        Box::pin(
+            async move {
+                let _ = committed.await;
+            }
+            .into_actor(self)
+            .map(|(), act, ctx| act.stopped(ctx)),
+        )
+    }
+}
+
 impl Handler<EndOfPass> for OrderSinkActor {
     type Result = ();
 
     fn handle(&mut self, _: EndOfPass, ctx: &mut Context<Self>) {
         self.commit_now(ctx);
     }
+}
+
+/// The answer to an event that waits for no commit.
+pub(super) fn handled() -> ResponseFuture<()> {
+    Box::pin(std::future::ready(()))
 }

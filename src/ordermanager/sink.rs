@@ -9,14 +9,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use actix::{
-    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message,
-    ResponseActFuture, ResponseFuture, WrapFuture,
-};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, ResponseFuture};
 use bytes::Bytes;
 use slog::Logger;
 
-use super::commit::{Deferred, Pipeline};
+use super::commit::{handled, Pipeline};
 use super::journal::{JournalRecord, OrderJournal};
 use super::positions::PositionBook;
 use super::risk::{RiskChecks, RiskLimits, ShmLastPrices};
@@ -26,12 +23,10 @@ use super::verdict::{Desk, Verdict, Who};
 use super::{OrderClients, EXIT_JOURNAL_FAILED};
 use crate::clock::unix_now_ns;
 use crate::config::Durability;
-use crate::lifecycle::{GetCounts, Stop};
+use crate::lifecycle::GetCounts;
 use crate::logging::LogLimiter;
 use crate::net::{ConnId, LinkDown, LinkEvent, LinkWriter, NetEvent};
-use crate::protocol::{
-    write_ack, write_auth_ok, write_rej, FrameBatch, RejectReason, AUTH_FAILED_FRAME,
-};
+use crate::protocol::{write_ack, write_auth_ok, write_rej, RejectReason, AUTH_FAILED_FRAME};
 
 /// Everything the sink needs that is not state: fixed at start, so a
 /// decision depends only on these, the journal and the orders themselves.
@@ -114,7 +109,7 @@ pub struct OrderSinkActor {
     pub(super) failed: bool,
     /// Asked to stop: frames that still come are left undecided (their
     /// clients resend them after the restart), so the last commit is final.
-    stopping: bool,
+    pub(super) stopping: bool,
     /// Keeps refused and cut clients from flooding the log.
     conn_log: LogLimiter,
     /// The process log.
@@ -175,7 +170,7 @@ impl OrderSinkActor {
     /// One frame: admission (the first frame of a connection, [`admit`](Self::admit)),
     /// then the steps verdict, record, apply, answer. The answer is only
     /// queued; the commit pipeline sends it once its record is durable.
-    fn handle_frame(
+    pub(super) fn handle_frame(
         &mut self,
         conn: ConnId,
         frame: &[u8],
@@ -301,7 +296,7 @@ impl OrderSinkActor {
 
     /// Appends the summary record of `conn`'s unrecorded garbage, if any
     /// (at its disconnect, or at a stop).
-    fn record_garbage(&mut self, conn: ConnId) -> Result<(), JournalFailed> {
+    pub(super) fn record_garbage(&mut self, conn: ConnId) -> Result<(), JournalFailed> {
         let Some(client) = self.clients.get_mut(&conn) else {
             return Ok(());
         };
@@ -344,79 +339,6 @@ impl OrderSinkActor {
         self.clients.insert(conn, Client::new(peer, replies));
     }
 
-    /// Takes the frames of one event (at most
-    /// `ordermanager.max_frames_per_turn` of one socket read): decided now,
-    /// or after the next commit starts when this client (by its risk key,
-    /// over all its connections) already has a turn in it. The answer to
-    /// the event, which lets the session read and send its next turn, comes
-    /// once the commit holding this turn's records and answers is done, so
-    /// one client puts at most one turn into a commit however fast it sends
-    /// and however many connections it opens.
-    fn handle_frames(
-        &mut self,
-        conn: ConnId,
-        frames: FrameBatch,
-        ctx: &mut Context<Self>,
-    ) -> ResponseFuture<()> {
-        if self.failed || self.stopping {
-            return handled();
-        }
-        let (turn, released) = tokio::sync::oneshot::channel();
-        let waiting = Box::pin(async move {
-            let _ = released.await;
-        });
-        if self.has_turn_in_next_commit(conn) {
-            let deferred = Deferred { conn, frames, turn };
-            self.pipeline.deferred.push_back(deferred);
-            return waiting;
-        }
-        self.decide_turn(conn, &frames, turn, ctx);
-        self.commit_when_due(ctx);
-        waiting
-    }
-
-    /// Whether the client on `conn` already has a turn in the next commit.
-    pub(super) fn has_turn_in_next_commit(&self, conn: ConnId) -> bool {
-        let key = self.clients.get(&conn).and_then(Client::who);
-        key.is_some_and(|(_, key)| self.pipeline.next.keys.contains(key))
-    }
-
-    /// Decides one turn; `turn` is told by the next commit to end, or at
-    /// once when the turn left nothing to commit or answer and no commit is
-    /// on its way to disk: a client sending only frames that cost no record
-    /// (garbage) still gets one turn per commit while others' orders are
-    /// being committed, instead of the actor's every cycle.
-    pub(super) fn decide_turn(
-        &mut self,
-        conn: ConnId,
-        frames: &FrameBatch,
-        turn: tokio::sync::oneshot::Sender<()>,
-        ctx: &mut Context<Self>,
-    ) {
-        if self.failed {
-            return;
-        }
-        let owed = |s: &Self| {
-            let answers = s.clients.get(&conn).map_or(0, |c| c.pending.len());
-            (s.journal.uncommitted(), answers)
-        };
-        let before = owed(self);
-        let now = Instant::now();
-        for frame in frames.iter() {
-            if let Err(failed) = self.handle_frame(conn, frame, now) {
-                return self.fail(ctx, failed);
-            }
-        }
-        if owed(self) == before && self.pipeline.in_flight.is_none() {
-            let _ = turn.send(());
-            return;
-        }
-        self.pipeline.next.turns.push(turn);
-        if let Some((_, key)) = self.clients.get(&conn).and_then(Client::who) {
-            self.pipeline.next.keys.insert(key.to_string());
-        }
-    }
-
     /// A connection is down: its garbage tally is recorded, and the client
     /// is forgotten once the answers it is owed are sent (its writer closes
     /// after writing them).
@@ -442,11 +364,6 @@ impl OrderSinkActor {
                 "realized_pnl" => %p.realized(), "orders" => p.orders);
         }
     }
-}
-
-/// The answer to an event that waits for no commit.
-fn handled() -> ResponseFuture<()> {
-    Box::pin(std::future::ready(()))
 }
 
 /// Appends the answer for `id`: ACK, or REJ with its reason.
@@ -498,40 +415,10 @@ impl Handler<SetHalted> for OrderSinkActor {
     }
 }
 
-impl Handler<Stop> for OrderSinkActor {
-    type Result = ResponseActFuture<Self, ()>;
-
-    /// Records what is left of every client's garbage, waits for the
-    /// commit in flight and the last one, then logs the final counts.
-    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) -> Self::Result {
-        self.stopping = true;
-        // Turns not yet decided stay undecided and unanswered: resent
-        // after the restart.
-        self.pipeline.deferred.clear();
-        let conns: Vec<ConnId> = self.clients.keys().copied().collect();
-        for conn in conns {
-            if let Err(failed) = self.record_garbage(conn) {
-                self.fail(ctx, failed);
-                return Box::pin(actix::fut::ready(()));
-            }
-        }
-        let (idle, committed) = tokio::sync::oneshot::channel();
-        self.pipeline.idle.push(idle);
-        self.commit_when_due(ctx);
-        Box::pin(
-            async move {
-                let _ = committed.await;
-            }
-            .into_actor(self)
-            .map(|(), act, ctx| act.stopped(ctx)),
-        )
-    }
-}
-
 impl OrderSinkActor {
     /// The end of a stop, everything committed: the final counts and
     /// positions in the log, and the actor stops.
-    fn stopped(&mut self, ctx: &mut Context<Self>) {
+    pub(super) fn stopped(&mut self, ctx: &mut Context<Self>) {
         if self.failed {
             return;
         }
