@@ -260,30 +260,38 @@ fn a_flooder_that_does_not_read_is_served_in_turns_and_loses_nothing() {
         ("TRADING__ORDERMANAGER__MAX_REPLY_BACKLOG", "16777216"),
     ];
     let (om, addr, _shm) = start(&dir, "fair", &env);
-    // Tens of thousands of orders in one write, not read until the end:
-    // thousands of turns of 16 frames, seconds of work for a debug build.
+    // Tens of thousands of orders from one client over two connections,
+    // each in one write, not read until the end: thousands of turns of 16
+    // frames, seconds of work for a debug build.
     const FLOOD: usize = 40_000;
-    let mut flood = connect_as(addr, "flood", b"");
-    let orders: String = (0..FLOOD)
-        .map(|i| {
-            let side = if i % 2 == 0 { "BUY" } else { "SELL" };
-            format!("1,{side},1,MSFT,100,f{i}*")
+    let floods: Vec<_> = (0..2)
+        .map(|c| {
+            let flood = connect_as(addr, "flood", b"");
+            let orders: String = (0..FLOOD / 2)
+                .map(|i| {
+                    let side = if i % 2 == 0 { "BUY" } else { "SELL" };
+                    format!("1,{side},1,MSFT,100,f{c}-{i}*")
+                })
+                .collect();
+            let mut writer = flood.try_clone().unwrap();
+            let flooding = std::thread::spawn(move || writer.write_all(orders.as_bytes()).unwrap());
+            (flood, flooding)
         })
         .collect();
-    let mut writer = flood.try_clone().unwrap();
-    let flooding = std::thread::spawn(move || writer.write_all(orders.as_bytes()).unwrap());
     let mut good = connect_as(addr, "good", b"");
     for i in 0..20 {
         good.write_all(format!("1,BUY,1,AAPL,100,g{i}*").as_bytes())
             .unwrap();
         assert_eq!(answers(&mut good, 1), [format!("ACK,g{i}")]);
     }
-    flooding.join().unwrap();
-    let want: Vec<String> = (0..FLOOD).map(|i| format!("ACK,f{i}")).collect();
-    assert!(
-        answers(&mut flood, FLOOD) == want,
-        "every flood order answered once, in order"
-    );
+    for (c, (mut flood, flooding)) in floods.into_iter().enumerate() {
+        flooding.join().unwrap();
+        let want: Vec<String> = (0..FLOOD / 2).map(|i| format!("ACK,f{c}-{i}")).collect();
+        assert!(
+            answers(&mut flood, FLOOD / 2) == want,
+            "every flood order answered once, in order"
+        );
+    }
     let (journal, log) = stop(om, &dir);
     let of = |name: &str| -> Vec<usize> {
         let named = |r: &&JournalRecord| r.client_name.as_deref() == Some(name);
@@ -298,4 +306,25 @@ fn a_flooder_that_does_not_read_is_served_in_turns_and_loses_nothing() {
         "the good client's orders were decided between the flood's turns"
     );
     assert!(log.contains("slow_clients: 0"), "{log}");
+    // A client's next turn waits for the commit of its last one, whichever
+    // of its connections it comes from, so each commit holds at most one
+    // turn of the flood (16) and one good order, however far ahead the
+    // flooder has written.
+    let (commits, largest) = (
+        final_count(&log, "commits"),
+        final_count(&log, "largest_commit"),
+    );
+    assert!(largest <= 16 + 1, "largest commit {largest} records");
+    assert!(commits >= (FLOOD / 16) as u64, "{commits} commits");
+}
+
+/// The value of `key` in the ordermanager's `final counts` log line.
+fn final_count(log: &str, key: &str) -> u64 {
+    let line = log.lines().find(|l| l.contains("final counts")).unwrap();
+    let at = line.find(&format!(" {key}: ")).unwrap() + key.len() + 3;
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().unwrap()
 }

@@ -7,11 +7,15 @@
 //! cargo test --release --test measure -- --ignored --nocapture
 //! cargo test --release --test measure -- --ignored --nocapture recovery
 //! ```
+//!
+//! `MEASURE_BINARY=path` runs either measurement on another build (the one
+//! before a change, say), for an A/B in the same conditions.
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -110,8 +114,9 @@ fn ack_latency_of_a_well_behaved_client_under_attack() {
     env.push(("TRADING__LOGS__LEVEL", "info".into()));
     env.push(("TRADING__ORDERMANAGER__MAX_POSITION", "1000000000".into()));
     env.push(("TRADING__ORDERMANAGER__MAX_ORDER_NOTIONAL", "0".into()));
-    let mut om = spawn_role(&dir, "ordermanager", &config, &env);
+    let (mut om, program) = spawn_measured(&dir, &config, &env);
     let addr = Proc::endpoint(&om.ready(), "orders");
+    println!("binary {program}");
     let quiet = probe(addr, "q");
 
     let deaf = under(addr, "deaf", never_reads);
@@ -151,6 +156,19 @@ fn ack_latency_of_a_well_behaved_client_under_attack() {
             .find(|l| l.contains("final counts"))
             .unwrap_or("")
     );
+}
+
+/// The ordermanager on `config`: this build's, or with `MEASURE_BINARY=path`
+/// another build's (e.g. the one before a change), measured in the same
+/// conditions for an A/B on a shared machine. Returns the program too.
+fn spawn_measured(dir: &TestDir, config: &Path, env: &[(&str, String)]) -> (Proc, String) {
+    let program = std::env::var("MEASURE_BINARY").unwrap_or_else(|_| binary().to_string());
+    let cfg = config.to_str().unwrap();
+    let args: Vec<&str> = "--role ordermanager --exit-with-parent --config"
+        .split(' ')
+        .chain([cfg])
+        .collect();
+    (spawn_program(dir, &program, &args, env), program)
 }
 
 /// Records of the journal [`recovery_of_a_million_records`] restarts on.
@@ -200,21 +218,8 @@ fn recovery_of_a_million_records() {
     let mut env = auth_env();
     env.push(("TRADING__ORDERMANAGER__PORT", "0".into()));
     env.push(("TRADING__LOGS__LEVEL", "info".into()));
-    let program = std::env::var("MEASURE_BINARY").unwrap_or_else(|_| binary().to_string());
-    let cfg = config.to_str().unwrap();
     let started = Instant::now();
-    let mut om = spawn_program(
-        &dir,
-        &program,
-        &[
-            "--role",
-            "ordermanager",
-            "--config",
-            cfg,
-            "--exit-with-parent",
-        ],
-        &env,
-    );
+    let (mut om, program) = spawn_measured(&dir, &config, &env);
     let addr = Proc::endpoint(&om.ready(), "orders");
     let recovery = started.elapsed();
     let rss = peak_rss(om.child.id());

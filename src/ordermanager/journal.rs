@@ -20,7 +20,13 @@
 //! durable by [`OrderJournal::commit`] (one `write` and one `fdatasync`). The
 //! ordermanager commits after every record (`durability = "every"`) or once
 //! per group of records that arrived together (`"group"`), and answers an
-//! order only after the commit that holds it.
+//! order only after the commit that holds it. A group commit can run off
+//! the caller's thread: [`OrderJournal::start_commit`] takes the buffered
+//! records as a [`Commit`], whose blocking [`Commit::run`] goes to another
+//! thread while new records are buffered, and
+//! [`OrderJournal::finish_commit`] takes its outcome back. One commit at a
+//! time: the caller starts the next only after finishing the last, so
+//! records reach the file in the order they were appended.
 //!
 //! Recovery: [`replay_journal`] hands each record to a visitor as it reads
 //! it (memory does not grow with the journal), stops at a last line without
@@ -35,7 +41,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -210,10 +216,14 @@ fn write_anonymous_key(addr: &str, key: &mut String) {
 /// The append side of the journal.
 #[derive(Debug)]
 pub struct OrderJournal {
-    /// Opened for appending.
-    file: File,
+    /// Opened for appending; shared with the [`Commit`] in flight, which
+    /// writes it from another thread.
+    file: Arc<File>,
     /// Records appended but not yet committed.
     pending: Vec<u8>,
+    /// The buffer of the last finished commit, reused for the records
+    /// appended while the next one runs (no allocation per commit).
+    spare: Vec<u8>,
     /// Records in `pending`.
     pending_records: usize,
     /// fdatasync on commit (off only in tests and benchmarks of the write path).
@@ -256,8 +266,9 @@ impl OrderJournal {
         }
         Ok((
             OrderJournal {
-                file,
+                file: Arc::new(file),
                 pending: Vec::with_capacity(64 * 1024),
+                spare: Vec::with_capacity(64 * 1024),
                 pending_records: 0,
                 sync: true,
                 metrics: None,
@@ -271,8 +282,9 @@ impl OrderJournal {
     #[cfg(test)]
     pub(crate) fn on_file(file: File) -> OrderJournal {
         OrderJournal {
-            file,
+            file: Arc::new(file),
             pending: Vec::new(),
+            spare: Vec::new(),
             pending_records: 0,
             sync: true,
             metrics: None,
@@ -310,29 +322,118 @@ impl OrderJournal {
         Ok(())
     }
 
-    /// Records appended since the last commit.
+    /// Records appended and not yet taken by a commit.
     pub fn uncommitted(&self) -> usize {
         self.pending_records
     }
 
-    /// Writes every buffered record with one write and makes it durable.
+    /// Writes every buffered record with one write and makes it durable,
+    /// on this thread.
     pub fn commit(&mut self) -> io::Result<()> {
+        match self.start_commit() {
+            Some(commit) => self.finish_commit(commit.run()),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes every buffered record as one [`Commit`] (`None`: nothing is
+    /// buffered); records appended from now on wait for the next one.
+    /// Finish it with [`finish_commit`](Self::finish_commit) before starting
+    /// another, so the file holds the records in the order they came.
+    pub fn start_commit(&mut self) -> Option<Commit> {
         if self.pending.is_empty() {
-            return Ok(());
+            return None;
         }
-        self.file.write_all(&self.pending)?;
-        let mut fsync = None;
-        if self.sync {
-            let started = Instant::now();
-            self.file.sync_data()?;
-            fsync = Some(started.elapsed());
-        }
-        self.pending.clear();
+        let records = std::mem::replace(&mut self.pending, std::mem::take(&mut self.spare));
         self.pending_records = 0;
-        if let Some(m) = &mut self.metrics {
-            m.sink.committed(&mut m.tally, fsync);
+        Some(Commit {
+            file: self.file.clone(),
+            records,
+            sync: self.sync,
+            tally: self.metrics.as_mut().map(|m| std::mem::take(&mut m.tally)),
+        })
+    }
+
+    /// Takes back a commit that ran: its error, if the write or the
+    /// fdatasync failed (its records must then be treated as not written);
+    /// otherwise its records are counted in the metrics as durable.
+    pub fn finish_commit(&mut self, done: Committed) -> io::Result<()> {
+        let Committed {
+            result,
+            fsync,
+            mut records,
+            tally,
+        } = done;
+        result?;
+        if let (Some(m), Some(mut tally)) = (&self.metrics, tally) {
+            m.sink.committed(&mut tally, fsync);
         }
+        records.clear();
+        self.spare = records;
         Ok(())
+    }
+}
+
+/// Records on their way to disk, taken by [`OrderJournal::start_commit`]:
+/// [`run`](Self::run) blocks for a write and an fdatasync, so a caller
+/// that must stay responsive runs it on another thread.
+#[derive(Debug)]
+pub struct Commit {
+    /// The journal's file, appended to.
+    file: Arc<File>,
+    /// The records, one JSON line each.
+    records: Vec<u8>,
+    /// fdatasync after the write (see [`OrderJournal::without_sync`]).
+    sync: bool,
+    /// The records' outcomes, counted once they are durable.
+    tally: Option<JournalTally>,
+}
+
+/// What a [`Commit`] came to, for [`OrderJournal::finish_commit`].
+#[derive(Debug)]
+pub struct Committed {
+    /// The write's or the fdatasync's error, if any.
+    result: io::Result<()>,
+    /// How long the fdatasync took (`None` without sync or after an error).
+    fsync: Option<Duration>,
+    /// The written records' buffer, for reuse.
+    records: Vec<u8>,
+    /// The records' outcomes.
+    tally: Option<JournalTally>,
+}
+
+impl Committed {
+    /// A commit that could not run at all (its thread panicked): failed,
+    /// so its records count as not written.
+    pub fn failed(error: io::Error) -> Committed {
+        Committed {
+            result: Err(error),
+            fsync: None,
+            records: Vec::new(),
+            tally: None,
+        }
+    }
+}
+
+impl Commit {
+    /// Appends the records to the file with one write and, unless the
+    /// journal does not sync, waits for them to be on disk (fdatasync).
+    pub fn run(self) -> Committed {
+        let mut fsync = None;
+        let result = (&*self.file).write_all(&self.records).and_then(|()| {
+            if self.sync {
+                let started = Instant::now();
+                self.file.sync_data()?;
+                fsync = Some(started.elapsed());
+            }
+            Ok(())
+        });
+        Committed {
+            result,
+            fsync,
+            records: self.records,
+            tally: self.tally,
+        }
     }
 }
 

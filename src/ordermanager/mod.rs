@@ -9,8 +9,10 @@
 //!   closes that connection) and hands each socket read's frames to the actor
 //!   in messages of at most `ordermanager.max_frames_per_turn` frames, each
 //!   awaited, so other clients' frames are decided between a flooder's turns
-//!   and the flooder is held back by TCP; the frames of one pass over the
-//!   mailbox share one commit. A writer task sends the answers. Connections beyond
+//!   and the flooder is held back by TCP. The journal's commits run off the
+//!   actor's thread, one at a time (`commit.rs`): the frames decided while
+//!   one is on disk share the next, and a turn is answered (its session
+//!   reads on) only once its commit is done. A writer task sends the answers. Connections beyond
 //!   `ordermanager.max_connections` are refused; idle and slow-loris clients
 //!   are cut. A client whose orders carry no id (the original Python client,
 //!   which never reads) is never written to.
@@ -42,6 +44,7 @@
 //!   client per second; a client sending `max_malformed_in_a_row` malformed
 //!   frames in a row, or leaving `max_reply_backlog` bytes unread, is cut.
 
+mod commit;
 pub mod journal;
 pub mod positions;
 pub mod replay;

@@ -112,6 +112,9 @@ pub(crate) struct Client {
     pub replies: LinkWriter,
     /// Set once it was cut (unread answers, garbage, refusal).
     pub cut: bool,
+    /// Its connection is down: it is forgotten once the answers it is
+    /// owed are sent (its writer then closes after writing them).
+    pub gone: bool,
     /// Answers waiting for the commit that makes their orders durable.
     pub pending: Vec<u8>,
     /// Authenticated, anonymous, refused or not yet known.
@@ -129,6 +132,7 @@ impl Client {
             peer,
             replies,
             cut: false,
+            gone: false,
             pending: Vec::new(),
             standing: Standing::New,
             garbage: Garbage::default(),

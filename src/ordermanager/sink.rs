@@ -1,14 +1,19 @@
 //! [`OrderSinkActor`]: admission, validation, risk, execution, journal and replies.
+//!
+//! Each client turn is decided at once; its records are committed by the
+//! [`commit`](super::commit) pipeline, off this thread, and its answers and
+//! its sender's next turn wait for that commit.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, ResponseFuture};
 use bytes::Bytes;
 use slog::Logger;
 
+use super::commit::{handled, Pipeline};
 use super::journal::{JournalRecord, OrderJournal};
 use super::positions::PositionBook;
 use super::risk::{RiskChecks, RiskLimits, ShmLastPrices};
@@ -18,12 +23,10 @@ use super::verdict::{Desk, Verdict, Who};
 use super::{OrderClients, EXIT_JOURNAL_FAILED};
 use crate::clock::unix_now_ns;
 use crate::config::Durability;
-use crate::lifecycle::{GetCounts, Stop};
+use crate::lifecycle::GetCounts;
 use crate::logging::LogLimiter;
 use crate::net::{ConnId, LinkDown, LinkEvent, LinkWriter, NetEvent};
-use crate::protocol::{
-    write_ack, write_auth_ok, write_rej, FrameBatch, RejectReason, AUTH_FAILED_FRAME,
-};
+use crate::protocol::{write_ack, write_auth_ok, write_rej, RejectReason, AUTH_FAILED_FRAME};
 
 /// Everything the sink needs that is not state: fixed at start, so a
 /// decision depends only on these, the journal and the orders themselves.
@@ -51,14 +54,6 @@ pub struct SinkSettings {
     pub max_malformed_in_a_row: u64,
 }
 
-/// Commit what this pass over the mailbox decided: sent to itself with
-/// `notify`, which actix runs only after every message already waiting in
-/// the mailbox, so the frames of all clients that arrived together share
-/// one commit, and none waits for more than that one.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct EndOfPass;
-
 /// Enter (`true`, SIGUSR1) or leave (`false`, SIGUSR2) the halted state.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -84,34 +79,41 @@ pub struct SinkCounts {
     pub auth_failures: u64,
     /// Clients disconnected for sending only malformed frames.
     pub garbage_clients: u64,
+    /// Journal commits done (one write and one fdatasync each) by the
+    /// group-commit pipeline.
+    pub commits: u64,
+    /// Most records in one of those commits: a connection gets at most one
+    /// turn into each, so this stays near `max_frames_per_turn` times the
+    /// busy connections however fast a flooder sends.
+    pub largest_commit: u64,
 }
 
 /// The journal could not be written; the sink has stopped without
 /// answering the orders it did not hold.
 #[derive(Debug)]
-struct JournalFailed(io::Error);
+pub(super) struct JournalFailed(pub io::Error);
 
 /// The ordermanager's one actor: the only owner of the journal and positions.
 pub struct OrderSinkActor {
     /// Fixed at start.
-    settings: SinkSettings,
+    pub(super) settings: SinkSettings,
     /// Every decision, appended before it is answered.
-    journal: OrderJournal,
+    pub(super) journal: OrderJournal,
     /// Decides frames and holds what the recorded decisions add up to.
-    desk: Desk,
-    /// Connected clients by connection number.
-    clients: HashMap<ConnId, Client>,
-    /// `Executed order` lines waiting for their commit.
-    executed: Vec<String>,
-    /// A commit is already due: at the end of this pass over the mailbox,
-    /// or after `group_commit`.
-    commit_scheduled: bool,
+    pub(super) desk: Desk,
+    /// Connected clients (and gone ones still owed answers) by connection.
+    pub(super) clients: HashMap<ConnId, Client>,
+    /// The commit on its way to disk and what the next one gathers.
+    pub(super) pipeline: Pipeline,
     /// A commit failed: nothing more is decided, committed or answered.
-    failed: bool,
+    pub(super) failed: bool,
+    /// Asked to stop: frames that still come are left undecided (their
+    /// clients resend them after the restart), so the last commit is final.
+    pub(super) stopping: bool,
     /// Keeps refused and cut clients from flooding the log.
     conn_log: LogLimiter,
     /// The process log.
-    log: Logger,
+    pub(super) log: Logger,
 }
 
 /// Appends `record`, durably at once under `every`. Only formatting can
@@ -157,19 +159,18 @@ impl OrderSinkActor {
             journal,
             desk,
             clients: HashMap::new(),
-            executed: Vec::new(),
-            commit_scheduled: false,
+            pipeline: Pipeline::default(),
             failed: false,
+            stopping: false,
             conn_log: LogLimiter::new(20, Duration::from_secs(1)),
             log,
         }
     }
 
     /// One frame: admission (the first frame of a connection, [`admit`](Self::admit)),
-    /// then the steps verdict, record, apply, answer. The answer is only queued;
-    /// [`flush`](Self::flush) sends it after the commit that makes its
-    /// record durable.
-    fn handle_frame(
+    /// then the steps verdict, record, apply, answer. The answer is only
+    /// queued; the commit pipeline sends it once its record is durable.
+    pub(super) fn handle_frame(
         &mut self,
         conn: ConnId,
         frame: &[u8],
@@ -241,7 +242,8 @@ impl OrderSinkActor {
                 return Ok(());
             }
             // Apply: only what the journal now holds.
-            self.executed.extend(self.desk.apply(&verdict, &record));
+            let executed = self.desk.apply(&verdict, &record);
+            self.pipeline.next.executed.extend(executed);
         }
         // Answer.
         if let Some((id, answer)) = verdict.answer() {
@@ -294,7 +296,7 @@ impl OrderSinkActor {
 
     /// Appends the summary record of `conn`'s unrecorded garbage, if any
     /// (at its disconnect, or at a stop).
-    fn record_garbage(&mut self, conn: ConnId) -> Result<(), JournalFailed> {
+    pub(super) fn record_garbage(&mut self, conn: ConnId) -> Result<(), JournalFailed> {
         let Some(client) = self.clients.get_mut(&conn) else {
             return Ok(());
         };
@@ -313,49 +315,18 @@ impl OrderSinkActor {
         Ok(())
     }
 
-    /// Makes every appended record durable, then sends the answers and logs
-    /// the executions they cover.
-    fn flush(&mut self, ctx: &mut Context<Self>) {
-        self.commit_scheduled = false;
-        if self.failed {
-            return;
-        }
-        if let Err(e) = self.journal.commit() {
-            return self.fail(ctx, JournalFailed(e));
-        }
-        for line in self.executed.drain(..) {
-            slog::info!(self.log, "{}", line);
-        }
-        let limit = self.settings.max_reply_backlog;
-        for client in self.clients.values_mut() {
-            if client.pending.is_empty() {
-                continue;
-            }
-            let answers = Bytes::from(std::mem::take(&mut client.pending));
-            if let Ok(backlog) = client.replies.send(answers) {
-                if backlog > limit && !client.cut {
-                    slog::warn!(self.log, "client does not read its answers: disconnecting it";
-                        "client" => &client.peer, "unread_bytes" => backlog);
-                    self.desk.counts.slow_clients += 1;
-                    client.cut = true;
-                    client.replies.disconnect();
-                }
-            }
-        }
-    }
-
     /// A commit failed. Answering without a durable record would break the
     /// promise of an ACK, so the queued answers are dropped, the actor stops
     /// and the process exits with [`EXIT_JOURNAL_FAILED`]; the strategies
     /// resend after a restart, and recovery answers what the disk holds.
-    fn fail(&mut self, ctx: &mut Context<Self>, error: JournalFailed) {
+    pub(super) fn fail(&mut self, ctx: &mut Context<Self>, error: JournalFailed) {
         slog::crit!(self.log, "journal write failed: stopping without answering";
             "error" => %error.0, "exit_code" => EXIT_JOURNAL_FAILED);
         self.failed = true;
         for client in self.clients.values_mut() {
             client.pending.clear();
         }
-        self.executed.clear();
+        self.pipeline = Pipeline::default();
         ctx.stop();
         actix::System::current().stop_with_code(EXIT_JOURNAL_FAILED);
     }
@@ -368,61 +339,19 @@ impl OrderSinkActor {
         self.clients.insert(conn, Client::new(peer, replies));
     }
 
-    /// Decides the frames of one event (at most
-    /// `ordermanager.max_frames_per_turn` of one socket read), then
-    /// schedules their commit.
-    fn handle_frames(&mut self, conn: ConnId, frames: &FrameBatch, ctx: &mut Context<Self>) {
-        if self.failed {
-            return;
-        }
-        let now = Instant::now();
-        for frame in frames.iter() {
-            if let Err(failed) = self.handle_frame(conn, frame, now) {
-                return self.fail(ctx, failed);
-            }
-        }
-        self.commit_when_due(ctx);
-    }
-
-    /// Schedules the commit if anything waits: at the end of this pass over
-    /// the mailbox ([`EndOfPass`]), or after `group_commit` when set.
-    fn commit_when_due(&mut self, ctx: &mut Context<Self>) {
-        let waiting = self.journal.uncommitted() > 0
-            || !self.executed.is_empty()
-            || self.clients.values().any(|c| !c.pending.is_empty());
-        if !waiting {
-            return;
-        }
-        if self.commit_scheduled {
-            return;
-        }
-        self.commit_scheduled = true;
-        if self.settings.group_commit.is_zero() || self.settings.durability == Durability::Every {
-            ctx.notify(EndOfPass);
-        } else {
-            ctx.run_later(self.settings.group_commit, |act, ctx| act.flush(ctx));
-        }
-    }
-
+    /// A connection is down: its garbage tally is recorded, and the client
+    /// is forgotten once the answers it is owed are sent (its writer closes
+    /// after writing them).
     fn client_gone(&mut self, conn: ConnId, reason: &LinkDown, ctx: &mut Context<Self>) {
         if let Err(failed) = self.record_garbage(conn) {
             return self.fail(ctx, failed);
         }
-        // Its last answers must go out before its writer closes.
-        if self.journal.uncommitted() > 0
-            || self
-                .clients
-                .get(&conn)
-                .is_some_and(|c| !c.pending.is_empty())
-        {
-            self.flush(ctx);
+        if let Some(c) = self.clients.get_mut(&conn) {
+            c.gone = true;
+            slog::debug!(self.log, "client disconnected"; "client" => &c.peer, "reason" => %reason);
         }
-        if let Some(c) = self.clients.remove(&conn) {
-            if let Some(m) = self.journal.metrics() {
-                m.disconnected();
-            }
-            slog::debug!(self.log, "client disconnected"; "client" => c.peer, "reason" => %reason);
-        }
+        self.forget_gone_clients();
+        self.commit_when_due(ctx);
     }
 
     fn log_positions(&self) {
@@ -456,22 +385,15 @@ impl Actor for OrderSinkActor {
 }
 
 impl Handler<NetEvent<OrderClients>> for OrderSinkActor {
-    type Result = ();
+    type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, msg: NetEvent<OrderClients>, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: NetEvent<OrderClients>, ctx: &mut Context<Self>) -> Self::Result {
         match msg.event {
             LinkEvent::Up { peer, writer } => self.client_connected(msg.conn, peer, writer),
-            LinkEvent::Frames(frames) => self.handle_frames(msg.conn, &frames, ctx),
+            LinkEvent::Frames(frames) => return self.handle_frames(msg.conn, frames, ctx),
             LinkEvent::Down(reason) => self.client_gone(msg.conn, &reason, ctx),
         }
-    }
-}
-
-impl Handler<EndOfPass> for OrderSinkActor {
-    type Result = ();
-
-    fn handle(&mut self, _: EndOfPass, ctx: &mut Context<Self>) {
-        self.flush(ctx);
+        handled()
     }
 }
 
@@ -493,22 +415,18 @@ impl Handler<SetHalted> for OrderSinkActor {
     }
 }
 
-impl Handler<Stop> for OrderSinkActor {
-    type Result = ();
-
-    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
-        let conns: Vec<ConnId> = self.clients.keys().copied().collect();
-        for conn in conns {
-            if let Err(failed) = self.record_garbage(conn) {
-                return self.fail(ctx, failed);
-            }
+impl OrderSinkActor {
+    /// The end of a stop, everything committed: the final counts and
+    /// positions in the log, and the actor stops.
+    pub(super) fn stopped(&mut self, ctx: &mut Context<Self>) {
+        if self.failed {
+            return;
         }
-        self.flush(ctx);
         let c = self.desk.counts;
         slog::info!(self.log, "final counts"; "accepted" => c.accepted, "rejected" => c.rejected,
             "malformed" => c.malformed, "duplicates" => c.duplicates, "id_mismatches" => c.id_mismatches,
             "auth_failures" => c.auth_failures, "garbage_clients" => c.garbage_clients,
-            "slow_clients" => c.slow_clients);
+            "slow_clients" => c.slow_clients, "commits" => c.commits, "largest_commit" => c.largest_commit);
         self.log_positions();
         ctx.stop();
     }

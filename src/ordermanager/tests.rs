@@ -399,6 +399,9 @@ fn a_failed_commit_answers_nothing_and_stops_the_system_with_its_code() {
 #[path = "tests_hostile.rs"]
 mod hostile;
 
+#[path = "tests_commit.rs"]
+mod commit;
+
 #[actix_rt::test]
 async fn auth_ok_does_not_wait_for_a_group_commit() {
     // A one-minute group commit: anything that waited for it would time out.

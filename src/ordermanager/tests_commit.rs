@@ -1,0 +1,72 @@
+//! Actor tests of the commit pipeline: one turn per client per commit,
+//! whatever its connections, and every order answered once.
+
+use super::*;
+
+/// Frames of one turn in these tests.
+const PER_TURN: usize = 4;
+
+/// A sink whose sessions hand over at most [`PER_TURN`] frames a turn.
+async fn server_in_turns() -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = Recovered::new();
+    let path = dir.path().join("orders.journal");
+    let (journal, _) = OrderJournal::open(&path, |rec| r.take(&rec)).unwrap();
+    let st = settings(Durability::Group, 0);
+    let sink = OrderSinkActor::new(st, journal, r.book, r.seen, discard()).start();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = crate::net::SessionLimits {
+        max_connections: 8,
+        read: crate::net::ReadLimits {
+            frames_per_turn: PER_TURN,
+            ..crate::net::ReadLimits::frames_only(64)
+        },
+    };
+    let to = sink.clone().recipient();
+    tokio::spawn(serve_sessions(listener, limits, to, "orders", discard()));
+    let s = Server {
+        sink,
+        addr,
+        journal: path,
+        _dir: None,
+    };
+    (s, dir)
+}
+
+/// The answers to `n` orders on `c`.
+async fn answers(c: &mut TcpStream, n: usize) -> Vec<String> {
+    let text = read_exactly(c, n * "ACK,x0-00*".len()).await;
+    text.split_terminator('*').map(str::to_string).collect()
+}
+
+#[actix_rt::test]
+async fn a_client_gets_one_turn_per_commit_over_all_its_connections() {
+    let (s, _dir) = server_in_turns().await;
+    // One client on two connections, each sending 40 orders in one write
+    // (ten turns each), and another client's single order.
+    let mut floods = Vec::new();
+    for c in 0..2 {
+        let mut conn = authed(s.addr, "flood").await;
+        let orders: String = (0..40)
+            .map(|i| format!("1,BUY,1,MSFT,10,x{c}-{i:02}*"))
+            .collect();
+        conn.write_all(orders.as_bytes()).await.unwrap();
+        floods.push(conn);
+    }
+    let mut good = authed(s.addr, "good").await;
+    good.write_all(b"1,BUY,1,AAPL,10,g0-00*").await.unwrap();
+    assert_eq!(answers(&mut good, 1).await, ["ACK,g0-00"]);
+    for (c, conn) in floods.iter_mut().enumerate() {
+        let want: Vec<String> = (0..40).map(|i| format!("ACK,x{c}-{i:02}")).collect();
+        assert_eq!(answers(conn, 40).await, want, "connection {c}");
+    }
+    let counts = s.sink.send(GetCounts::<SinkCounts>::new()).await.unwrap();
+    assert_eq!(counts.accepted, 81);
+    assert_eq!(journal(&s).len(), 81, "every order recorded once");
+    assert!(
+        counts.largest_commit <= (PER_TURN + 1) as u64,
+        "one turn of the flooding client and the good order at most: {counts:?}"
+    );
+    assert!(counts.commits >= (80 / PER_TURN) as u64, "{counts:?}");
+}
