@@ -11,7 +11,7 @@ async fn server_in_turns() -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut r = Recovered::new();
     let path = dir.path().join("orders.journal");
-    let (journal, _) = OrderJournal::open(&path, |rec| r.take(&rec)).unwrap();
+    let (journal, _) = OrderJournal::open(&path, |rec| r.take(rec)).unwrap();
     let st = settings(Durability::Group, 0);
     let sink = OrderSinkActor::new(st, journal, r.book, r.seen, discard()).start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
