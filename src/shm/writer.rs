@@ -10,6 +10,7 @@ use crate::symbol::SymbolIndex;
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
@@ -47,6 +48,9 @@ pub struct PriceTable {
     pub(super) reader_counts: super::cursors::ReaderScanCounts,
     replaced_stale: bool,
     file_id: (u64, u64),
+    /// Unbound socket the doorbells of sleeping readers are rung through
+    /// (see `doorbell`).
+    pub(super) bell: UnixDatagram,
 }
 
 /// What was found under the name when our link failed.
@@ -128,6 +132,7 @@ impl PriceTable {
             reader_counts: Default::default(),
             replaced_stale: false,
             file_id: (meta.dev(), meta.ino()),
+            bell: unbound_bell().map_err(io_err)?,
         };
         table.init_header();
 
@@ -315,9 +320,12 @@ impl PriceTable {
         s[0].store(seq + 2, Ordering::Release);
     }
 
-    /// Wakes readers sleeping in `wait_for_ticks`; one system call, so call
-    /// it once per batch of publishes, not per tick.
+    /// Wakes sleeping readers: rings the doorbell of each registered
+    /// reader that armed it (one `sendto` each, see `doorbell`), then wakes
+    /// those sleeping in `wait_for_ticks` (one `futex` call). Call it once
+    /// per batch of publishes, not per tick.
     pub fn notify_readers(&self) {
+        self.ring_doorbells();
         // Bump first: a reader that read the old value and is about to sleep
         // then finds the word changed and does not sleep (no lost wake-up).
         self.region.futex().fetch_add(1, Ordering::SeqCst);
@@ -384,6 +392,14 @@ impl std::fmt::Debug for PriceTable {
             .field("ticks_written", &self.next_tick)
             .finish()
     }
+}
+
+/// The writer's socket for ringing doorbells: unbound, and non-blocking so
+/// a reader that does not take its rings can never stall the writer.
+fn unbound_bell() -> io::Result<UnixDatagram> {
+    let bell = UnixDatagram::unbound()?;
+    bell.set_nonblocking(true)?;
+    Ok(bell)
 }
 
 /// Reads the header of the segment already under `path` and decides whether
