@@ -322,7 +322,8 @@ impl SignalActor {
             return;
         }
         if let Some(link) = &self.link {
-            if link.send(Bytes::copy_from_slice(&self.out)).is_ok() {
+            // On the wire in this turn when the link is idle: no task hop.
+            if link.send_now(Bytes::copy_from_slice(&self.out)).is_ok() {
                 self.out.clear();
                 return;
             }
