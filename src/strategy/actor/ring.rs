@@ -151,7 +151,7 @@ impl SignalActor {
         self.ring_slot = match next.register_ring_reader(&self.cursor) {
             Ok(slot) => {
                 if let Some(bell) = &self.bell {
-                    slot.use_doorbell(&bell);
+                    slot.use_doorbell(bell);
                 }
                 Some(slot)
             }
