@@ -416,6 +416,10 @@ async fn auth_goes_first_on_every_connection_before_the_resends() {
 #[path = "tests_fresh.rs"]
 mod fresh;
 
+#[cfg(test)]
+#[path = "tests_table.rs"]
+mod table;
+
 #[actix_rt::test]
 async fn ticks_wait_while_max_unanswered_orders_are_in_flight() {
     let seg = Seg::new();
