@@ -39,6 +39,8 @@ fn quick_bench_writes_every_section_and_loses_no_tick() {
         "## Targets",
         "## Floors",
         "loopback TCP round trip",
+        "the same, each after 2 ms idle",
+        "its floor is the idle round trip",
         "read + split + parse",
         "`fdatasync`",
         "## Feed throughput, rate = 0",

@@ -213,7 +213,7 @@ impl Feed {
             }
             self.flush(from)?;
             wait_published(table, self.seq)?;
-            std::thread::sleep(Duration::from_millis(2));
+            std::thread::sleep(super::floors::IDLE_GAP);
             let cross_seq = self.seq;
             self.render(sym, p, crate::clock::unix_now_ns());
             self.flush(cross_seq)?;

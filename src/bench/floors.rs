@@ -3,7 +3,9 @@
 //! every pipeline figure can be put next to one.
 //!
 //! * loopback TCP round trip of a 64-byte message between this process and
-//!   an echo child (blocking sockets, `TCP_NODELAY`);
+//!   an echo child (blocking sockets, `TCP_NODELAY`), back to back and after
+//!   [`IDLE_GAP`] of idle (what every one-in-flight sample meets: CPUs
+//!   that went to sleep, whose wake-up the back-to-back figure never pays);
 //! * single-reader TCP read + frame split + parse of market data frames,
 //!   written by a child as fast as it can (the orderbook's work, minus the
 //!   table);
@@ -28,6 +30,9 @@ use crate::protocol::{parse_market_data, write_market_data, FrameSplitter};
 const RTT_MESSAGE: usize = 64;
 /// Round trips before measuring, to settle caches and the scheduler.
 const RTT_WARMUP: usize = 1000;
+/// The pause before each sample of the one-tick-in-flight scenario, and so
+/// before each idle round trip of its floor.
+pub const IDLE_GAP: Duration = Duration::from_millis(2);
 
 /// `(bench process, helper child)` CPUs, sampled while they ping-pong.
 type CpuPairs = Vec<(u32, u32)>;
@@ -36,6 +41,9 @@ type CpuPairs = Vec<(u32, u32)>;
 pub struct Floors {
     /// Loopback TCP round trip between two processes, ns.
     pub rtt: Histogram<u64>,
+    /// The same round trip, each after [`IDLE_GAP`] of idle, ns: the floor
+    /// of a pipeline that is idle when its tick comes.
+    pub rtt_idle: Histogram<u64>,
     /// The CPUs the two processes were last seen on, sampled during the run:
     /// `(parent, child)` pairs, so the report can say whether they shared one.
     pub rtt_cpus: Vec<(u32, u32)>,
@@ -119,12 +127,14 @@ fn blast_chunk() -> (Vec<u8>, u64) {
 /// Measures every floor; `quick` takes fewer samples.
 pub fn measure(work: &Path, quick: bool, progress: &dyn Fn(&str)) -> anyhow::Result<Floors> {
     progress("floor: loopback TCP round trip between two processes");
-    let (rtt, rtt_cpus) = measure_rtt(work, if quick { 2_000 } else { 50_000 })?;
+    let (round_trips, idle_trips) = if quick { (2_000, 100) } else { (50_000, 1_000) };
+    let (rtt, rtt_idle, rtt_cpus) = measure_rtt(work, round_trips, idle_trips)?;
     progress("floor: single-reader TCP read + parse of market data frames");
     let parse_frames = if quick { 500_000 } else { 10_000_000 };
     let parse_frames_per_s = measure_read_parse(work, parse_frames)?;
     Ok(Floors {
         rtt,
+        rtt_idle,
         rtt_cpus,
         parse_frames_per_s,
         parse_frames,
@@ -144,21 +154,30 @@ fn spawn_helper(
     ChildProc::spawn(&format!("{mode} helper"), work, &args, &[])
 }
 
-fn measure_rtt(work: &Path, round_trips: usize) -> anyhow::Result<(Histogram<u64>, CpuPairs)> {
+/// `round_trips` back to back, then `idle_trips` each after [`IDLE_GAP`].
+fn measure_rtt(
+    work: &Path,
+    round_trips: usize,
+    idle_trips: usize,
+) -> anyhow::Result<(Histogram<u64>, Histogram<u64>, CpuPairs)> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let child = spawn_helper(work, "echo", listener.local_addr()?, 0)?;
     let mut s = accept_within(&listener, Duration::from_secs(10)).context("echo helper")?;
     let msg = [b'x'; RTT_MESSAGE];
     let mut back = [0u8; RTT_MESSAGE];
     let mut hist = new_hist();
+    let mut idle = new_hist();
     let mut cpus = Vec::new();
-    for i in 0..RTT_WARMUP + round_trips {
+    let mut round_trip = || -> anyhow::Result<u64> {
         let t0 = Instant::now();
         s.write_all(&msg)?;
         s.read_exact(&mut back)?;
-        let ns = t0.elapsed().as_nanos() as u64;
+        Ok((t0.elapsed().as_nanos() as u64).max(1))
+    };
+    for i in 0..RTT_WARMUP + round_trips {
+        let ns = round_trip()?;
         if i >= RTT_WARMUP {
-            hist.record(ns.max(1))?;
+            hist.record(ns)?;
         }
         if i % 1000 == 999 {
             if let (Some(a), Some(b)) = (last_cpu(std::process::id()), last_cpu(child.pid())) {
@@ -166,8 +185,12 @@ fn measure_rtt(work: &Path, round_trips: usize) -> anyhow::Result<(Histogram<u64
             }
         }
     }
+    for _ in 0..idle_trips {
+        std::thread::sleep(IDLE_GAP);
+        idle.record(round_trip()?)?;
+    }
     drop(s);
-    Ok((hist, cpus))
+    Ok((hist, idle, cpus))
 }
 
 fn measure_read_parse(work: &Path, frames: u64) -> anyhow::Result<f64> {

@@ -153,6 +153,15 @@ fn floors(f: &Floors) -> String {
     );
     row(
         &mut s,
+        "the same, each after 2 ms idle (the one-in-flight gap)",
+        &f.rtt_idle,
+        &format!(
+            "{} round trips: sleeping CPUs woken, as one tick in flight meets them",
+            f.rtt_idle.len()
+        ),
+    );
+    row(
+        &mut s,
         "journal-sized append + `fdatasync`",
         &f.fsync,
         &format!("{} syncs, temp dir", f.fsync.len()),
@@ -223,6 +232,15 @@ fn latency(f: &Floors, runs: &[Outcome]) -> String {
             fmt_ns(h.max()),
             h.value_at_quantile(0.5) as f64 / rtt50 as f64,
             h.value_at_quantile(0.99) as f64 / rtt99 as f64
+        );
+    }
+    if let Some(one) = runs.iter().find(|r| r.name.contains("one tick in flight")) {
+        let idle50 = f.rtt_idle.value_at_quantile(0.5);
+        let _ = writeln!(
+            s,
+            "\nOne tick in flight waits 2 ms idle before each sample, so its floor is the idle round trip (p50 {}): its p50 is {:.1}× that.",
+            fmt_ns(idle50),
+            one.latency.value_at_quantile(0.5) as f64 / idle50 as f64
         );
     }
     let fs50 = f.fsync.value_at_quantile(0.5);
@@ -338,5 +356,5 @@ const METHOD: &str = "## How it is measured\n\n\
 - Tick → ACK: the bench process sits as a TCP proxy between the strategy and a real ordermanager (default `durability = \"group\"`, journal in a temp dir on disk) and stamps each ACK as it passes.\n\
 - Steady rates: every wake-up sends the ticks due by then in one write (mostly one tick); the first 5% of ticks (at most 1,000) are not sampled. One tick in flight: the ticks before each crossover go first, the table must hold them, 2 ms pass, then the crossover tick goes alone and its order is awaited.\n\
 - Peak RSS: VmHWM from `/proc/<pid>/status`, sampled every 10 ms while each child lives.\n\
-- Floors: blocking sockets with `TCP_NODELAY` between this process and a helper child of the same binary; the pipeline's processes use tokio. Nothing is pinned to a core.\n\n\
+- Floors: blocking sockets with `TCP_NODELAY` between this process and a helper child of the same binary; the pipeline's processes use tokio. Nothing is pinned to a core. The round trip is taken back to back (warm CPUs) and, for one tick in flight, each after 2 ms idle (CPUs that went to sleep must be woken, which costs more on a VM).\n\n\
 ![latency](latency.svg)\n\n![throughput](throughput.svg)\n";

@@ -24,8 +24,9 @@
 //! low 32 bits (0 = free) and a claim count in the high 32 bits (so a
 //! reclaim can never free a later claim of the same slot); 1 the owner's
 //! start time (0 while unknown: the pid alone is then compared); 2 the
-//! owner's cursor, the sequence number of the next tick it will read.
-//! Release zeroes words 1 and 2 before freeing word 0.
+//! owner's cursor, the sequence number of the next tick it will read; 3
+//! the token of the owner's doorbell and 4 its "armed" flag (see
+//! `doorbell`). Release zeroes words 1 to 4 before freeing word 0.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::MetadataExt;
@@ -33,6 +34,7 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 use memmap2::MmapOptions;
 
+use super::doorbell::{WORD_ARMED, WORD_TOKEN};
 use super::error::ShmError;
 use super::layout::*;
 use super::reader::PriceTableReader;
@@ -191,8 +193,9 @@ fn release_slot(s: &[AtomicU64; 8], owner: u64) -> bool {
     if s[0].load(Ordering::Relaxed) != owner {
         return false;
     }
-    s[1].store(0, Ordering::Relaxed);
-    s[2].store(0, Ordering::Relaxed);
+    for word in [1, 2, WORD_TOKEN, WORD_ARMED] {
+        s[word].store(0, Ordering::Relaxed);
+    }
     s[0].compare_exchange(
         owner,
         owner & !PID_MASK,
@@ -236,7 +239,8 @@ impl RingRegistration {
         self.slot
     }
 
-    fn line(&self) -> &[AtomicU64; 8] {
+    /// Our slot's line in the reader area.
+    pub(super) fn line(&self) -> &[AtomicU64; 8] {
         self.area.line(self.slot * READER_SLOT_SIZE)
     }
 }
@@ -297,6 +301,9 @@ impl PriceTableReader {
             }
             s[1].store(me.start_time, Ordering::Relaxed);
             s[2].store(cursor.next_seq(), Ordering::Relaxed);
+            // No doorbell until the reader names one (`use_doorbell`).
+            s[WORD_TOKEN].store(0, Ordering::Relaxed);
+            s[WORD_ARMED].store(0, Ordering::Relaxed);
             // Pairs with the writer's fence before a scan (see `rescan`).
             fence(Ordering::SeqCst);
             let guaranteed_from = self.ticks_written().max(cursor.next_seq());

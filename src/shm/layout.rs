@@ -24,7 +24,10 @@ pub const MAGIC: [u8; 8] = *b"TSPXTBL\0";
 /// writer looked alive. Version 3 added the reader-cursor area (offsets 88
 /// and 96, and a page after the ring), without which the writer could not
 /// tell that overwriting the oldest entry loses a tick some reader needs.
-pub const LAYOUT_VERSION: u32 = 3;
+/// Version 4 added the doorbell words of a reader slot (24 and 32), without
+/// which a reader arming its doorbell would sleep through every tick of an
+/// older writer.
+pub const LAYOUT_VERSION: u32 = 4;
 /// Bytes before the symbol directory: four 64-byte lines.
 pub const HEADER_SIZE: usize = 256;
 /// Bytes per directory entry: up to 15 symbol bytes, NUL padded.

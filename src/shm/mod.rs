@@ -9,7 +9,9 @@
 //!   writer and never see a torn value; the slot's update count tells a reader
 //!   how many updates it did not see;
 //! * a **tick ring** holding every tick in order, so a reader that needs every
-//!   tick gets them all. Readers can sleep on a futex until ticks come.
+//!   tick gets them all. Readers can sleep on a futex until ticks come, or,
+//!   when registered, have the writer ring their [`Doorbell`] (a socket
+//!   their own event loop watches, so no extra thread wakes them).
 //!
 //! # The ring is lossless for registered readers
 //!
@@ -34,7 +36,7 @@
 //! ([`PriceTableReader::writer_status`]) and notice re-creation
 //! ([`PriceTableReader::is_current`]).
 //!
-//! # Byte layout (layout version 3)
+//! # Byte layout (layout version 4)
 //!
 //! The segment is the file `/dev/shm/<name>`. All integers are native
 //! **little-endian**; `u64`/`i64` fields are 8-byte aligned; times are
@@ -47,7 +49,7 @@
 //! | offset | size | type | field |
 //! |---|---|---|---|
 //! | 0 | 8 | bytes | magic, ASCII `TSPXTBL` followed by one NUL byte |
-//! | 8 | 4 | u32 | layout version, `3` |
+//! | 8 | 4 | u32 | layout version, `4` |
 //! | 12 | 4 | u32 | symbol count `N` (0..=4096) |
 //! | 16 | 8 | u64 | ring capacity `C`, a power of two, 2..=2^24 |
 //! | 24 | 8 | u64 | generation: nonzero, new on every creation |
@@ -137,14 +139,21 @@
 //! | 0 | u64 | owner: pid in the low 32 bits (0 = free), a claim count in the high 32 |
 //! | 8 | u64 | owner's start time (field 22 of `/proc/<pid>/stat`), 0 while unknown |
 //! | 16 | u64 | owner's cursor: the next tick it will read (every earlier one is read) |
-//! | 24..64 | | zero |
+//! | 24 | u64 | owner's doorbell token, 0 = none: the abstract Unix datagram address `trading-stack/ring-doorbell/` + 16 lowercase hex digits |
+//! | 32 | u64 | armed: 1 while the owner sleeps and wants its doorbell rung |
+//! | 40..64 | | zero |
 //!
 //! To register: compare-and-swap a free owner word (pid 0) to `claims+1`
 //! and your pid, store your start time and cursor, issue a full fence, then
 //! read `H`: every tick from there on is kept for you. Store your cursor
-//! (release) after each batch you read. To leave: zero start time and
-//! cursor, then the pid. The writer publishes tick `n` only while `n - C` is
+//! (release) after each batch you read. To leave: zero start time, cursor
+//! and the doorbell words, then the pid. The writer publishes tick `n` only while `n - C` is
 //! below every live owner's cursor; it frees a slot whose owner is dead.
+//! To sleep without a thread of your own on the futex: store a doorbell
+//! token, then per sleep store armed = 1, full fence, read `H` once more,
+//! and wait for a datagram only if there is still nothing new. After each
+//! batch (`H` stored, full fence) the writer swaps every armed word to 0
+//! and sends one byte to each doorbell it disarmed.
 //!
 //! The total size is `READERS + 64·R`.
 //!
@@ -178,6 +187,7 @@
 //! and repeat nothing.
 
 mod cursors;
+mod doorbell;
 mod error;
 mod layout;
 mod owner;
@@ -202,6 +212,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub use cursors::{ReaderScanCounts, RegisteredReader, RingFull, RingRegistration};
+pub use doorbell::Doorbell;
 pub use error::ShmError;
 pub use layout::{
     LAYOUT_VERSION, MAGIC, MAX_RING_CAPACITY, MAX_SYMBOLS, MAX_SYMBOL_LEN, READER_SLOTS,

@@ -10,6 +10,7 @@ use crate::symbol::SymbolIndex;
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
@@ -51,6 +52,9 @@ pub struct PriceTable {
     /// in its ring entry so a writer taking the table over knows where the
     /// gateway must resume (see `takeover`).
     feed_position: u64,
+    /// Unbound socket the doorbells of sleeping readers are rung through
+    /// (see `doorbell`).
+    pub(super) bell: UnixDatagram,
 }
 
 /// What was found under the name when our link failed.
@@ -196,6 +200,7 @@ impl PriceTable {
             replaced_stale: false,
             file_id,
             feed_position: 0,
+            bell: unbound_bell().map_err(|e| ShmError::io(name, e))?,
         })
     }
 
@@ -364,9 +369,12 @@ impl PriceTable {
         self.feed_position = frames;
     }
 
-    /// Wakes readers sleeping in `wait_for_ticks`; one system call, so call
-    /// it once per batch of publishes, not per tick.
+    /// Wakes sleeping readers: rings the doorbell of each registered
+    /// reader that armed it (one `sendto` each, see `doorbell`), then wakes
+    /// those sleeping in `wait_for_ticks` (one `futex` call). Call it once
+    /// per batch of publishes, not per tick.
     pub fn notify_readers(&self) {
+        self.ring_doorbells();
         // Bump first: a reader that read the old value and is about to sleep
         // then finds the word changed and does not sleep (no lost wake-up).
         self.region.futex().fetch_add(1, Ordering::SeqCst);
@@ -433,6 +441,14 @@ impl std::fmt::Debug for PriceTable {
             .field("ticks_written", &self.next_tick)
             .finish()
     }
+}
+
+/// The writer's socket for ringing doorbells: unbound, and non-blocking so
+/// a reader that does not take its rings can never stall the writer.
+fn unbound_bell() -> io::Result<UnixDatagram> {
+    let bell = UnixDatagram::unbound()?;
+    bell.set_nonblocking(true)?;
+    Ok(bell)
 }
 
 /// Reads the header of the segment already under `path` and decides whether

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use slog::Logger;
 use tokio::sync::oneshot;
 
-use super::links::{News, Orders, RingWaiter, RingWake};
+use super::links::{News, Orders};
 use super::orders::{order_id, OrderCounts, OrderTicket, OrderTracker};
 use crate::backtest::recording::{Input, Recorder};
 use crate::clock::unix_now_ns;
@@ -23,11 +23,12 @@ use crate::logging::LogLimiter;
 use crate::net::{LinkEvent, LinkWriter, NetEvent};
 use crate::price::Price;
 use crate::protocol::{write_order, Order};
-use crate::shm::{PriceTableReader, RingCursor, RingRegistration, ShmError, Tick};
+use crate::shm::{Doorbell, PriceTableReader, RingCursor, RingRegistration, ShmError, Tick};
 use crate::signals::{NewsEvent, OrderIntent, Strategy, TickEvent};
 use crate::symbol::SymbolIndex;
 use fresh::Freshness;
 use news_gate::NewsGate;
+use ring::RingWake;
 use stop::Phase;
 use summary::AnswerLog;
 
@@ -121,8 +122,9 @@ pub struct SignalActor {
     /// we have read it, and learns how far we are once per drain. `None`
     /// only after a re-created table refused us a slot (losses are counted).
     ring_slot: Option<RingRegistration>,
-    /// Thread that sleeps on the ring for us.
-    waiter: Option<RingWaiter>,
+    /// The socket the orderbook rings when we sleep and it publishes,
+    /// watched by our own event loop (see `ring`); `None` until started.
+    bell: Option<std::rc::Rc<Doorbell>>,
     /// The configured strategy (`strategy.kind`): ticks and news in, order
     /// intents out; boxed so any kind runs in the same actor.
     engine: Box<dyn Strategy>,
@@ -190,7 +192,7 @@ impl SignalActor {
             reader: Arc::new(reader),
             cursor,
             ring_slot: Some(ring_slot),
-            waiter: None,
+            bell: None,
             engine: Box::new(engine),
             last_price: vec![None; n],
             tracker: OrderTracker::new(),
@@ -320,7 +322,8 @@ impl SignalActor {
             return;
         }
         if let Some(link) = &self.link {
-            if link.send(Bytes::copy_from_slice(&self.out)).is_ok() {
+            // On the wire in this turn when the link is idle: no task hop.
+            if link.send_now(Bytes::copy_from_slice(&self.out)).is_ok() {
                 self.out.clear();
                 return;
             }
@@ -341,7 +344,7 @@ impl SignalActor {
     }
 
     /// The timer's round: report orders newly in doubt, follow a re-created
-    /// table while trading, then ask whether to stop (the drain deadline and
+    /// table and drain the ring while trading, then ask whether to stop (the drain deadline and
     /// a finite run's end are both noticed here at the latest).
     fn housekeeping(&mut self, ctx: &mut Context<Self>) {
         if self.phase == Phase::Stopped {
@@ -352,6 +355,8 @@ impl SignalActor {
         self.watch_writer();
         if self.phase.is_trading() {
             self.follow_table(ctx);
+            // The ring's safety net: held ticks, or a ring that never came.
+            self.wake_ring(ctx);
         }
         self.stop_if_due(ctx);
     }
@@ -380,7 +385,7 @@ impl Actor for SignalActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.start_waiter(ctx);
+        self.start_doorbell(ctx);
         ctx.run_interval(HOUSEKEEPING, |act, ctx| act.housekeeping(ctx));
         ctx.run_later(NewsGate::UNKNOWN_FOR_AT_MOST, |act, ctx| {
             if act.news_gate.give_up_waiting() {

@@ -2,8 +2,9 @@
 //!
 //! [`SignalActor`] consumes the orderbook's tick ring in order from the
 //! oldest tick still there (a strategy that starts late still sees a finite
-//! run from its first tick), woken by a futex through a [`RingWaiter`] thread
-//! instead of polling. Each tick goes through the configured strategy
+//! run from its first tick), woken on its own thread by the orderbook
+//! ringing its [`Doorbell`](crate::shm::Doorbell) instead of polling, and
+//! only when it sleeps: one wake-up per batch of ticks, none while it reads. Each tick goes through the configured strategy
 //! (`strategy.kind`; by default the [`SignalEngine`](crate::signals::SignalEngine):
 //! moving-average crossover, combined with news unless
 //! `strategy.use_news = false`); each resulting order gets a client order id
@@ -33,7 +34,7 @@ pub mod links;
 mod orders;
 
 pub use actor::{InputCounts, SignalActor, StrategyCounts, StrategySettings};
-pub use links::{News, Orders, RingWaiter};
+pub use links::{News, Orders};
 pub use orders::OrderCounts;
 
 use std::time::Duration;

@@ -416,6 +416,10 @@ async fn auth_goes_first_on_every_connection_before_the_resends() {
 #[path = "tests_fresh.rs"]
 mod fresh;
 
+#[cfg(test)]
+#[path = "tests_table.rs"]
+mod table;
+
 #[actix_rt::test]
 async fn ticks_wait_while_max_unanswered_orders_are_in_flight() {
     let seg = Seg::new();
@@ -432,7 +436,7 @@ async fn ticks_wait_while_max_unanswered_orders_are_in_flight() {
     let first = read_orders(&mut conn, 1).await;
     assert_eq!(first[0].0, format!("t-{gen}-3"));
     // The BUY at tick 3 is unanswered: tick 4 is not read, even after the
-    // ring waiter's periodic wakes.
+    // housekeeping timer's drains.
     wait_for_counts(&addr, "ticks up to the first order", |c| c.input.ticks == 4).await;
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert_eq!(

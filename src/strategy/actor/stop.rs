@@ -94,12 +94,10 @@ impl SignalActor {
     }
 
     /// The only way the actor ends: final counts to the log (the last line a
-    /// reader of the log looks for), the ring waiter thread released, the
-    /// process told through `done`.
+    /// reader of the log looks for), then the process told through `done`.
     fn stop(&mut self, ctx: &mut Context<Self>) {
         self.phase = Phase::Stopped;
         self.log_counts("final counts");
-        self.waiter = None;
         if let Some(done) = self.done.take() {
             let _ = done.send(());
         }
