@@ -26,7 +26,8 @@ pub const MAGIC: [u8; 8] = *b"TSPXTBL\0";
 /// tell that overwriting the oldest entry loses a tick some reader needs.
 /// Version 4 added the doorbell words of a reader slot (24 and 32), without
 /// which a reader arming its doorbell would sleep through every tick of an
-/// older writer.
+/// older writer, and the feed position of a ring entry (its word 7), which
+/// a writer taking a table over resumes the feed from.
 pub const LAYOUT_VERSION: u32 = 4;
 /// Bytes before the symbol directory: four 64-byte lines.
 pub const HEADER_SIZE: usize = 256;
