@@ -134,3 +134,53 @@ fn gateway_and_orderbook_leave_the_last_prices_in_the_table() {
         "SEND_NS travelled into the slot"
     );
 }
+
+#[test]
+fn a_finite_replays_news_waits_for_a_subscriber_that_joins_after_the_market_data() {
+    let dir = TestDir::new();
+    let shm = ShmName::new("gwnews");
+    let (text, _) = csv(100);
+    let data = dir.write("md.csv", &text);
+    let config = dir.config(&shm, "");
+    let env = replay_env(
+        &data,
+        &[
+            ("TRADING__GATEWAY__RATE", "0"),
+            ("TRADING__GATEWAY__NEWS_EVERY_TICKS", "10"),
+        ],
+    );
+    let mut gw = spawn_role(&dir, "gateway", &config, &env);
+    let ready = gw.ready();
+    let (md, news) = (Proc::endpoint(&ready, "md"), Proc::endpoint(&ready, "news"));
+    let read_all = |addr, first: &[u8]| {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        std::io::Write::write_all(&mut s, first).unwrap();
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        String::from_utf8(got).unwrap()
+    };
+    // The whole market data stream first, as a strategy late to its news
+    // link would see it happen: the replay is over before news is asked for.
+    let md_frames = read_all(md, b"#RESUME,0*");
+    assert!(md_frames.starts_with("#AT,0*"), "{md_frames}");
+    assert!(md_frames.ends_with("#END,100*"), "{md_frames}");
+    let ticks = md_frames
+        .split('*')
+        .filter(|f| f.starts_with("AAPL,") || f.starts_with("MSFT,"));
+    assert_eq!(ticks.count(), 100, "every tick: {md_frames}");
+    let news_frames = read_all(news, b"");
+    let tags: Vec<&str> = news_frames
+        .split('*')
+        .filter(|f| f.starts_with("#TICK,"))
+        .collect();
+    let expected: Vec<String> = (1..=9).map(|k| format!("#TICK,{}", k * 10)).collect();
+    assert_eq!(tags, expected, "{news_frames}");
+    assert!(news_frames.ends_with("#END,9*"), "{news_frames}");
+    assert!(gw.wait().success());
+    let log = dir.read("logs/gateway.log");
+    assert!(
+        log.contains("replay delivered, role: gateway, stream: news"),
+        "{log}"
+    );
+}

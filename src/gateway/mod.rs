@@ -48,6 +48,14 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 /// for an extension-speaking peer that does not resume, which then gets
 /// the stream from its current position after this pause.
 const RESUME_WAIT: Duration = Duration::from_secs(2);
+/// How long a delivered finite replay with tick-paced news stays up for
+/// its news to be delivered too. The news stream starts when its first
+/// subscriber joins, and a strategy may join it only after the whole
+/// market data stream was sent (a short replay at `rate = 0` is sent in
+/// milliseconds): ending with the market data would cut its news, and the
+/// run would trade differently. Under `--all` the run's end stops us
+/// sooner; alone, a replay nobody takes news from ends after this.
+const NEWS_LINGER: Duration = Duration::from_secs(10);
 
 impl FrameSource for Box<dyn FrameSource> {
     fn next_frame(&mut self, out: &mut Vec<u8>) -> bool {
@@ -95,7 +103,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
     };
     let (md_end_tx, md_end) = oneshot::channel();
     let md = FeedActor::new(market, md_settings, md_end_tx, log.clone()).start();
-    let (news_end_tx, _news_end) = oneshot::channel();
+    let (news_end_tx, news_end) = oneshot::channel();
     let news_source = NewsSource::new(&cfg.symbols, g.news_seed);
     // A finite replay to our strategy (`send_time`) gets its news paced by
     // its ticks, so the same command gives the same orders every time.
@@ -129,7 +137,19 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         }
         end = md_end => {
             if let Ok(end) = end {
-                deliver(end, &log).await;
+                deliver(end, "md", &log).await;
+            }
+            if paced_by_ticks.is_some() {
+                tokio::select! {
+                    reason = shutdown.requested() => {
+                        slog::info!(log, "stopping"; "reason" => format!("{reason:?}"));
+                    }
+                    end = tokio::time::timeout(NEWS_LINGER, news_end) => match end {
+                        Ok(Ok(end)) => deliver(end, "news", &log).await,
+                        _ => slog::warn!(log, "no news subscriber took the replay's news; ending without it";
+                            "waited_ms" => NEWS_LINGER.as_millis() as u64),
+                    },
+                }
             }
         }
     }
@@ -199,7 +219,7 @@ fn market_source(
 /// A finite replay is over: let every subscriber's writer deliver what is
 /// queued (bounded by [`FLUSH_TIMEOUT`]) before the process closes, so a
 /// finite run never loses its last ticks.
-async fn deliver(end: FeedEnd, log: &slog::Logger) {
+async fn deliver(end: FeedEnd, stream: &str, log: &slog::Logger) {
     let flushed = tokio::time::timeout(FLUSH_TIMEOUT, async {
         for w in end.writers {
             let _ = w.await;
@@ -207,8 +227,8 @@ async fn deliver(end: FeedEnd, log: &slog::Logger) {
     })
     .await
     .is_ok();
-    slog::info!(log, "replay delivered";
-        "ticks" => end.frames, "dropped_subscribers" => end.dropped, "flushed" => flushed);
+    slog::info!(log, "replay delivered"; "stream" => stream,
+        "frames" => end.frames, "dropped_subscribers" => end.dropped, "flushed" => flushed);
 }
 
 /// Hands every accepted connection to `feed`, at most `cap` at once.
