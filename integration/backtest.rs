@@ -306,3 +306,21 @@ fn a_recorded_live_run_with_news_replays_to_the_same_orders() {
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("| ticks | 1200 |"), "{summary}");
 }
+
+#[test]
+fn without_config_a_backtest_outside_the_repository_uses_the_built_in_defaults() {
+    // The test's folder has no config/default.toml, as a user's data folder.
+    let dir = TestDir::new();
+    let csv = dir.write(
+        "ticks.csv",
+        "timestamp,symbol,price\n2024-01-02 09:30:00,AAPL,100\n2024-01-02 09:30:01,AAPL,101\n",
+    );
+    let mut bt = spawn(
+        &dir,
+        &["backtest", "--data", csv.to_str().unwrap(), "--out", "o"],
+        &[],
+    );
+    let status = bt.wait();
+    assert!(status.success(), "{status}: {:?}", all_stderr(&bt));
+    assert!(dir.path().join("o/summary.md").is_file());
+}

@@ -47,8 +47,10 @@ pub struct BacktestArgs {
     pub replay: Option<PathBuf>,
     /// Configuration: `strategy.kind` and its settings, `symbols`, and the
     /// ordermanager's limits (TRADING__SECTION__KEY overrides apply).
-    #[arg(long, value_name = "PATH", default_value = "config/default.toml")]
-    pub config: PathBuf,
+    /// Without it, as for the roles: config/default.toml if present here,
+    /// else the built-in defaults.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// Directory for orders.csv, summary.md and equity.svg
     /// [default: reports/backtest/YYYY-MM-DD-HH-MM-SS, UTC].
     #[arg(long, value_name = "DIR")]
@@ -76,7 +78,7 @@ pub fn main(args: &BacktestArgs) -> ExitCode {
         Ok(a) => a,
         Err(e) => return fail(Exit::Config, &e),
     };
-    let cfg = match Config::load(Some(&args.config)) {
+    let cfg = match Config::load(args.config.as_deref()) {
         Ok(c) => c,
         Err(e) => return fail(Exit::Config, &e.into()),
     };
