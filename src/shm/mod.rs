@@ -186,6 +186,7 @@
 //! over ([`PriceTable::take_over`]) and continues its ring, so readers lose
 //! and repeat nothing.
 
+mod create;
 mod cursors;
 mod doorbell;
 mod error;
