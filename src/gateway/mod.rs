@@ -144,11 +144,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
                     reason = shutdown.requested() => {
                         slog::info!(log, "stopping"; "reason" => format!("{reason:?}"));
                     }
-                    end = tokio::time::timeout(NEWS_LINGER, news_end) => match end {
-                        Ok(Ok(end)) => deliver(end, "news", &log).await,
-                        _ => slog::warn!(log, "no news subscriber took the replay's news; ending without it";
-                            "waited_ms" => NEWS_LINGER.as_millis() as u64),
-                    },
+                    _ = deliver_news(news_end, &log) => {}
                 }
             }
         }
@@ -159,6 +155,17 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         server.stop(false).await;
     }
     Ok(())
+}
+
+/// Once the market data of a replay with tick-paced news is delivered:
+/// waits (at most [`NEWS_LINGER`]) for the news stream to end and delivers
+/// it too, so a strategy whose news link came up late still gets it all.
+async fn deliver_news(news_end: oneshot::Receiver<FeedEnd>, log: &slog::Logger) {
+    match tokio::time::timeout(NEWS_LINGER, news_end).await {
+        Ok(Ok(end)) => deliver(end, "news", log).await,
+        _ => slog::warn!(log, "no news subscriber took the replay's news; ending without it";
+            "waited_ms" => NEWS_LINGER.as_millis() as u64),
+    }
 }
 
 /// Serves the role's `/metrics` on `gateway.host` when

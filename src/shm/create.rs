@@ -100,18 +100,28 @@ impl PriceTable {
             (meta.dev(), meta.ino()),
         )?;
         table.init_header();
+        table.link_into_place(&temp, &path)?;
+        Ok(table)
+    }
 
+    /// Links the finished segment at `temp` under the table's name `path`,
+    /// replacing a dead writer's leftover (at most [`CREATE_ATTEMPTS`]
+    /// times, when others keep taking and freeing the name); a live
+    /// writer's table is [`ShmError::InUse`].
+    fn link_into_place(&mut self, temp: &Path, path: &Path) -> Result<(), ShmError> {
+        let name = self.name().to_owned();
+        let io_err = |e| ShmError::io(&name, e);
         for _ in 0..CREATE_ATTEMPTS {
-            match fs::hard_link(&temp, &path) {
-                Ok(()) => return Ok(table),
+            match fs::hard_link(temp, path) {
+                Ok(()) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(io_err(e)),
             }
-            match inspect_existing(name, &path)? {
+            match inspect_existing(&name, path)? {
                 Existing::Gone => {}
                 Existing::Live(pid) => {
                     return Err(ShmError::InUse {
-                        name: name.to_owned(),
+                        name: name.clone(),
                         pid,
                     })
                 }
@@ -119,16 +129,15 @@ impl PriceTable {
                     generation,
                     file_id,
                 } => {
-                    if generation == table.generation {
-                        table.generation = sys::new_generation(generation);
-                        table.header()[OFF_GENERATION / 8]
-                            .store(table.generation, Ordering::Relaxed);
+                    if generation == self.generation {
+                        self.generation = sys::new_generation(generation);
+                        self.header()[OFF_GENERATION / 8].store(self.generation, Ordering::Relaxed);
                     }
                     // Only remove the file we inspected, not one another
                     // creator linked in meanwhile.
-                    if file_identity(&path) == Some(file_id) {
-                        match fs::remove_file(&path) {
-                            Ok(()) => table.replaced_stale = true,
+                    if file_identity(path) == Some(file_id) {
+                        match fs::remove_file(path) {
+                            Ok(()) => self.replaced_stale = true,
                             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                             Err(e) => return Err(io_err(e)),
                         }

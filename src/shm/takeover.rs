@@ -65,32 +65,10 @@ impl PriceTable {
         previous: ProcessIdentity,
     ) -> Result<TakeOver, ShmError> {
         let not = |why: String| Ok(TakeOver::NotTaken(why));
-        let view = match PriceTableReader::attach_expecting(name, symbols) {
-            Ok(v) => v,
-            Err(ShmError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                return not("no table under the name".into())
-            }
-            Err(e @ (ShmError::SymbolMismatch { .. } | ShmError::VersionMismatch { .. })) => {
-                return not(e.to_string())
-            }
-            Err(e) => return Err(e),
+        let view = match previous_writers_view(name, symbols, ring_capacity, previous)? {
+            Ok(view) => view,
+            Err(why) => return not(why),
         };
-        if view.layout.capacity != ring_capacity {
-            return not(format!(
-                "its ring has {} entries, {ring_capacity} are configured",
-                view.layout.capacity
-            ));
-        }
-        let writer = view.writer();
-        if writer != previous {
-            return not(format!(
-                "its writer is pid {} (start time {}), not the previous orderbook",
-                writer.pid, writer.start_time
-            ));
-        }
-        if sys::process_alive(previous) {
-            return not(format!("its writer, pid {}, is still alive", previous.pid));
-        }
         let io_err = |e| ShmError::io(name, e);
         let file = OpenOptions::new()
             .read(true)
@@ -194,4 +172,45 @@ impl PriceTable {
                 .then(|| [3, 4, 5, 6].map(|w| e[w].load(Ordering::Relaxed)))
         })
     }
+}
+
+/// A read-only view of the table under `name` if it is the one `previous`
+/// wrote, is of the configured shape, and `previous` is dead; otherwise
+/// why not (`Ok(Err(..))`). Errors as [`PriceTable::take_over`] does.
+fn previous_writers_view(
+    name: &str,
+    symbols: &[String],
+    ring_capacity: usize,
+    previous: ProcessIdentity,
+) -> Result<Result<PriceTableReader, String>, ShmError> {
+    let view = match PriceTableReader::attach_expecting(name, symbols) {
+        Ok(v) => v,
+        Err(ShmError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Err("no table under the name".into()))
+        }
+        Err(e @ (ShmError::SymbolMismatch { .. } | ShmError::VersionMismatch { .. })) => {
+            return Ok(Err(e.to_string()))
+        }
+        Err(e) => return Err(e),
+    };
+    if view.layout.capacity != ring_capacity {
+        return Ok(Err(format!(
+            "its ring has {} entries, {ring_capacity} are configured",
+            view.layout.capacity
+        )));
+    }
+    let writer = view.writer();
+    if writer != previous {
+        return Ok(Err(format!(
+            "its writer is pid {} (start time {}), not the previous orderbook",
+            writer.pid, writer.start_time
+        )));
+    }
+    if sys::process_alive(previous) {
+        return Ok(Err(format!(
+            "its writer, pid {}, is still alive",
+            previous.pid
+        )));
+    }
+    Ok(Ok(view))
 }
