@@ -28,6 +28,33 @@ fn publish_range(table: &mut PriceTable, from: u64, to: u64) {
     }
 }
 
+/// A cursor drains up to the head it last loaded without loading it again;
+/// entries overwritten behind that remembered head are still caught by their
+/// stamps and counted exactly, and the new ticks follow in order.
+#[test]
+fn a_cursor_behind_its_remembered_head_still_counts_overwritten_ticks_exactly() {
+    let seg = Seg::new();
+    let mut table = PriceTable::create(&seg.0, &syms(&["A", "B"]), 8).unwrap();
+    let reader = PriceTableReader::attach(&seg.0).unwrap();
+    let mut cursor = reader.cursor_from_oldest();
+    publish_range(&mut table, 0, 4);
+    // Loads head 4, returns tick 0; ticks 1..4 are known to be published.
+    assert_eq!(reader.ring_next(&mut cursor), RingRead::Tick(tick(0, 0)));
+    // Twenty more: head 24, the ring of 8 holds ticks 16..=23.
+    publish_range(&mut table, 4, 24);
+    assert_eq!(reader.ring_next(&mut cursor), RingRead::Lost(15));
+    assert_eq!(cursor.next_seq(), 16);
+    for seq in 16..24 {
+        assert_eq!(
+            reader.ring_next(&mut cursor),
+            RingRead::Tick(tick(seq, (seq % 2) as u32))
+        );
+    }
+    assert_eq!(reader.ring_next(&mut cursor), RingRead::Empty);
+    // Cursors compare by position only, whatever head each last saw.
+    assert_eq!(cursor, RingCursor::at(24));
+}
+
 #[test]
 fn ring_returns_ticks_in_order_then_exact_losses() {
     let seg = Seg::new();
