@@ -165,14 +165,20 @@ fn after_a_crash_resent_ids_are_answered_again_not_executed_twice() {
     assert_eq!(read_n(&mut c, want.len()), want);
     om.signal(Signal::SIGKILL);
     om.wait();
-    // A crash mid-write leaves half a record behind.
+    // A crash mid-write leaves half a record behind, just after the last
+    // whole one (over the zeros the journal reserves ahead of its records).
     let journal = dir.path().join("data/orders.journal");
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&journal)
-        .unwrap()
-        .write_all(br#"{"recv_ns":1,"id":"half"#)
-        .unwrap();
+    let bytes = std::fs::read(&journal).unwrap();
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    std::os::unix::fs::FileExt::write_all_at(
+        &std::fs::OpenOptions::new()
+            .write(true)
+            .open(&journal)
+            .unwrap(),
+        br#"{"recv_ns":1,"id":"half"#,
+        end as u64,
+    )
+    .unwrap();
 
     let (mut om, addr2) = start(&dir, &shm, addr.port());
     assert_eq!(addr2, addr, "same port");

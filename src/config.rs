@@ -306,6 +306,10 @@ pub struct OrderManagerConfig {
     pub durability: Durability,
     /// Longest a group commit waits for more records.
     pub group_commit_ms: u64,
+    /// How far ahead of its records the journal file is extended, zero-filled,
+    /// so commits write in place and their fdatasync need not commit the
+    /// filesystem's metadata (KiB; 0 = plain appends).
+    pub journal_reserve_kib: u64,
     /// MAX_QUANTITY limit.
     pub max_order_quantity: u64,
     /// MAX_POSITION limit (absolute net shares per symbol).

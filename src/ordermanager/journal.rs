@@ -28,6 +28,20 @@
 //! time: the caller starts the next only after finishing the last, so
 //! records reach the file in the order they were appended.
 //!
+//! Reserved space: with [`OrderJournal::reserving`] (the ordermanager's
+//! `journal_reserve_kib`), the file is extended ahead of the records in
+//! zero-filled steps, written once, and records then overwrite zeros in
+//! place. Why: an fdatasync of an append changes the file's size, so it
+//! must also commit the filesystem's own journal (ext4's jbd2), which is
+//! shared with every other file being appended to, the process logs
+//! included; an fdatasync of bytes written in place only flushes them.
+//! Measured on this project's VM (200-byte records): p50 168 → 121 µs, and
+//! with a logger appending 2 MB/s beside it p99 940 → 180 µs. While the
+//! ordermanager runs, the file therefore ends in zeros after the last
+//! record; it is cut to its records when the journal is closed, and at the
+//! next start after a crash. Every reader stops at the first NUL byte (no
+//! record can hold one: JSON escapes control characters).
+//!
 //! Recovery: [`replay_journal`] hands each record to a visitor as it reads
 //! it (memory does not grow with the journal), stops at a last line without
 //! its newline (a crash mid-write) and reports it as a torn tail, which
@@ -38,7 +52,8 @@
 //! `<path>.<UTC time>` (never deletes it), so the next open starts empty.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -216,9 +231,16 @@ fn write_anonymous_key(addr: &str, key: &mut String) {
 /// The append side of the journal.
 #[derive(Debug)]
 pub struct OrderJournal {
-    /// Opened for appending; shared with the [`Commit`] in flight, which
-    /// writes it from another thread.
+    /// Opened for writing at explicit offsets; shared with the [`Commit`]
+    /// in flight, which writes it from another thread.
     file: Arc<File>,
+    /// Where the next commit's records go: just after the last record.
+    end: u64,
+    /// The file's length: zeros from `end` to here, written ahead.
+    reserved: u64,
+    /// How far ahead of the records the file is extended at a time (0:
+    /// never; each commit extends the file by its records).
+    reserve_step: u64,
     /// Records appended but not yet committed.
     pending: Vec<u8>,
     /// The buffer of the last finished commit, reused for the records
@@ -254,19 +276,28 @@ impl OrderJournal {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let scan = replay_journal(path, 0, visit)?;
+        let mut scan = replay_journal(path, 0, visit)?;
         let file = OpenOptions::new()
             .create(true)
             .read(true)
-            .append(true)
+            .write(true)
+            .truncate(false)
             .open(path)?;
-        if scan.torn_tail {
+        // A torn record, or space a crashed run reserved: cut, so the file
+        // is its records and new ones start on a clean line. Bytes after
+        // the reserved zeros (a commit whose earlier pages never reached
+        // the disk, so none of it was answered) are a torn tail too.
+        if file.metadata()?.len() > scan.end_offset {
+            scan.torn_tail |= !all_zero_from(&file, scan.end_offset)?;
             file.set_len(scan.end_offset)?;
             file.sync_all()?;
         }
         Ok((
             OrderJournal {
                 file: Arc::new(file),
+                end: scan.end_offset,
+                reserved: scan.end_offset,
+                reserve_step: 0,
                 pending: Vec::with_capacity(64 * 1024),
                 spare: Vec::with_capacity(64 * 1024),
                 pending_records: 0,
@@ -283,12 +314,23 @@ impl OrderJournal {
     pub(crate) fn on_file(file: File) -> OrderJournal {
         OrderJournal {
             file: Arc::new(file),
+            end: 0,
+            reserved: 0,
+            reserve_step: 0,
             pending: Vec::new(),
             spare: Vec::new(),
             pending_records: 0,
             sync: true,
             metrics: None,
         }
+    }
+
+    /// Extends the file `step` bytes (rounded up to 4 KiB pages) ahead of
+    /// the records at a time, zero-filled, so that commits write in place
+    /// (see the module doc); 0 keeps plain appends.
+    pub fn reserving(mut self, step: u64) -> OrderJournal {
+        self.reserve_step = step.next_multiple_of(4096);
+        self
     }
 
     /// Turns fdatasync off (benchmarks of the formatting path only).
@@ -346,8 +388,18 @@ impl OrderJournal {
         }
         let records = std::mem::replace(&mut self.pending, std::mem::take(&mut self.spare));
         self.pending_records = 0;
+        let offset = self.end;
+        self.end += records.len() as u64;
+        // Past the reserved space: reserve the next step in this commit (its
+        // one fdatasync then also commits the new length, once per step).
+        let reserve_to = (self.reserve_step > 0 && self.end > self.reserved).then(|| {
+            self.reserved = self.end.next_multiple_of(self.reserve_step);
+            self.reserved
+        });
         Some(Commit {
             file: self.file.clone(),
+            offset,
+            reserve_to,
             records,
             sync: self.sync,
             tally: self.metrics.as_mut().map(|m| std::mem::take(&mut m.tally)),
@@ -374,13 +426,51 @@ impl OrderJournal {
     }
 }
 
+/// Whether every byte of `file` from `offset` on is zero.
+fn all_zero_from(file: &File, mut offset: u64) -> io::Result<bool> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read_at(&mut buf, offset)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        offset += n as u64;
+    }
+}
+
+impl Drop for OrderJournal {
+    /// Cuts the reserved zeros off, so a stopped ordermanager leaves a file
+    /// of records only. Not while a commit still holds the file (it would
+    /// race it); the next start cuts them then.
+    fn drop(&mut self) {
+        if self.reserved > self.end && Arc::strong_count(&self.file) == 1 {
+            // Best effort: a journal that cannot be cut now is cut at start.
+            let _ = self
+                .file
+                .set_len(self.end)
+                .and_then(|()| self.file.sync_all());
+        }
+    }
+}
+
+/// Zeros written at a time when reserving space.
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+
 /// Records on their way to disk, taken by [`OrderJournal::start_commit`]:
 /// [`run`](Self::run) blocks for a write and an fdatasync, so a caller
 /// that must stay responsive runs it on another thread.
 #[derive(Debug)]
 pub struct Commit {
-    /// The journal's file, appended to.
+    /// The journal's file, written at `offset`.
     file: Arc<File>,
+    /// Where the records go: just after the previous commit's.
+    offset: u64,
+    /// Zero-fill the file from the records' end to here first (reserving
+    /// the next step of space), when the records reach past the reserve.
+    reserve_to: Option<u64>,
     /// The records, one JSON line each.
     records: Vec<u8>,
     /// fdatasync after the write (see [`OrderJournal::without_sync`]).
@@ -416,11 +506,12 @@ impl Committed {
 }
 
 impl Commit {
-    /// Appends the records to the file with one write and, unless the
-    /// journal does not sync, waits for them to be on disk (fdatasync).
+    /// Writes the records at their offset with one write (reserving the
+    /// next step of zeros after them when due) and, unless the journal does
+    /// not sync, waits for them to be on disk (fdatasync).
     pub fn run(self) -> Committed {
         let mut fsync = None;
-        let result = (&*self.file).write_all(&self.records).and_then(|()| {
+        let result = self.write().and_then(|()| {
             if self.sync {
                 let started = Instant::now();
                 self.file.sync_data()?;
@@ -434,6 +525,21 @@ impl Commit {
             records: self.records,
             tally: self.tally,
         }
+    }
+
+    /// The records, then the zeros of a new reserve after them.
+    fn write(&self) -> io::Result<()> {
+        self.file.write_all_at(&self.records, self.offset)?;
+        let Some(to) = self.reserve_to else {
+            return Ok(());
+        };
+        let mut at = self.offset + self.records.len() as u64;
+        while at < to {
+            let n = (to - at).min(ZEROS.len() as u64) as usize;
+            self.file.write_all_at(&ZEROS[..n], at)?;
+            at += n as u64;
+        }
+        Ok(())
     }
 }
 

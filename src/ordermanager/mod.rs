@@ -158,6 +158,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
             )
         })
         .map_err(CannotRun::Journal)?;
+    let journal = journal.reserving(om.journal_reserve_kib.saturating_mul(1024));
     if scan.torn_tail {
         slog::warn!(log, "journal ended in a torn record (a crash mid-write): it was cut off";
             "kept_bytes" => scan.end_offset);

@@ -119,12 +119,21 @@ impl JournalReader {
                 self.end.torn_tail = !self.partial.is_empty();
                 return Ok(None);
             }
-            let Some(newline) = memchr::memchr(b'\n', buf) else {
+            let Some(newline) = memchr::memchr2(b'\n', 0, buf) else {
                 self.partial.extend_from_slice(buf);
                 let taken = buf.len();
                 reader.consume(taken);
                 continue;
             };
+            if buf[newline] == 0 {
+                // Space the writer reserved (see `journal`): the records end
+                // here, and bytes before the NUL on this line are a record a
+                // crash cut short. Nothing is consumed, so the next read
+                // from the end offset finds what was written since.
+                self.end.torn_tail = newline > 0 || !self.partial.is_empty();
+                self.reader = None;
+                return Ok(None);
+            }
             self.line_no += 1;
             let parsed = if self.partial.is_empty() {
                 let text = &buf[..newline];

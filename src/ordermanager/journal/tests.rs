@@ -1,4 +1,5 @@
 use super::*;
+use std::io::Write;
 
 fn record(id: Option<&str>, outcome: Outcome) -> JournalRecord {
     JournalRecord {
@@ -180,4 +181,129 @@ fn fresh_sets_the_journal_aside_under_a_utc_name_and_never_replaces_one() {
     assert_eq!(std::fs::read_to_string(second).unwrap(), "second\n");
     let (_, end) = OrderJournal::open(&path, |_| {}).unwrap();
     assert_eq!((end.records, end.end_offset), (0, 0), "starts empty");
+}
+
+/// The journal's records as text, read with the project's reader.
+fn ids_read(path: &Path) -> Vec<String> {
+    read_journal(path, 0)
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.client_order_id.unwrap())
+        .collect()
+}
+
+/// A new journal in a temp dir, reserving `step` bytes ahead.
+fn reserving(step: u64) -> (tempfile::TempDir, std::path::PathBuf, OrderJournal) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    let (j, _) = OrderJournal::open(&path, |_| {}).unwrap();
+    (dir, path, j.reserving(step))
+}
+
+fn commit_ids(j: &mut OrderJournal, ids: &[&str]) {
+    for id in ids {
+        j.append(&record(Some(id), Outcome::Accepted)).unwrap();
+    }
+    j.commit().unwrap();
+}
+
+#[test]
+fn a_reserving_journal_writes_in_place_and_is_cut_to_its_records_when_closed() {
+    let (_dir, path, mut j) = reserving(10_000);
+    commit_ids(&mut j, &["a", "b"]);
+    let written = read_journal(&path, 0).unwrap().end_offset;
+    // Rounded up to whole pages, zeros after the records.
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 12_288);
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes[written as usize..].iter().all(|&b| b == 0));
+    assert_eq!(ids_read(&path), ["a", "b"]);
+    assert!(!read_journal(&path, 0).unwrap().torn_tail);
+    // More records than one step: the reserve moves on in whole steps.
+    let many: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    commit_ids(&mut j, &many);
+    let len = std::fs::metadata(&path).unwrap().len();
+    let end = read_journal(&path, 0).unwrap().end_offset;
+    assert!(
+        len.is_multiple_of(12_288) && len >= end && len - end < 12_288,
+        "{len} {end}"
+    );
+    assert_eq!(ids_read(&path).len(), 102);
+    drop(j);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.len() as u64, end, "closed: records only");
+    assert!(text.ends_with("}\n"));
+}
+
+#[test]
+fn after_a_crash_the_reserved_zeros_are_cut_and_records_continue_after_the_last() {
+    let (_dir, path, mut j) = reserving(4096);
+    commit_ids(&mut j, &["a", "b"]);
+    // A crash: nothing cuts the reserve.
+    std::mem::forget(j);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 4096);
+    let mut seen = Vec::new();
+    let (j, scan) = OrderJournal::open(&path, |r| seen.push(r.clone())).unwrap();
+    assert_eq!((scan.records, scan.torn_tail), (2, false));
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), scan.end_offset);
+    let mut j = j.reserving(4096);
+    commit_ids(&mut j, &["c"]);
+    drop(j);
+    assert_eq!(ids_read(&path), ["a", "b", "c"]);
+}
+
+#[test]
+fn a_record_cut_short_before_the_zeros_is_a_torn_tail_and_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    let (mut j, _) = OrderJournal::open(&path, |_| {}).unwrap();
+    commit_ids(&mut j, &["a"]);
+    drop(j);
+    let whole = std::fs::read(&path).unwrap();
+    let mut bytes = whole.clone();
+    bytes.extend_from_slice(b"{\"recv_ns\":8,\"id\":\"b\"");
+    bytes.resize(8192, 0);
+    std::fs::write(&path, &bytes).unwrap();
+    let scan = read_journal(&path, 0).unwrap();
+    assert_eq!((scan.records.len(), scan.torn_tail), (1, true));
+    assert_eq!(scan.end_offset, whole.len() as u64);
+    let (_j, end) = OrderJournal::open(&path, |_| {}).unwrap();
+    assert!(end.torn_tail);
+    assert_eq!(std::fs::read(&path).unwrap(), whole);
+}
+
+/// The supervisor's status tails the journal while it is written: a read
+/// that stopped at the reserved zeros finds, from its end offset, the
+/// records written over them since.
+#[test]
+fn a_reader_stopped_at_the_zeros_finds_the_records_written_over_them_later() {
+    let (_dir, path, mut j) = reserving(1 << 20);
+    commit_ids(&mut j, &["a"]);
+    let first = read_journal(&path, 0).unwrap();
+    assert_eq!((first.records.len(), first.torn_tail), (1, false));
+    commit_ids(&mut j, &["b", "c"]);
+    let next = read_journal(&path, first.end_offset).unwrap();
+    let ids: Vec<_> = next
+        .records
+        .iter()
+        .map(|r| r.client_order_id.clone().unwrap())
+        .collect();
+    assert_eq!(ids, ["b", "c"]);
+    assert!(!next.torn_tail);
+}
+
+#[test]
+fn bytes_after_the_reserved_zeros_are_reported_as_a_torn_tail_and_cut() {
+    let (_dir, path, mut j) = reserving(8192);
+    commit_ids(&mut j, &["a"]);
+    let end = read_journal(&path, 0).unwrap().end_offset;
+    std::mem::forget(j);
+    // A later commit's page reached the disk, an earlier one's did not.
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.write_all_at(b"{\"recv_ns\":9,\"id\":\"late\"}\n", 5000)
+        .unwrap();
+    let (_j, scan) = OrderJournal::open(&path, |_| {}).unwrap();
+    assert_eq!((scan.records, scan.torn_tail), (1, true));
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), end);
 }
