@@ -29,6 +29,8 @@ fn start_server(
         actix_rt::System::new().block_on(async move {
             let mut r = Recovered::new();
             let (journal, _) = OrderJournal::open(&journal_path, |rec| r.take(rec)).unwrap();
+            // As the ordermanager runs it (config/default.toml).
+            let journal = journal.reserving(1 << 20);
             let settings = SinkSettings {
                 symbols: vec!["AAPL".into()],
                 limits: RiskLimits {
@@ -43,6 +45,7 @@ fn start_server(
                 max_orders_per_sec: u64::MAX / 4,
                 durability,
                 group_commit: Duration::from_millis(group_ms),
+                commit_lanes: 2,
                 band_table: "bench-no-table".into(),
                 positions_every: Duration::ZERO,
                 max_reply_backlog: trading::ordermanager::MAX_REPLY_BACKLOG,

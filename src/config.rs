@@ -310,6 +310,9 @@ pub struct OrderManagerConfig {
     /// so commits write in place and their fdatasync need not commit the
     /// filesystem's metadata (KiB; 0 = plain appends).
     pub journal_reserve_kib: u64,
+    /// Group commits that may be on their way to disk at once (at least 1):
+    /// with 2, a client's order need not wait for a flooder's commit.
+    pub commit_lanes: usize,
     /// MAX_QUANTITY limit.
     pub max_order_quantity: u64,
     /// MAX_POSITION limit (absolute net shares per symbol).

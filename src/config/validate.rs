@@ -64,11 +64,23 @@ impl Config {
         if self.gateway.subscriber_queue == 0 {
             return invalid("gateway.subscriber_queue", "must be at least 1".into());
         }
-        if self.gateway.max_subscribers == 0 {
-            return invalid("gateway.max_subscribers", "must be at least 1".into());
-        }
-        if self.ordermanager.max_connections == 0 {
-            return invalid("ordermanager.max_connections", "must be at least 1".into());
+        for (key, count) in [
+            (
+                "gateway.max_subscribers",
+                self.gateway.max_subscribers as u64,
+            ),
+            (
+                "ordermanager.max_connections",
+                self.ordermanager.max_connections as u64,
+            ),
+            (
+                "ordermanager.commit_lanes",
+                self.ordermanager.commit_lanes as u64,
+            ),
+        ] {
+            if count == 0 {
+                return invalid(key, "must be at least 1".into());
+            }
         }
         for (key, port) in [
             ("gateway.metrics_port", self.gateway.metrics_port),

@@ -1,7 +1,7 @@
 //! The sink's commit pipeline: the journal's write and fdatasync run on a
-//! blocking thread while the actor goes on reading and deciding, one
-//! commit at a time, and each client turn is released only by the commit
-//! that makes it durable.
+//! blocking thread while the actor goes on reading and deciding, up to
+//! `ordermanager.commit_lanes` commits at once, and each client turn is
+//! released only by the commit that makes it durable.
 //!
 //! Why: a well-behaved client's order that arrives while a flooder's
 //! commit is on its way to disk cannot join that commit; it waits for the
@@ -14,6 +14,15 @@
 //! handled only once the commit holding its records is done, so a flooder
 //! connection puts at most one turn (`ordermanager.max_frames_per_turn`
 //! frames) into each commit, however fast it writes: commits stay small.
+//!
+//! Lanes: with a second commit allowed on its way, that good order does not
+//! wait for the flooder's commit at all: it starts its own at once (the
+//! flooder cannot fill the second lane: its next turn waits for its last
+//! commit). Commits end in any order but land in the order they started
+//! ([`Pipeline::in_flight`]): a commit's answers go, and its turns are
+//! released, only once every earlier commit is durable too, because
+//! recovery reads the journal up to its first gap, and a client's answers
+//! must keep the order of its orders.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::Instant;
@@ -69,14 +78,37 @@ pub(super) struct Deferred {
     pub turn: oneshot::Sender<()>,
 }
 
+/// A commit started, with what waits for it.
+pub(super) struct InFlight {
+    /// Names it, so its outcome finds it.
+    seq: u64,
+    /// What its landing releases.
+    pub batch: Batch,
+    /// How it ran, once it did.
+    landing: Landing,
+}
+
+/// Whether a started commit has ended.
+enum Landing {
+    /// Still on its way.
+    Pending,
+    /// Ended; its outcome waits for the commits before it.
+    Ran(Committed),
+    /// It had no records (answers of already durable orders): it lands as
+    /// soon as the commits before it, keeping each client's answer order.
+    NothingToWrite,
+}
+
 /// Where the commits stand.
 #[derive(Default)]
 pub(super) struct Pipeline {
     /// Gathering: the next commit's executions and turns (its answers wait
     /// in each client's `pending`, its records in the journal).
     pub next: Batch,
-    /// The commit on its way to disk, if any.
-    pub in_flight: Option<Batch>,
+    /// The commits started and not yet landed, oldest first.
+    pub in_flight: VecDeque<InFlight>,
+    /// The number the next commit started gets.
+    next_seq: u64,
     /// Turns waiting for their client's turn in the next commit to start,
     /// in the order they came.
     pub deferred: VecDeque<Deferred>,
@@ -151,7 +183,7 @@ impl OrderSinkActor {
                 return self.fail(ctx, failed);
             }
         }
-        if owed(self) == before && self.pipeline.in_flight.is_none() {
+        if owed(self) == before && self.pipeline.in_flight.is_empty() {
             let _ = turn.send(());
             return;
         }
@@ -170,17 +202,22 @@ impl OrderSinkActor {
             || self.clients.values().any(|c| !c.pending.is_empty())
     }
 
-    /// Schedules the commit if anything waits and no commit is in flight
-    /// (its end starts the next): at the end of this pass over the mailbox
-    /// ([`EndOfPass`]), or after `group_commit` when set.
+    /// Schedules the commit if anything waits and a lane is free (else
+    /// the end of a commit in flight starts it): at the end of this pass
+    /// over the mailbox ([`EndOfPass`]), or after `group_commit` when set.
     pub(super) fn commit_when_due(&mut self, ctx: &mut Context<Self>) {
-        if self.failed || self.pipeline.in_flight.is_some() || self.pipeline.scheduled {
+        if self.failed || self.pipeline.scheduled {
             return;
         }
         if !self.waiting() {
-            for idle in self.pipeline.idle.drain(..) {
-                let _ = idle.send(());
+            if self.pipeline.in_flight.is_empty() {
+                for idle in self.pipeline.idle.drain(..) {
+                    let _ = idle.send(());
+                }
             }
+            return;
+        }
+        if !self.lane_free() {
             return;
         }
         self.pipeline.scheduled = true;
@@ -191,12 +228,19 @@ impl OrderSinkActor {
         }
     }
 
+    /// Whether another commit may start: a lane is free and the journal
+    /// can take one (not while one zero-fills the next reserve).
+    fn lane_free(&self) -> bool {
+        self.pipeline.in_flight.len() < self.settings.commit_lanes
+            && self.journal.can_start_commit()
+    }
+
     /// Starts the commit of everything decided so far, on a blocking
     /// thread; without records to write (all already durable) its answers
-    /// go at once.
+    /// go as soon as every commit before it has landed.
     pub(super) fn commit_now(&mut self, ctx: &mut Context<Self>) {
         self.pipeline.scheduled = false;
-        if self.failed || self.pipeline.in_flight.is_some() {
+        if self.failed || !self.lane_free() {
             return;
         }
         let mut batch = std::mem::take(&mut self.pipeline.next);
@@ -208,17 +252,25 @@ impl OrderSinkActor {
             }
         }
         batch.records = self.journal.uncommitted() as u64;
-        match self.journal.start_commit() {
+        let seq = self.pipeline.next_seq;
+        self.pipeline.next_seq += 1;
+        let landing = match self.journal.start_commit() {
             Some(commit) => {
-                self.pipeline.in_flight = Some(batch);
                 let run = tokio::task::spawn_blocking(move || commit.run());
-                ctx.spawn(run.into_actor(self).map(|ran, act, ctx| {
+                ctx.spawn(run.into_actor(self).map(move |ran, act, ctx| {
                     let ran = ran.unwrap_or_else(|panicked| Committed::failed(panicked.into()));
-                    act.committed(ran, ctx)
+                    act.committed(seq, ran, ctx)
                 }));
+                Landing::Pending
             }
-            None => self.release(batch),
-        }
+            None => Landing::NothingToWrite,
+        };
+        self.pipeline.in_flight.push_back(InFlight {
+            seq,
+            batch,
+            landing,
+        });
+        self.land_in_order(ctx);
         self.decide_deferred(ctx);
         self.commit_when_due(ctx);
     }
@@ -235,22 +287,42 @@ impl OrderSinkActor {
         }
     }
 
-    /// The commit in flight ended: on success its answers go, its turns
-    /// are released and the next commit starts with what was decided
-    /// meanwhile; on failure nothing more is answered.
-    fn committed(&mut self, ran: Committed, ctx: &mut Context<Self>) {
-        let batch = self.pipeline.in_flight.take().unwrap_or_default();
-        if self.failed {
-            return;
+    /// Commit `seq` ended: it lands with every ended commit after it once
+    /// all before it have, and the next commit starts with what was
+    /// decided meanwhile.
+    fn committed(&mut self, seq: u64, ran: Committed, ctx: &mut Context<Self>) {
+        if let Some(c) = self.pipeline.in_flight.iter_mut().find(|c| c.seq == seq) {
+            c.landing = Landing::Ran(ran);
         }
-        if let Err(e) = self.journal.finish_commit(ran) {
-            return self.fail(ctx, JournalFailed(e));
-        }
-        let counts = &mut self.desk.counts;
-        counts.commits += 1;
-        counts.largest_commit = counts.largest_commit.max(batch.records);
-        self.release(batch);
+        self.land_in_order(ctx);
         self.commit_when_due(ctx);
+    }
+
+    /// Lands the oldest commits that have ended, in the order they
+    /// started: on success their answers go and their turns are released;
+    /// on a failure nothing more is answered.
+    fn land_in_order(&mut self, ctx: &mut Context<Self>) {
+        while !self.failed {
+            let ready = match self.pipeline.in_flight.front() {
+                Some(c) => !matches!(c.landing, Landing::Pending),
+                None => false,
+            };
+            if !ready {
+                return;
+            }
+            let Some(InFlight { batch, landing, .. }) = self.pipeline.in_flight.pop_front() else {
+                return;
+            };
+            if let Landing::Ran(ran) = landing {
+                if let Err(e) = self.journal.finish_commit(ran) {
+                    return self.fail(ctx, JournalFailed(e));
+                }
+                let counts = &mut self.desk.counts;
+                counts.commits += 1;
+                counts.largest_commit = counts.largest_commit.max(batch.records);
+            }
+            self.release(batch);
+        }
     }
 
     /// Sends the answers of a durable batch (cutting a client whose unread
@@ -288,7 +360,7 @@ impl OrderSinkActor {
             .pipeline
             .in_flight
             .iter()
-            .flat_map(|b| b.answers.iter().map(|(conn, _)| *conn))
+            .flat_map(|c| c.batch.answers.iter().map(|(conn, _)| *conn))
             .collect();
         let metrics = self.journal.metrics();
         self.clients.retain(|conn, c| {

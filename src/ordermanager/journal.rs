@@ -24,9 +24,16 @@
 //! the caller's thread: [`OrderJournal::start_commit`] takes the buffered
 //! records as a [`Commit`], whose blocking [`Commit::run`] goes to another
 //! thread while new records are buffered, and
-//! [`OrderJournal::finish_commit`] takes its outcome back. One commit at a
-//! time: the caller starts the next only after finishing the last, so
-//! records reach the file in the order they were appended.
+//! [`OrderJournal::finish_commit`] takes its outcome back. Several commits
+//! may be on their way at once ([`OrderJournal::can_start_commit`] says
+//! when another may start): each has its own place in the file, fixed when
+//! it starts, so the file holds the records in the order they were
+//! appended; each is written through a descriptor opened `O_DSYNC`, which
+//! makes only that commit's range durable (an `fdatasync` waits for every
+//! dirty page of the file, the other commits' too). Their outcomes must be
+//! finished in the order they started, and nothing of a commit may be
+//! answered before every earlier one is durable: recovery reads up to the
+//! first gap.
 //!
 //! Reserved space: with [`OrderJournal::reserving`] (the ordermanager's
 //! `journal_reserve_kib`), the file is extended ahead of the records in
@@ -53,7 +60,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -231,9 +238,17 @@ fn write_anonymous_key(addr: &str, key: &mut String) {
 /// The append side of the journal.
 #[derive(Debug)]
 pub struct OrderJournal {
-    /// Opened for writing at explicit offsets; shared with the [`Commit`]
-    /// in flight, which writes it from another thread.
+    /// Opened for writing at explicit offsets; shared with the [`Commit`]s
+    /// in flight, which write it from other threads.
     file: Arc<File>,
+    /// The same file opened `O_DSYNC`: a write through it returns once its
+    /// bytes are durable, without waiting for other commits' bytes.
+    dsync: Option<Arc<File>>,
+    /// Commits started and not yet finished.
+    in_flight: usize,
+    /// A commit in flight is zero-filling the next reserve: no other may
+    /// start until it is finished (it writes where they would).
+    reserving: bool,
     /// Where the next commit's records go: just after the last record.
     end: u64,
     /// The file's length: zeros from `end` to here, written ahead.
@@ -243,15 +258,22 @@ pub struct OrderJournal {
     reserve_step: u64,
     /// Records appended but not yet committed.
     pending: Vec<u8>,
-    /// The buffer of the last finished commit, reused for the records
-    /// appended while the next one runs (no allocation per commit).
-    spare: Vec<u8>,
+    /// Buffers of finished commits, reused for the records appended while
+    /// the next ones run (no allocation per commit).
+    spare: Vec<Vec<u8>>,
     /// Records in `pending`.
     pending_records: usize,
     /// fdatasync on commit (off only in tests and benchmarks of the write path).
     sync: bool,
     /// The role's `/metrics`, when served: fed at each commit.
     metrics: Option<JournalMetrics>,
+    /// Tests: the next commit waits this long before writing, so a test
+    /// can hold one commit on its way while others run.
+    #[cfg(test)]
+    pub(crate) delay_next: Option<Duration>,
+    /// Tests: true while a delayed commit waits.
+    #[cfg(test)]
+    pub(crate) holding: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The journal's side of the ordermanager's metrics.
@@ -292,17 +314,28 @@ impl OrderJournal {
             file.set_len(scan.end_offset)?;
             file.sync_all()?;
         }
+        let dsync = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DSYNC)
+            .open(path)?;
         Ok((
             OrderJournal {
                 file: Arc::new(file),
+                dsync: Some(Arc::new(dsync)),
+                in_flight: 0,
+                reserving: false,
                 end: scan.end_offset,
                 reserved: scan.end_offset,
                 reserve_step: 0,
                 pending: Vec::with_capacity(64 * 1024),
-                spare: Vec::with_capacity(64 * 1024),
+                spare: Vec::new(),
                 pending_records: 0,
                 sync: true,
                 metrics: None,
+                #[cfg(test)]
+                delay_next: None,
+                #[cfg(test)]
+                holding: Default::default(),
             },
             scan,
         ))
@@ -314,6 +347,9 @@ impl OrderJournal {
     pub(crate) fn on_file(file: File) -> OrderJournal {
         OrderJournal {
             file: Arc::new(file),
+            dsync: None,
+            in_flight: 0,
+            reserving: false,
             end: 0,
             reserved: 0,
             reserve_step: 0,
@@ -322,6 +358,8 @@ impl OrderJournal {
             pending_records: 0,
             sync: true,
             metrics: None,
+            delay_next: None,
+            holding: Default::default(),
         }
     }
 
@@ -378,15 +416,31 @@ impl OrderJournal {
         }
     }
 
+    /// Whether a commit of what is buffered may start now, with
+    /// `in_flight()` commits on their way: not while one of them reserves
+    /// space, and one that must reserve space waits until it is alone.
+    pub fn can_start_commit(&self) -> bool {
+        let must_reserve =
+            self.reserve_step > 0 && self.end + self.pending.len() as u64 > self.reserved;
+        !self.reserving && (self.in_flight == 0 || !must_reserve)
+    }
+
+    /// Commits started and not yet finished.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
     /// Takes every buffered record as one [`Commit`] (`None`: nothing is
     /// buffered); records appended from now on wait for the next one.
-    /// Finish it with [`finish_commit`](Self::finish_commit) before starting
-    /// another, so the file holds the records in the order they came.
+    /// Start it only when [`can_start_commit`](Self::can_start_commit), and
+    /// finish commits in the order they started.
     pub fn start_commit(&mut self) -> Option<Commit> {
         if self.pending.is_empty() {
             return None;
         }
-        let records = std::mem::replace(&mut self.pending, std::mem::take(&mut self.spare));
+        debug_assert!(self.can_start_commit());
+        let next = self.spare.pop().unwrap_or_default();
+        let records = std::mem::replace(&mut self.pending, next);
         self.pending_records = 0;
         let offset = self.end;
         self.end += records.len() as u64;
@@ -396,8 +450,13 @@ impl OrderJournal {
             self.reserved = self.end.next_multiple_of(self.reserve_step);
             self.reserved
         });
+        self.in_flight += 1;
+        self.reserving = reserve_to.is_some();
         Some(Commit {
+            #[cfg(test)]
+            delay: self.delay_next.take().map(|d| (d, self.holding.clone())),
             file: self.file.clone(),
+            dsync: self.dsync.clone().filter(|_| self.sync),
             offset,
             reserve_to,
             records,
@@ -415,13 +474,18 @@ impl OrderJournal {
             fsync,
             mut records,
             tally,
+            reserved,
         } = done;
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if reserved {
+            self.reserving = false;
+        }
         result?;
         if let (Some(m), Some(mut tally)) = (&self.metrics, tally) {
             m.sink.committed(&mut tally, fsync);
         }
         records.clear();
-        self.spare = records;
+        self.spare.push(records);
         Ok(())
     }
 }
@@ -464,8 +528,14 @@ static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 /// that must stay responsive runs it on another thread.
 #[derive(Debug)]
 pub struct Commit {
+    /// Tests: wait this long first (see `OrderJournal::delay_next`).
+    #[cfg(test)]
+    delay: Option<(Duration, Arc<std::sync::atomic::AtomicBool>)>,
     /// The journal's file, written at `offset`.
     file: Arc<File>,
+    /// The file opened `O_DSYNC`, when the commit syncs: its records are
+    /// written through it, durable when the write returns.
+    dsync: Option<Arc<File>>,
     /// Where the records go: just after the previous commit's.
     offset: u64,
     /// Zero-fill the file from the records' end to here first (reserving
@@ -490,6 +560,8 @@ pub struct Committed {
     records: Vec<u8>,
     /// The records' outcomes.
     tally: Option<JournalTally>,
+    /// This commit zero-filled the next reserve.
+    reserved: bool,
 }
 
 impl Committed {
@@ -501,29 +573,39 @@ impl Committed {
             fsync: None,
             records: Vec::new(),
             tally: None,
+            reserved: false,
         }
     }
 }
 
 impl Commit {
-    /// Writes the records at their offset with one write (reserving the
-    /// next step of zeros after them when due) and, unless the journal does
-    /// not sync, waits for them to be on disk (fdatasync).
+    /// Writes the records at their offset with one write and, unless the
+    /// journal does not sync, waits for them to be on disk: through the
+    /// `O_DSYNC` descriptor (this range only), or, when the commit also
+    /// reserves the next step of zeros after them, with one fdatasync of
+    /// both (the only sync that must commit the file's new length).
     pub fn run(self) -> Committed {
-        let mut fsync = None;
-        let result = self.write().and_then(|()| {
-            if self.sync {
-                let started = Instant::now();
-                self.file.sync_data()?;
-                fsync = Some(started.elapsed());
-            }
-            Ok(())
-        });
+        #[cfg(test)]
+        if let Some((delay, holding)) = &self.delay {
+            use std::sync::atomic::Ordering::SeqCst;
+            holding.store(true, SeqCst);
+            std::thread::sleep(*delay);
+            holding.store(false, SeqCst);
+        }
+        let started = Instant::now();
+        let result = match (&self.dsync, self.reserve_to) {
+            (Some(dsync), None) => dsync.write_all_at(&self.records, self.offset),
+            _ => self.write().and_then(|()| match self.sync {
+                true => self.file.sync_data(),
+                false => Ok(()),
+            }),
+        };
         Committed {
+            fsync: (self.sync && result.is_ok()).then(|| started.elapsed()),
             result,
-            fsync,
             records: self.records,
             tally: self.tally,
+            reserved: self.reserve_to.is_some(),
         }
     }
 

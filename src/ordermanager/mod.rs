@@ -178,6 +178,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         max_orders_per_sec: om.max_orders_per_sec,
         durability: om.durability,
         group_commit: Duration::from_millis(om.group_commit_ms),
+        commit_lanes: om.commit_lanes.max(1),
         band_table: om.shared_memory_name.clone(),
         positions_every: Duration::from_millis(om.positions_interval_ms),
         max_reply_backlog: om.max_reply_backlog,

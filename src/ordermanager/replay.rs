@@ -200,6 +200,18 @@ pub fn replay_journal(
     Ok(reader.end())
 }
 
+/// The client order ids of every record of the journal at `path`, in
+/// order (tests: every record there has an id).
+#[cfg(test)]
+pub(crate) fn recorded_ids(path: &Path) -> Vec<String> {
+    read_journal(path, 0)
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.client_order_id.unwrap())
+        .collect()
+}
+
 /// A journal read whole by [`read_journal`]: for tests and tools on small
 /// journals only; processes stream with [`replay_journal`].
 #[derive(Debug, Clone, PartialEq)]

@@ -42,6 +42,8 @@ pub struct SinkSettings {
     pub durability: Durability,
     /// Longest wait to gather a group commit (zero: commit each batch at once).
     pub group_commit: Duration,
+    /// Group commits on their way to disk at once (at least 1).
+    pub commit_lanes: usize,
     /// Segment to read last prices from for the price band.
     pub band_table: String,
     /// Period of the positions log; zero = only at a stop.

@@ -35,6 +35,7 @@ fn settings(durability: Durability, group_ms: u64) -> SinkSettings {
         max_orders_per_sec: 1_000_000,
         durability,
         group_commit: Duration::from_millis(group_ms),
+        commit_lanes: 2,
         band_table: format!("ut_om_none_{}", std::process::id()),
         positions_every: Duration::ZERO,
         max_reply_backlog: MAX_REPLY_BACKLOG,

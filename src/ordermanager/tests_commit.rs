@@ -70,3 +70,69 @@ async fn a_client_gets_one_turn_per_commit_over_all_its_connections() {
     );
     assert!(counts.commits >= (80 / PER_TURN) as u64, "{counts:?}");
 }
+
+/// A second lane: while a flooder's commit is held on its way to disk,
+/// another client's order is committed at once (its record reaches the
+/// file first), but answered only once the held commit has landed, so
+/// answers keep the journal's order and nothing is answered ahead of a gap.
+#[actix_rt::test]
+async fn a_second_commit_runs_beside_a_slow_one_and_lands_after_it() {
+    const HELD: Duration = Duration::from_millis(400);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders.journal");
+    let (mut journal, _) = OrderJournal::open(&path, |_| {}).unwrap();
+    journal.delay_next = Some(HELD);
+    let holding = journal.holding.clone();
+    // No reserve: the held commit is not one that zero-fills ahead, which
+    // runs alone.
+    let sink = OrderSinkActor::new(
+        settings(Durability::Group, 0),
+        journal,
+        PositionBook::default(),
+        SeenIds::default(),
+        discard(),
+    )
+    .start();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    serve(listener, &sink);
+
+    let mut flood = authed(addr, "flood").await;
+    let mut good = authed(addr, "good").await;
+    let held_from = std::time::Instant::now();
+    flood.write_all(b"1,BUY,1,MSFT,10,f0-00*").await.unwrap();
+    // The flood's commit is started (and held) before the good order comes.
+    wait_for(|| holding.load(std::sync::atomic::Ordering::SeqCst)).await;
+    good.write_all(b"1,BUY,1,AAPL,10,g0-00*").await.unwrap();
+    // The good order's record is on file while the flood's is still held.
+    let on_file = |needle: &str| {
+        std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+    };
+    wait_for(|| on_file("g0-00")).await;
+    assert!(!on_file("f0-00"), "the good commit ran beside the held one");
+    assert_eq!(answers(&mut good, 1).await, ["ACK,g0-00"]);
+    assert!(
+        held_from.elapsed() >= HELD,
+        "answered only after the held commit landed"
+    );
+    assert_eq!(answers(&mut flood, 1).await, ["ACK,f0-00"]);
+    assert_eq!(
+        crate::ordermanager::replay::recorded_ids(&path),
+        ["f0-00", "g0-00"],
+        "the journal keeps the decision order"
+    );
+    let counts = sink.send(GetCounts::<SinkCounts>::new()).await.unwrap();
+    assert_eq!((counts.accepted, counts.commits), (2, 2));
+}
+
+/// Polls `cond` every 5 ms for at most 10 s.
+async fn wait_for(mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met in 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

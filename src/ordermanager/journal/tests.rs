@@ -121,13 +121,7 @@ fn a_torn_last_record_is_reported_and_cut_off() {
     );
     j.append(&record(Some("c"), Outcome::Accepted)).unwrap();
     j.commit().unwrap();
-    let ids: Vec<_> = read_journal(&path, 0)
-        .unwrap()
-        .records
-        .into_iter()
-        .map(|r| r.client_order_id.unwrap())
-        .collect();
-    assert_eq!(ids, ["a", "c"]);
+    assert_eq!(ids_read(&path), ["a", "c"]);
 }
 
 #[test]
@@ -183,15 +177,7 @@ fn fresh_sets_the_journal_aside_under_a_utc_name_and_never_replaces_one() {
     assert_eq!((end.records, end.end_offset), (0, 0), "starts empty");
 }
 
-/// The journal's records as text, read with the project's reader.
-fn ids_read(path: &Path) -> Vec<String> {
-    read_journal(path, 0)
-        .unwrap()
-        .records
-        .into_iter()
-        .map(|r| r.client_order_id.unwrap())
-        .collect()
-}
+use crate::ordermanager::replay::recorded_ids as ids_read;
 
 /// A new journal in a temp dir, reserving `step` bytes ahead.
 fn reserving(step: u64) -> (tempfile::TempDir, std::path::PathBuf, OrderJournal) {
