@@ -9,9 +9,10 @@
 //! * single-reader TCP read + frame split + parse of market data frames,
 //!   written by a child as fast as it can (the orderbook's work, minus the
 //!   table);
-//! * one small journal-sized append plus `fdatasync` in the scratch
-//!   directory (what an ACK must wait for), taken next to the scenario it
-//!   is the floor of.
+//! * one journal-sized durable write in the scratch directory, made the
+//!   way the journal makes its commits (in place over zeros written ahead,
+//!   through an `O_DSYNC` descriptor): what an ACK must wait for, taken
+//!   next to the scenario it is the floor of.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -51,7 +52,7 @@ pub struct Floors {
     pub parse_frames_per_s: f64,
     /// Frames that throughput was measured over.
     pub parse_frames: u64,
-    /// One append + `fdatasync`, ns.
+    /// One journal-sized durable write, as the journal commits, ns.
     pub fsync: Histogram<u64>,
 }
 
@@ -227,23 +228,27 @@ fn measure_read_parse(work: &Path, frames: u64) -> anyhow::Result<f64> {
     Ok(parsed as f64 / secs)
 }
 
-/// Appends a journal-sized record and `fdatasync`s it `n` times in `work`.
+/// Writes a journal-sized record durably `n` times in `work`, as the
+/// journal commits: over zeros reserved ahead, through `O_DSYNC`.
 ///
 /// Taken right before the tick → ACK scenario rather than with the other
 /// floors: a shared disk's flush time drifts within a minute, and the
 /// ratio should compare like with like.
 pub fn measure_fsync(work: &Path, n: usize) -> anyhow::Result<Histogram<u64>> {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
     let path = work.join("fsync-floor.journal");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)?;
     let record = [b'j'; 200];
+    let mut reserve = std::fs::File::create(&path)?;
+    reserve.write_all(&vec![0u8; n * record.len()])?;
+    reserve.sync_all()?;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DSYNC)
+        .open(&path)?;
     let mut hist = new_hist();
-    for _ in 0..n {
+    for i in 0..n {
         let t0 = Instant::now();
-        f.write_all(&record)?;
-        f.sync_data()?;
+        f.write_all_at(&record, (i * record.len()) as u64)?;
         hist.record((t0.elapsed().as_nanos() as u64).max(1))?;
     }
     drop(f);

@@ -176,7 +176,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         plan.single_samples
     ));
     runs.push(pipeline::one_in_flight(work.path(), plan.single_samples)?);
-    progress("floor: journal-sized append + fdatasync");
+    progress("floor: journal-sized durable write (O_DSYNC, in place)");
     floors.fsync = floors::measure_fsync(work.path(), if args.quick { 50 } else { 500 })?;
     progress(&format!(
         "tick → ACK through a real ordermanager at 1000 ticks/s for {} s",

@@ -162,7 +162,7 @@ fn floors(f: &Floors) -> String {
     );
     row(
         &mut s,
-        "journal-sized append + `fdatasync`",
+        "journal-sized durable write (in place, `O_DSYNC`, as the journal commits)",
         &f.fsync,
         &format!("{} syncs, temp dir", f.fsync.len()),
     );
@@ -244,7 +244,7 @@ fn latency(f: &Floors, runs: &[Outcome]) -> String {
         );
     }
     let fs50 = f.fsync.value_at_quantile(0.5);
-    let _ = writeln!(s, "\nFloor of tick → ACK: RTT p50 + `fdatasync` p50 = {}; the proxy adds one more loopback hop.", fmt_ns(rtt50 + fs50));
+    let _ = writeln!(s, "\nFloor of tick → ACK: RTT p50 + durable write p50 = {}; the proxy adds one more loopback hop.", fmt_ns(rtt50 + fs50));
     if let Some(ack) = runs.iter().find(|r| r.name.contains("ACK")) {
         let _ = writeln!(
             s,
