@@ -16,9 +16,13 @@
 //! frames) into each commit, however fast it writes: commits stay small.
 //!
 //! Lanes: with a second commit allowed on its way, that good order does not
-//! wait for the flooder's commit at all: it starts its own at once (the
-//! flooder cannot fill the second lane: its next turn waits for its last
-//! commit). Commits end in any order but land in the order they started
+//! wait for the flooder's commit at all: it starts its own at once. The
+//! flooder cannot fill the second lane: a client (by its risk key, over all
+//! its connections) has at most one turn on its way, in the next commit or
+//! in one in flight; its other connections' turns are deferred until that
+//! one lands. (Counted per commit only, a flooder reconnecting on a second
+//! connection had a turn in both lanes, and a measured well-behaved order
+//! then never had a commit of its own.) Commits end in any order but land in the order they started
 //! ([`Pipeline::in_flight`]): a commit's answers go, and its turns are
 //! released, only once every earlier commit is durable too, because
 //! recovery reads the journal up to its first gap, and a client's answers
@@ -67,8 +71,8 @@ pub(super) struct Batch {
     pub keys: HashSet<String>,
 }
 
-/// A turn of a client that already had one in the next commit (from
-/// another of its connections): decided once that commit has started.
+/// A turn of a client that already had one on its way (from another of
+/// its connections): decided once that one's commit has landed.
 pub(super) struct Deferred {
     /// Whose.
     pub conn: ConnId,
@@ -122,12 +126,13 @@ pub(super) struct Pipeline {
 impl OrderSinkActor {
     /// Takes the frames of one event (at most
     /// `ordermanager.max_frames_per_turn` of one socket read): decided now,
-    /// or after the next commit starts when this client (by its risk key,
-    /// over all its connections) already has a turn in it. The answer to
-    /// the event, which lets the session read and send its next turn, comes
-    /// once the commit holding this turn's records and answers is done, so
-    /// one client puts at most one turn into a commit however fast it sends
-    /// and however many connections it opens.
+    /// or once this client (by its risk key, over all its connections) has
+    /// no turn left on its way, neither in the next commit nor in one in
+    /// flight. The answer to the event, which lets the session read and
+    /// send its next turn, comes once the commit holding this turn's
+    /// records and answers has landed, so one client has at most one turn
+    /// on its way to disk however fast it sends and however many
+    /// connections it opens: it fills one commit lane at most.
     pub(super) fn handle_frames(
         &mut self,
         conn: ConnId,
@@ -141,7 +146,7 @@ impl OrderSinkActor {
         let waiting = Box::pin(async move {
             let _ = released.await;
         });
-        if self.has_turn_in_next_commit(conn) {
+        if self.has_turn_on_its_way(conn) {
             let deferred = Deferred { conn, frames, turn };
             self.pipeline.deferred.push_back(deferred);
             return waiting;
@@ -151,10 +156,18 @@ impl OrderSinkActor {
         waiting
     }
 
-    /// Whether the client on `conn` already has a turn in the next commit.
-    pub(super) fn has_turn_in_next_commit(&self, conn: ConnId) -> bool {
-        let key = self.clients.get(&conn).and_then(Client::who);
-        key.is_some_and(|(_, key)| self.pipeline.next.keys.contains(key))
+    /// Whether the client on `conn` already has a turn in the next commit
+    /// or in one on its way to disk.
+    pub(super) fn has_turn_on_its_way(&self, conn: ConnId) -> bool {
+        let Some((_, key)) = self.clients.get(&conn).and_then(Client::who) else {
+            return false;
+        };
+        let pipeline = &self.pipeline;
+        pipeline.next.keys.contains(key)
+            || pipeline
+                .in_flight
+                .iter()
+                .any(|c| c.batch.keys.contains(key))
     }
 
     /// Decides one turn; `turn` is told by the next commit to end, or at
@@ -275,11 +288,11 @@ impl OrderSinkActor {
         self.commit_when_due(ctx);
     }
 
-    /// Decides the deferred turns whose clients have none in the next
-    /// commit yet (one each, oldest first); the others wait for the one after.
+    /// Decides the deferred turns whose clients have none on its way any
+    /// more (one each, oldest first); the others wait for a later landing.
     fn decide_deferred(&mut self, ctx: &mut Context<Self>) {
         for d in std::mem::take(&mut self.pipeline.deferred) {
-            if self.has_turn_in_next_commit(d.conn) {
+            if self.has_turn_on_its_way(d.conn) {
                 self.pipeline.deferred.push_back(d);
             } else {
                 self.decide_turn(d.conn, &d.frames, d.turn, ctx);
@@ -295,6 +308,7 @@ impl OrderSinkActor {
             c.landing = Landing::Ran(ran);
         }
         self.land_in_order(ctx);
+        self.decide_deferred(ctx);
         self.commit_when_due(ctx);
     }
 

@@ -75,6 +75,8 @@ async fn a_client_gets_one_turn_per_commit_over_all_its_connections() {
 /// another client's order is committed at once (its record reaches the
 /// file first), but answered only once the held commit has landed, so
 /// answers keep the journal's order and nothing is answered ahead of a gap.
+/// The flooder's second connection cannot take that lane: its turn waits
+/// until the client's held one has landed.
 #[actix_rt::test]
 async fn a_second_commit_runs_beside_a_slow_one_and_lands_after_it() {
     const HELD: Duration = Duration::from_millis(400);
@@ -98,11 +100,14 @@ async fn a_second_commit_runs_beside_a_slow_one_and_lands_after_it() {
     serve(listener, &sink);
 
     let mut flood = authed(addr, "flood").await;
+    let mut flood2 = authed(addr, "flood").await;
     let mut good = authed(addr, "good").await;
     let held_from = std::time::Instant::now();
     flood.write_all(b"1,BUY,1,MSFT,10,f0-00*").await.unwrap();
     // The flood's commit is started (and held) before the good order comes.
     wait_for(|| holding.load(std::sync::atomic::Ordering::SeqCst)).await;
+    flood2.write_all(b"1,BUY,1,MSFT,10,f1-00*").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
     good.write_all(b"1,BUY,1,AAPL,10,g0-00*").await.unwrap();
     // The good order's record is on file while the flood's is still held.
     let on_file = |needle: &str| {
@@ -110,19 +115,21 @@ async fn a_second_commit_runs_beside_a_slow_one_and_lands_after_it() {
     };
     wait_for(|| on_file("g0-00")).await;
     assert!(!on_file("f0-00"), "the good commit ran beside the held one");
+    assert!(!on_file("f1-00"), "the flooder's other connection waited");
     assert_eq!(answers(&mut good, 1).await, ["ACK,g0-00"]);
     assert!(
         held_from.elapsed() >= HELD,
         "answered only after the held commit landed"
     );
     assert_eq!(answers(&mut flood, 1).await, ["ACK,f0-00"]);
+    assert_eq!(answers(&mut flood2, 1).await, ["ACK,f1-00"]);
     assert_eq!(
         crate::ordermanager::replay::recorded_ids(&path),
-        ["f0-00", "g0-00"],
+        ["f0-00", "g0-00", "f1-00"],
         "the journal keeps the decision order"
     );
     let counts = sink.send(GetCounts::<SinkCounts>::new()).await.unwrap();
-    assert_eq!((counts.accepted, counts.commits), (2, 2));
+    assert_eq!((counts.accepted, counts.commits), (3, 3));
 }
 
 /// Polls `cond` every 5 ms for at most 10 s.
