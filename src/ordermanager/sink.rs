@@ -350,7 +350,19 @@ impl OrderSinkActor {
         }
         if let Some(c) = self.clients.get_mut(&conn) {
             c.gone = true;
-            slog::debug!(self.log, "client disconnected"; "client" => &c.peer, "reason" => %reason);
+            // A limit that cut the client is worth a line at any log level
+            // (rate-limited); an ordinary goodbye only when debugging.
+            let cut_by_a_limit = matches!(
+                reason,
+                LinkDown::Idle(_) | LinkDown::PartialFrame(_) | LinkDown::Unframeable(_)
+            );
+            match cut_by_a_limit.then(|| self.conn_log.allow()).flatten() {
+                Some(skipped) => slog::warn!(self.log, "client disconnected"; "client" => &c.peer,
+                    "reason" => %reason, "not_logged_before" => skipped),
+                None => {
+                    slog::debug!(self.log, "client disconnected"; "client" => &c.peer, "reason" => %reason)
+                }
+            }
         }
         self.forget_gone_clients();
         self.commit_when_due(ctx);
