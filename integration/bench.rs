@@ -42,7 +42,7 @@ fn quick_bench_writes_every_section_and_loses_no_tick() {
         "the same, each after 2 ms idle",
         "its floor is the idle round trip",
         "read + split + parse",
-        "`fdatasync`",
+        "`O_DSYNC`",
         "## Feed throughput, rate = 0",
         "through the orderbook",
         "to the strategy's last tick",

@@ -95,12 +95,15 @@ pub fn init(
         .filter(move |r: &slog::Record| terminal && r.tag() != FILE_ONLY)
         .fuse();
     let both = slog::Duplicate::new(file_drain, term_drain).fuse();
-    let (drain, guard) = slog_async::Async::new(both.filter_level(level).fuse())
+    let (drain, guard) = slog_async::Async::new(both)
         .chan_size(CHANNEL_SIZE)
         .overflow_strategy(slog_async::OverflowStrategy::Block)
         .thread_name(format!("log-{role}"))
         .build_with_guard();
-    let log = Logger::root(drain.fuse(), o!("role" => role));
+    // The level is checked before the queue, on the caller's thread: a
+    // record below it (a debug line per order at `info`) is dropped at
+    // once, never copied into the queue or handed to the logging thread.
+    let log = Logger::root(drain.filter_level(level).fuse(), o!("role" => role));
     Ok((log, LogGuard { _async: guard }))
 }
 
@@ -166,6 +169,28 @@ mod tests {
             level: "info".into(),
             max_file_mb: 64,
             keep_files: 3,
+        }
+    }
+
+    /// `logs.level` decides, in this build whatever its profile: slog
+    /// compiles debug lines out of release builds unless told otherwise
+    /// (Cargo.toml), and `cargo test --release` runs this too.
+    #[test]
+    fn the_level_setting_keeps_or_drops_debug_lines_in_any_build() {
+        for (level, debug_kept) in [("info", false), ("debug", true)] {
+            let dir = tempfile::tempdir().unwrap();
+            let logs = LogConfig {
+                level: level.into(),
+                ..logs_in(dir.path())
+            };
+            {
+                let (log, _guard) = init(&logs, "x.log", "test", false).unwrap();
+                slog::debug!(log, "a debug line");
+                slog::info!(log, "an info line");
+            }
+            let text = std::fs::read_to_string(dir.path().join("x.log")).unwrap();
+            assert!(text.contains("an info line"), "{level}: {text}");
+            assert_eq!(text.contains("a debug line"), debug_kept, "{level}: {text}");
         }
     }
 
