@@ -223,7 +223,7 @@ impl OrderSinkActor {
             return;
         }
         if !self.waiting() {
-            if self.pipeline.in_flight.is_empty() {
+            if self.pipeline.in_flight.is_empty() && !self.journal.filling() {
                 for idle in self.pipeline.idle.drain(..) {
                     let _ = idle.send(());
                 }
@@ -284,8 +284,29 @@ impl OrderSinkActor {
             landing,
         });
         self.land_in_order(ctx);
+        self.fill_ahead(ctx);
         self.decide_deferred(ctx);
         self.commit_when_due(ctx);
+    }
+
+    /// Starts zero-filling the journal's next reserve when it is due, on a
+    /// blocking thread beside the commits (see `OrderJournal::start_fill`);
+    /// its end may let a commit that waited for room start.
+    fn fill_ahead(&mut self, ctx: &mut Context<Self>) {
+        if self.failed {
+            return;
+        }
+        let Some(fill) = self.journal.start_fill() else {
+            return;
+        };
+        let run = tokio::task::spawn_blocking(move || fill.run());
+        ctx.spawn(run.into_actor(self).map(|ran, act, ctx| {
+            let ran = ran.unwrap_or_else(|panicked| Err(panicked.into()));
+            if let Err(e) = act.journal.finish_fill(ran) {
+                return act.fail(ctx, JournalFailed(e));
+            }
+            act.commit_when_due(ctx);
+        }));
     }
 
     /// Decides the deferred turns whose clients have none on its way any

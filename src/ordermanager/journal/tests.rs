@@ -293,3 +293,40 @@ fn bytes_after_the_reserved_zeros_are_reported_as_a_torn_tail_and_cut() {
     assert_eq!((scan.records, scan.torn_tail), (1, true));
     assert_eq!(std::fs::metadata(&path).unwrap().len(), end);
 }
+
+/// Past half its reserve the journal zero-fills the next step beside the
+/// commits, which go on writing below it; a commit that would not fit
+/// waits for the fill instead of writing where it writes.
+#[test]
+fn the_next_reserve_is_filled_beside_the_commits_once_half_is_used() {
+    let (_dir, path, mut j) = reserving(8192);
+    commit_ids(&mut j, &["a"]);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 8192);
+    assert!(j.start_fill().is_none(), "under half used");
+    let many: Vec<String> = (0..30).map(|i| format!("m{i}")).collect();
+    commit_ids(&mut j, &many.iter().map(String::as_str).collect::<Vec<_>>());
+    let fill = j.start_fill().expect("over half used: a fill is due");
+    assert!(
+        j.filling() && j.start_fill().is_none(),
+        "one fill at a time"
+    );
+    // A commit that fits goes on while the fill is on its way.
+    j.append(&record(Some("fits"), Outcome::Accepted)).unwrap();
+    assert!(j.can_start_commit());
+    let commit = j.start_commit().unwrap();
+    // One that would pass the reserve waits for the fill.
+    let big: Vec<String> = (0..40).map(|i| format!("big{i}")).collect();
+    for id in &big {
+        j.append(&record(Some(id), Outcome::Accepted)).unwrap();
+    }
+    assert!(!j.can_start_commit());
+    fill.run().unwrap();
+    j.finish_fill(Ok(())).unwrap();
+    j.finish_commit(commit.run()).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 16_384);
+    assert!(j.can_start_commit());
+    j.commit().unwrap();
+    assert_eq!(ids_read(&path).len(), 1 + 30 + 1 + 40);
+    drop(j);
+    assert!(!std::fs::read(&path).unwrap().contains(&0));
+}
