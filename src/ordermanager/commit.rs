@@ -206,10 +206,11 @@ impl OrderSinkActor {
         }
     }
 
-    /// Whether anything decided is not yet committed and answered.
+    /// Whether anything decided waits for the next commit. Deferred turns
+    /// do not count: they wait for a landing, not for a commit, and an
+    /// empty commit started for them would only take a lane.
     pub(super) fn waiting(&self) -> bool {
         self.journal.uncommitted() > 0
-            || !self.pipeline.deferred.is_empty()
             || !self.pipeline.next.executed.is_empty()
             || !self.pipeline.next.turns.is_empty()
             || self.clients.values().any(|c| !c.pending.is_empty())
@@ -223,7 +224,10 @@ impl OrderSinkActor {
             return;
         }
         if !self.waiting() {
-            if self.pipeline.in_flight.is_empty() && !self.journal.filling() {
+            let settled = self.pipeline.in_flight.is_empty()
+                && self.pipeline.deferred.is_empty()
+                && !self.journal.filling();
+            if settled {
                 for idle in self.pipeline.idle.drain(..) {
                     let _ = idle.send(());
                 }
@@ -293,7 +297,9 @@ impl OrderSinkActor {
     /// blocking thread beside the commits (see `OrderJournal::start_fill`);
     /// its end may let a commit that waited for room start.
     fn fill_ahead(&mut self, ctx: &mut Context<Self>) {
-        if self.failed {
+        // Under `every` each record is committed on this thread, outside
+        // the lanes, and would not wait for a fill: it reserves itself.
+        if self.failed || self.settings.durability == Durability::Every {
             return;
         }
         let Some(fill) = self.journal.start_fill() else {

@@ -415,8 +415,16 @@ impl OrderJournal {
     }
 
     /// Writes every buffered record with one write and makes it durable,
-    /// on this thread.
+    /// on this thread. Refused (an error, nothing written) while a commit
+    /// or fill started elsewhere could be writing where this one would.
     pub fn commit(&mut self) -> io::Result<()> {
+        if !self.can_start_commit() {
+            // A caller mixing this with commits or fills on other threads:
+            // writing now could overlap them.
+            return Err(io::Error::other(
+                "a journal commit or fill is still on its way",
+            ));
+        }
         match self.start_commit() {
             Some(commit) => self.finish_commit(commit.run()),
             None => Ok(()),

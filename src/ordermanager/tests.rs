@@ -73,6 +73,8 @@ async fn server_in(settings: SinkSettings, dir: &std::path::Path) -> Server {
     let path = dir.join("orders.journal");
     let mut r = Recovered::new();
     let (journal, _) = OrderJournal::open(&path, |rec| r.take(rec)).unwrap();
+    // A small reserve step, so tests cross it often (the ordermanager's is 1 MiB).
+    let journal = journal.reserving(4096);
     let sink = OrderSinkActor::new(settings, journal, r.book, r.seen, discard()).start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -108,6 +108,10 @@ async fn a_second_commit_runs_beside_a_slow_one_and_lands_after_it() {
     wait_for(|| holding.load(std::sync::atomic::Ordering::SeqCst)).await;
     flood2.write_all(b"1,BUY,1,MSFT,10,f1-00*").await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
+    // A client leaving asks for a commit while that turn is deferred: no
+    // empty commit may take the free lane for it.
+    drop(TcpStream::connect(addr).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(20)).await;
     good.write_all(b"1,BUY,1,AAPL,10,g0-00*").await.unwrap();
     // The good order's record is on file while the flood's is still held.
     let on_file = |needle: &str| {

@@ -320,6 +320,7 @@ fn the_next_reserve_is_filled_beside_the_commits_once_half_is_used() {
         j.append(&record(Some(id), Outcome::Accepted)).unwrap();
     }
     assert!(!j.can_start_commit());
+    assert!(j.commit().is_err(), "a synchronous commit refuses too");
     fill.run().unwrap();
     j.finish_fill(Ok(())).unwrap();
     j.finish_commit(commit.run()).unwrap();
