@@ -238,7 +238,10 @@ impl OrderSinkActor {
             return;
         }
         self.pipeline.scheduled = true;
-        if self.settings.group_commit.is_zero() || self.settings.durability == Durability::Every {
+        let at_once = self.settings.group_commit.is_zero()
+            || self.settings.durability == Durability::Every
+            || self.stopping;
+        if at_once {
             ctx.notify(EndOfPass);
         } else {
             ctx.run_later(self.settings.group_commit, |act, ctx| act.commit_now(ctx));
@@ -435,6 +438,10 @@ impl Handler<Stop> for OrderSinkActor {
         }
         let (idle, committed) = tokio::sync::oneshot::channel();
         self.pipeline.idle.push(idle);
+        // A group commit waiting for company (`group_commit_ms`) is due
+        // now: the stop must not wait for its timer (a late timer finds
+        // nothing to do).
+        self.pipeline.scheduled = false;
         self.commit_when_due(ctx);
         Box::pin(
             async move {
