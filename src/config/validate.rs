@@ -61,27 +61,7 @@ impl Config {
                 format!("{name:?} must be 1-6 letters, digits or '_' (it prefixes order ids)"),
             );
         }
-        if self.gateway.subscriber_queue == 0 {
-            return invalid("gateway.subscriber_queue", "must be at least 1".into());
-        }
-        for (key, count) in [
-            (
-                "gateway.max_subscribers",
-                self.gateway.max_subscribers as u64,
-            ),
-            (
-                "ordermanager.max_connections",
-                self.ordermanager.max_connections as u64,
-            ),
-            (
-                "ordermanager.commit_lanes",
-                self.ordermanager.commit_lanes as u64,
-            ),
-        ] {
-            if count == 0 {
-                return invalid(key, "must be at least 1".into());
-            }
-        }
+        self.validate_counts()?;
         for (key, port) in [
             ("gateway.metrics_port", self.gateway.metrics_port),
             ("orderbook.metrics_port", self.orderbook.metrics_port),
@@ -116,6 +96,21 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// Sizes and counts that must be at least 1.
+    fn validate_counts(&self) -> Result<(), Problem> {
+        let (gw, om) = (&self.gateway, &self.ordermanager);
+        let counts = [
+            ("gateway.subscriber_queue", gw.subscriber_queue as u64),
+            ("gateway.max_subscribers", gw.max_subscribers as u64),
+            ("ordermanager.max_connections", om.max_connections as u64),
+            ("ordermanager.commit_lanes", om.commit_lanes as u64),
+        ];
+        match counts.into_iter().find(|&(_, count)| count == 0) {
+            Some((key, _)) => Err((key, "must be at least 1".into())),
+            None => Ok(()),
+        }
     }
 
     /// The ordermanager's static sanity limits and tokens.
