@@ -22,11 +22,11 @@
 //! in one in flight; its other connections' turns are deferred until that
 //! one lands. (Counted per commit only, a flooder reconnecting on a second
 //! connection had a turn in both lanes, and a measured well-behaved order
-//! then never had a commit of its own.) Commits end in any order but land in the order they started
-//! ([`Pipeline::in_flight`]): a commit's answers go, and its turns are
-//! released, only once every earlier commit is durable too, because
-//! recovery reads the journal up to its first gap, and a client's answers
-//! must keep the order of its orders.
+//! then never had a commit of its own.) Commits end in any order but land
+//! in the order they started ([`Pipeline::in_flight`]): a commit's answers
+//! go, and its turns are released, only once every earlier commit is
+//! durable too, because recovery reads the journal up to its first gap,
+//! and a client's answers must keep the order of its orders.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::Instant;
@@ -346,14 +346,8 @@ impl OrderSinkActor {
     /// started: on success their answers go and their turns are released;
     /// on a failure nothing more is answered.
     fn land_in_order(&mut self, ctx: &mut Context<Self>) {
-        while !self.failed {
-            let ready = match self.pipeline.in_flight.front() {
-                Some(c) => !matches!(c.landing, Landing::Pending),
-                None => false,
-            };
-            if !ready {
-                return;
-            }
+        let ended = |c: &InFlight| !matches!(c.landing, Landing::Pending);
+        while !self.failed && self.pipeline.in_flight.front().is_some_and(ended) {
             let Some(InFlight { batch, landing, .. }) = self.pipeline.in_flight.pop_front() else {
                 return;
             };

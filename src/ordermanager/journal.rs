@@ -46,10 +46,9 @@
 //! with a logger appending 2 MB/s beside it p99 940 → 180 µs. The next
 //! step is zero-filled beside the commits once half of the reserve is used
 //! ([`OrderJournal::start_fill`]); only a commit that finds no room
-//! reserves space itself, alone. While the
-//! ordermanager runs, the file therefore ends in zeros after the last
-//! record; it is cut to its records when the journal is closed, and at the
-//! next start after a crash. Every reader stops at the first NUL byte (no
+//! reserves space itself, alone. While the ordermanager runs, the file
+//! therefore ends in zeros after the last record; it is cut to its records
+//! when the journal is closed, and at the next start after a crash. Every reader stops at the first NUL byte (no
 //! record can hold one: JSON escapes control characters).
 //!
 //! Recovery: [`replay_journal`] hands each record to a visitor as it reads
@@ -323,49 +322,37 @@ impl OrderJournal {
             .write(true)
             .custom_flags(libc::O_DSYNC)
             .open(path)?;
-        Ok((
-            OrderJournal {
-                file: Arc::new(file),
-                dsync: Some(Arc::new(dsync)),
-                in_flight: 0,
-                reserving: false,
-                end: scan.end_offset,
-                reserved: scan.end_offset,
-                reserve_step: 0,
-                filling: None,
-                pending: Vec::with_capacity(64 * 1024),
-                spare: Vec::new(),
-                pending_records: 0,
-                sync: true,
-                metrics: None,
-                #[cfg(test)]
-                delay_next: None,
-                #[cfg(test)]
-                holding: Default::default(),
-            },
-            scan,
-        ))
+        let journal = OrderJournal::over(file, Some(dsync), scan.end_offset);
+        Ok((journal, scan))
     }
 
     /// A journal appending to `file` as it is (tests: e.g. `/dev/full`,
     /// whose every write fails).
     #[cfg(test)]
     pub(crate) fn on_file(file: File) -> OrderJournal {
+        OrderJournal::over(file, None, 0)
+    }
+
+    /// A journal whose records end at `end` in `file` (written through
+    /// `dsync` when given), with nothing reserved or on its way.
+    fn over(file: File, dsync: Option<File>, end: u64) -> OrderJournal {
         OrderJournal {
             file: Arc::new(file),
-            dsync: None,
+            dsync: dsync.map(Arc::new),
             in_flight: 0,
             reserving: false,
-            end: 0,
-            reserved: 0,
+            end,
+            reserved: end,
             reserve_step: 0,
             filling: None,
-            pending: Vec::new(),
+            pending: Vec::with_capacity(64 * 1024),
             spare: Vec::new(),
             pending_records: 0,
             sync: true,
             metrics: None,
+            #[cfg(test)]
             delay_next: None,
+            #[cfg(test)]
             holding: Default::default(),
         }
     }
@@ -431,8 +418,8 @@ impl OrderJournal {
         }
     }
 
-    /// Whether a commit of what is buffered may start now, with
-    /// `in_flight()` commits on their way: not while one of them reserves
+    /// Whether a commit of what is buffered may start now, with the
+    /// commits already on their way: not while one of them reserves
     /// space, and one that must reserve space waits until it is alone.
     pub fn can_start_commit(&self) -> bool {
         let must_reserve =
@@ -477,11 +464,6 @@ impl OrderJournal {
         done?;
         self.reserved = self.reserved.max(to.unwrap_or(0));
         Ok(())
-    }
-
-    /// Commits started and not yet finished.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight
     }
 
     /// Takes every buffered record as one [`Commit`] (`None`: nothing is
