@@ -149,29 +149,7 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         slog::warn!(log, "require_auth is off: unauthenticated clients may trade, keyed by address";
             "key" => "ordermanager.require_auth");
     }
-    let mut recovered = Recovered::new();
-    let (journal, scan) = OrderJournal::open(&om.journal_path, |r| recovered.take(r))
-        .with_context(|| {
-            format!(
-                "opening the journal {} (ordermanager.journal_path)",
-                om.journal_path.display()
-            )
-        })
-        .map_err(CannotRun::Journal)?;
-    let journal = journal.reserving(om.journal_reserve_kib.saturating_mul(1024));
-    if scan.torn_tail {
-        slog::warn!(log, "journal ended in a torn record (a crash mid-write): it was cut off";
-            "kept_bytes" => scan.end_offset);
-    }
-    // The journal's first record says since when its history runs: a
-    // start without `--fresh` carries every earlier run's positions.
-    let since = scan
-        .first_recv_ns
-        .map_or_else(|| "empty".to_string(), utc_time);
-    slog::info!(log, "recovered"; "records" => scan.records, "accepted" => recovered.accepted,
-        "rejected" => recovered.rejected, "ids" => recovered.seen.len(),
-        "ids_exact" => recovered.seen.exact_len(), "torn_tail" => scan.torn_tail,
-        "journal" => %om.journal_path.display(), "journal_since" => since);
+    let (journal, recovered) = open_journal(om, &log)?;
     let settings = SinkSettings {
         symbols: cfg.symbols.clone(),
         limits: om.risk_limits(),
@@ -219,6 +197,39 @@ async fn serve(ctx: RoleContext) -> anyhow::Result<()> {
         server.stop(false).await;
     }
     Ok(())
+}
+
+/// Opens the journal at `ordermanager.journal_path`, reserving space ahead
+/// as configured, and recovers what it holds (logged, with a torn tail
+/// reported): the sink starts from it.
+fn open_journal(
+    om: &crate::config::OrderManagerConfig,
+    log: &slog::Logger,
+) -> anyhow::Result<(OrderJournal, Recovered)> {
+    let mut recovered = Recovered::new();
+    let (journal, scan) = OrderJournal::open(&om.journal_path, |r| recovered.take(r))
+        .with_context(|| {
+            format!(
+                "opening the journal {} (ordermanager.journal_path)",
+                om.journal_path.display()
+            )
+        })
+        .map_err(CannotRun::Journal)?;
+    let journal = journal.reserving(om.journal_reserve_kib.saturating_mul(1024));
+    if scan.torn_tail {
+        slog::warn!(log, "journal ended in a torn record (a crash mid-write): it was cut off";
+            "kept_bytes" => scan.end_offset);
+    }
+    // The journal's first record says since when its history runs: a
+    // start without `--fresh` carries every earlier run's positions.
+    let since = scan
+        .first_recv_ns
+        .map_or_else(|| "empty".to_string(), utc_time);
+    slog::info!(log, "recovered"; "records" => scan.records, "accepted" => recovered.accepted,
+        "rejected" => recovered.rejected, "ids" => recovered.seen.len(),
+        "ids_exact" => recovered.seen.exact_len(), "torn_tail" => scan.torn_tail,
+        "journal" => %om.journal_path.display(), "journal_since" => since);
+    Ok((journal, recovered))
 }
 
 /// Serves the role's `/metrics` when `ordermanager.metrics_port` is not -1,
