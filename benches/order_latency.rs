@@ -63,6 +63,7 @@ fn start_server(
             let limits = SessionLimits {
                 max_connections: 64,
                 read: ReadLimits::frames_only(1024),
+                cut_linger: std::time::Duration::ZERO,
             };
             serve_sessions(listener, limits, sink.recipient(), "orders", log).await;
         })

@@ -354,6 +354,11 @@ pub struct OrderManagerConfig {
     /// A frame left incomplete this long closes the connection (0 = never):
     /// a slow-loris client must not hold a place for ever.
     pub partial_frame_timeout_ms: u64,
+    /// A client cut for garbage or unread answers is held this long, unread,
+    /// before its connection is closed (0 = at once): an attacker that
+    /// reconnects in a loop then costs a connection per linger, not the
+    /// CPU of one per millisecond.
+    pub cut_linger_ms: u64,
     /// Most frames of one client decided in one turn of the ordermanager
     /// before the other clients' frames get theirs: what one flooding
     /// client can make a well-behaved one wait.
@@ -461,6 +466,7 @@ impl Config {
                 partial: ms(om.partial_frame_timeout_ms),
                 frames_per_turn: om.max_frames_per_turn,
             },
+            cut_linger: std::time::Duration::from_millis(om.cut_linger_ms),
         }
     }
 

@@ -95,6 +95,13 @@ pub struct SessionLimits {
     pub max_connections: usize,
     /// Frame size and idle/partial-frame timeouts of each connection.
     pub read: ReadLimits,
+    /// How long a connection the owner cut (for garbage, for answers left
+    /// unread: [`disconnect`](super::LinkWriter::disconnect)) stays open,
+    /// neither read nor written, before it is closed. A client that reconnects in a loop the moment
+    /// it is cut then costs one connection per linger instead of one per
+    /// round trip, and TCP holds its bytes back meanwhile; it keeps its
+    /// place under the cap. Zero: closed at once.
+    pub cut_linger: Duration,
 }
 
 /// Accepts clients for ever; each becomes a session reported to `to`:
@@ -109,16 +116,16 @@ pub async fn serve_sessions<K: 'static>(
     log: Logger,
 ) {
     accept_loop(listener, limits.max_connections, what, log, |a| {
-        tokio::spawn(session(a, limits.read, to.clone()));
+        tokio::spawn(session(a, limits, to.clone()));
     })
     .await
 }
 
 /// One client's connection, from `Up` to `Down` and its last answers.
-async fn session<K: 'static>(a: Accepted, limits: ReadLimits, to: Recipient<NetEvent<K>>) {
-    let (rd, wr) = a.stream.into_split();
+async fn session<K: 'static>(a: Accepted, limits: SessionLimits, to: Recipient<NetEvent<K>>) {
+    let (mut rd, wr) = a.stream.into_split();
     let cut = CancellationToken::new();
-    let (writer, write_task) = spawn_writer(wr, cut.clone());
+    let (writer, write_task) = spawn_writer(wr, cut.clone(), limits.cut_linger);
     let up = LinkEvent::Up {
         peer: a.peer,
         writer,
@@ -128,14 +135,16 @@ async fn session<K: 'static>(a: Accepted, limits: ReadLimits, to: Recipient<NetE
     }
     // Sessions end with their connection; the process stop ends the runtime.
     let never = CancellationToken::new();
-    let pumped = pump(rd, a.conn, &to, limits, &never, &cut).await;
+    let pumped = pump(&mut rd, a.conn, &to, limits.read, &never, &cut).await;
     if !pumped.owner_gone {
         let _ = to
             .send(NetEvent::new(a.conn, LinkEvent::Down(pumped.down)))
             .await;
     }
     // The writer ends once the owner drops its handle (after the last
-    // answers) or cuts the connection.
+    // answers) or cuts the connection (after the linger); the read half
+    // is held as long, so that the socket stays open through the linger.
     let _ = write_task.await;
+    drop(rd);
     drop(a.slot);
 }

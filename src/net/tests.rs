@@ -224,6 +224,7 @@ fn limits(max_connections: usize, partial: Option<Duration>) -> SessionLimits {
             partial,
             frames_per_turn: usize::MAX,
         },
+        cut_linger: Duration::ZERO,
     }
 }
 
@@ -300,6 +301,51 @@ async fn a_cut_connection_is_closed_and_reported() {
         .await
         .unwrap();
     assert!(matches!(n, Ok(0) | Err(_)));
+}
+
+#[actix_rt::test]
+async fn a_cut_connection_lingers_unread_in_its_place_then_closes() {
+    let linger = Duration::from_millis(1500);
+    let (addr, seen, writer) = serve(SessionLimits {
+        cut_linger: linger,
+        ..limits(1, None)
+    })
+    .await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    seen_len(&seen, 1).await;
+    let cut_at = tokio::time::Instant::now();
+    writer.lock().unwrap().clone().unwrap().disconnect();
+    seen_len(&seen, 2).await;
+    assert_eq!(seen.lines()[1], "down: disconnected by this process");
+    // Reported down at once, but the socket stays open: what the peer
+    // sends now is not read (no frame is seen) and nothing ends its read.
+    c.write_all(b"X,1*").await.unwrap();
+    let mut buf = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_millis(300), c.read(&mut buf)).await;
+    assert!(early.is_err(), "still open while it lingers: {early:?}");
+    // It keeps its place: with a cap of 1 another client is refused.
+    let mut other = TcpStream::connect(addr).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(10), other.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(
+        matches!(n, Ok(0) | Err(_)),
+        "refused while the place is held"
+    );
+    // Then it is closed, and the place is free again.
+    let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(matches!(n, Ok(0) | Err(_)));
+    assert!(cut_at.elapsed() >= linger, "not before the linger");
+    let _next = TcpStream::connect(addr).await.unwrap();
+    seen_len(&seen, 3).await;
+    assert_eq!(
+        seen.lines().len(),
+        3,
+        "X,1 was never read: {:?}",
+        seen.lines()
+    );
 }
 
 #[actix_rt::test]

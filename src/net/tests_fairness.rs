@@ -106,6 +106,7 @@ async fn fair_server_with(partial: Option<Duration>) -> (std::net::SocketAddr, A
             partial,
             frames_per_turn: PER_TURN,
         },
+        cut_linger: Duration::ZERO,
     };
     (
         super::tests::serve_to(limits, owner.recipient()).await,

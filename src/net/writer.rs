@@ -141,13 +141,15 @@ pub const CLOSE_FLUSH_LIMIT: Duration = Duration::from_secs(1);
 
 /// Spawns the task that writes every buffer queued on the returned
 /// [`LinkWriter`] into `wr`, in order. It ends when every `LinkWriter` clone
-/// is dropped (after writing what is queued), when a write fails, or at once
-/// when `cut` is cancelled (see [`LinkWriter::disconnect`]); after
-/// [`LinkWriter::close_after_flush`] it writes what is queued, then cancels
-/// `cut` itself.
+/// is dropped (after writing what is queued), when a write fails, or
+/// when `cut` is cancelled (see [`LinkWriter::disconnect`]): then it stops
+/// writing at once and, for `linger`, holds the write half (our side not
+/// yet closed) before it drops it; after [`LinkWriter::close_after_flush`]
+/// it writes what is queued, then cancels `cut` itself and ends at once.
 pub(crate) fn spawn_writer(
     wr: OwnedWriteHalf,
     cut: CancellationToken,
+    linger: Duration,
 ) -> (LinkWriter, JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
     let backlog = Arc::new(AtomicUsize::new(0));
@@ -162,6 +164,10 @@ pub(crate) fn spawn_writer(
     };
     let task = tokio::spawn(async move {
         queue.run().await;
+        let cut_by_owner = queue.stop.is_cancelled() && !queue.close.is_cancelled();
+        if cut_by_owner && !linger.is_zero() {
+            tokio::time::sleep(linger).await;
+        }
         // Our side closes now, as when the task owned the write half.
         queue.socket.lock().await.take();
     });
@@ -257,7 +263,7 @@ mod tests {
         peer.set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         let (_rd, wr) = ours.into_split();
-        let (writer, task) = spawn_writer(wr, CancellationToken::new());
+        let (writer, task) = spawn_writer(wr, CancellationToken::new(), Duration::ZERO);
         (writer, task, peer)
     }
 

@@ -64,6 +64,7 @@ fn serve(listener: TcpListener, sink: &Addr<OrderSinkActor>) {
     let limits = crate::net::SessionLimits {
         max_connections: 64,
         read: crate::net::ReadLimits::frames_only(64),
+        cut_linger: Duration::ZERO,
     };
     let to = sink.clone().recipient();
     tokio::spawn(serve_sessions(listener, limits, to, "orders", discard()));

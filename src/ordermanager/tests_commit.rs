@@ -22,6 +22,7 @@ async fn server_in_turns() -> (Server, tempfile::TempDir) {
             frames_per_turn: PER_TURN,
             ..crate::net::ReadLimits::frames_only(64)
         },
+        cut_linger: Duration::ZERO,
     };
     let to = sink.clone().recipient();
     tokio::spawn(serve_sessions(listener, limits, to, "orders", discard()));
