@@ -206,6 +206,35 @@ fn a_garbage_flood_is_cut_and_costs_two_records_while_others_trade() {
 }
 
 #[test]
+fn garbage_over_many_connections_is_one_client_a_few_records_and_closed_late() {
+    let dir = TestDir::new();
+    let (om, addr, _shm) = start(&dir, "garbage_many", &[]);
+    // One client, 20 connections at once, 1,000 garbage frames each.
+    const CONNS: usize = 20;
+    let mut floods: Vec<TcpStream> = (0..CONNS)
+        .map(|_| connect_as(addr, "junk", "x*".repeat(1000).as_bytes()))
+        .collect();
+    let sent = std::time::Instant::now();
+    for flood in &mut floods {
+        assert_eq!(read_to_close(flood), "", "disconnected, never answered");
+    }
+    // Each is cut at once but closed only after cut_linger_ms (1 s).
+    assert!(sent.elapsed() >= Duration::from_millis(1000), "closed late");
+    let (journal, log) = stop(om, &dir);
+    let junk: Vec<_> = journal
+        .iter()
+        .filter(|r| r.client_name.as_deref() == Some("junk"))
+        .collect();
+    // Every frame up to each cut (101 in a row) is counted; they make one
+    // summary record at once and one or two more (a period later, at the
+    // stop), where a tally per connection wrote two per connection.
+    let frames: u64 = junk.iter().map(|r| r.frames.unwrap_or(1)).sum();
+    assert_eq!(frames, CONNS as u64 * 101);
+    assert!((2..=3).contains(&junk.len()), "{} records", junk.len());
+    assert!(log.contains(&format!("garbage_clients: {CONNS}")), "{log}");
+}
+
+#[test]
 fn the_connection_cap_and_the_slow_loris_limit_hold_on_the_real_process() {
     let dir = TestDir::new();
     let env = [

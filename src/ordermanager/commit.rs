@@ -423,12 +423,10 @@ impl Handler<Stop> for OrderSinkActor {
         // Turns not yet decided stay undecided and unanswered: resent
         // after the restart.
         self.pipeline.deferred.clear();
-        let conns: Vec<ConnId> = self.clients.keys().copied().collect();
-        for conn in conns {
-            if let Err(failed) = self.record_garbage(conn) {
-                self.fail(ctx, failed);
-                return Box::pin(actix::fut::ready(()));
-            }
+        let left = self.garbage.drain();
+        if let Err(failed) = self.record_garbage(left) {
+            self.fail(ctx, failed);
+            return Box::pin(actix::fut::ready(()));
         }
         let (idle, committed) = tokio::sync::oneshot::channel();
         self.pipeline.idle.push(idle);

@@ -41,10 +41,13 @@
 //!   reachable), HALTED between SIGUSR1 and SIGUSR2.
 //! * Hostile clients: a resent id with other content gets `ID_MISMATCH`;
 //!   id-less malformed frames are journaled as one summary record per
-//!   client per second; a client sending `max_malformed_in_a_row` malformed
-//!   frames in a row, or leaving `max_reply_backlog` bytes unread, is cut.
+//!   client per second over all its connections (`garbage`); a client
+//!   sending `max_malformed_in_a_row` malformed frames in a row, or leaving
+//!   `max_reply_backlog` bytes unread, is cut, and its connection closed
+//!   after `cut_linger_ms`.
 
 mod commit;
+mod garbage;
 pub mod journal;
 pub mod positions;
 pub mod replay;

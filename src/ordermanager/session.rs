@@ -1,12 +1,10 @@
 //! One order client as the sink sees it: who it is (after its AUTH frame),
-//! where its answers go, and how much garbage it has sent.
+//! where its answers go, and how many malformed frames it sent in a row.
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
-
-use super::journal::{anonymous_key, ClientRef, JournalRecord};
+use super::journal::{anonymous_key, ClientRef};
 use crate::net::LinkWriter;
-use crate::protocol::{is_auth_frame, parse_auth, token_matches, RejectReason};
+use crate::protocol::{is_auth_frame, parse_auth, token_matches};
+use std::net::SocketAddr;
 
 /// How the ordermanager admits clients (`ordermanager.auth_token`,
 /// `ordermanager.require_auth`).
@@ -45,63 +43,6 @@ pub(crate) enum Admission {
     Refused(String),
 }
 
-/// Id-less malformed frames of one client: counted, journaled as one
-/// summary record per second at most, and the trigger for cutting a client
-/// that sends nothing else.
-#[derive(Debug, Default)]
-pub(crate) struct Garbage {
-    /// Malformed frames since the last frame that parsed.
-    pub in_a_row: u64,
-    /// Id-less malformed frames not yet in the journal.
-    unrecorded: u64,
-    /// The first of those, and its reason: the summary's `raw` and reason.
-    sample: Option<(String, RejectReason)>,
-    /// When the last summary was recorded.
-    last_record: Option<Instant>,
-}
-
-/// Longest sample of a malformed frame kept for its summary record.
-const SAMPLE_CHARS: usize = 200;
-
-/// Period of the summary records of one client's id-less malformed frames.
-pub(crate) const SUMMARY_PERIOD: Duration = Duration::from_secs(1);
-
-impl Garbage {
-    /// Notes an id-less malformed frame; returns the summary record's
-    /// (frames, sample, reason) when one is due: at once for the first
-    /// frame of a period, so a lone bad frame is journaled as before.
-    pub(crate) fn note(
-        &mut self,
-        frame: &[u8],
-        reason: RejectReason,
-        now: Instant,
-    ) -> Option<(u64, String, RejectReason)> {
-        self.unrecorded += 1;
-        if self.sample.is_none() {
-            let text: String = String::from_utf8_lossy(frame)
-                .chars()
-                .take(SAMPLE_CHARS)
-                .collect();
-            self.sample = Some((text, reason));
-        }
-        if self
-            .last_record
-            .is_some_and(|t| now.saturating_duration_since(t) < SUMMARY_PERIOD)
-        {
-            return None;
-        }
-        self.last_record = Some(now);
-        self.take()
-    }
-
-    /// What is not yet recorded, at a disconnect or a stop.
-    pub(crate) fn take(&mut self) -> Option<(u64, String, RejectReason)> {
-        let n = std::mem::take(&mut self.unrecorded);
-        let (sample, reason) = self.sample.take()?;
-        (n > 0).then_some((n, sample, reason))
-    }
-}
-
 /// One connected client.
 pub(crate) struct Client {
     /// Its address: recorded with every order, names it in the log.
@@ -119,8 +60,9 @@ pub(crate) struct Client {
     pub pending: Vec<u8>,
     /// Authenticated, anonymous, refused or not yet known.
     pub standing: Standing,
-    /// Its malformed frames.
-    pub garbage: Garbage,
+    /// Malformed frames since its last frame that parsed: the trigger
+    /// for cutting a connection that sends nothing else.
+    pub malformed_in_a_row: u64,
 }
 
 impl Client {
@@ -135,7 +77,7 @@ impl Client {
             gone: false,
             pending: Vec::new(),
             standing: Standing::New,
-            garbage: Garbage::default(),
+            malformed_in_a_row: 0,
         }
     }
 
@@ -159,35 +101,6 @@ impl Client {
             _ => None,
         }
     }
-
-    /// The summary record of a tally of its garbage.
-    pub(crate) fn summary(
-        &self,
-        recv_ns: i64,
-        tally: (u64, String, RejectReason),
-    ) -> JournalRecord {
-        let name = match &self.standing {
-            Standing::Trading { name, .. } => name.as_deref(),
-            _ => None,
-        };
-        let who = ClientRef {
-            addr: &self.peer,
-            name,
-        };
-        summary_record(recv_ns, who, tally)
-    }
-}
-
-/// The record of `n` id-less malformed frames of `who`, the first of them
-/// as `raw`; `frames` is written only when it is more than one.
-pub(crate) fn summary_record(
-    recv_ns: i64,
-    who: ClientRef<'_>,
-    (n, sample, reason): (u64, String, RejectReason),
-) -> JournalRecord {
-    let mut r = JournalRecord::for_raw(recv_ns, who, None, reason, sample.as_bytes());
-    r.frames = (n > 1).then_some(n);
-    r
 }
 
 /// The standing a first frame gives, and what to do with the frame.
@@ -270,29 +183,5 @@ mod tests {
             required: false,
         };
         assert_eq!(decide(b"AUTH,a,x", &no_token, ip).0, Standing::Refused);
-    }
-
-    #[test]
-    fn garbage_is_summarized_once_per_period() {
-        let t0 = Instant::now();
-        let mut g = Garbage::default();
-        let bad = RejectReason::BadFrame;
-        assert_eq!(
-            g.note(b"x", bad, t0),
-            Some((1, "x".into(), bad)),
-            "the first at once"
-        );
-        for _ in 0..99 {
-            assert_eq!(g.note(b"y", bad, t0 + Duration::from_millis(10)), None);
-        }
-        let later = t0 + SUMMARY_PERIOD + Duration::from_millis(1);
-        assert_eq!(g.note(b"z", bad, later), Some((100, "y".into(), bad)));
-        assert_eq!(g.take(), None);
-        g.note(b"w", bad, later);
-        assert_eq!(
-            g.take(),
-            Some((1, "w".into(), bad)),
-            "the rest at a disconnect"
-        );
     }
 }

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use slog::Logger;
 
 use super::commit::{handled, Pipeline};
+use super::garbage::{GarbageTallies, Summary, SUMMARY_PERIOD};
 use super::journal::{JournalRecord, OrderJournal};
 use super::positions::PositionBook;
 use super::risk::{RiskChecks, RiskLimits, ShmLastPrices};
@@ -105,6 +106,8 @@ pub struct OrderSinkActor {
     pub(super) desk: Desk,
     /// Connected clients (and gone ones still owed answers) by connection.
     pub(super) clients: HashMap<ConnId, Client>,
+    /// Id-less malformed frames not yet journaled, per client.
+    pub(super) garbage: GarbageTallies,
     /// The commit on its way to disk and what the next one gathers.
     pub(super) pipeline: Pipeline,
     /// A commit failed: nothing more is decided, committed or answered.
@@ -161,6 +164,7 @@ impl OrderSinkActor {
             journal,
             desk,
             clients: HashMap::new(),
+            garbage: GarbageTallies::default(),
             pipeline: Pipeline::default(),
             failed: false,
             stopping: false,
@@ -193,7 +197,7 @@ impl OrderSinkActor {
         let Client {
             peer,
             standing,
-            garbage,
+            malformed_in_a_row,
             pending,
             replies,
             cut,
@@ -213,23 +217,26 @@ impl OrderSinkActor {
         let verdict = self.desk.verdict(frame, who, now);
         let durability = self.settings.durability;
         match &verdict {
-            Verdict::Malformed { .. } => garbage.in_a_row += 1,
-            _ => garbage.in_a_row = 0,
+            Verdict::Malformed { .. } => *malformed_in_a_row += 1,
+            _ => *malformed_in_a_row = 0,
         }
         let limit = self.settings.max_malformed_in_a_row;
-        if limit > 0 && garbage.in_a_row > limit && !*cut {
-            slog::warn!(self.log, "client sends only malformed frames: disconnecting it";
-                "client" => key, "addr" => &**peer, "in_a_row" => garbage.in_a_row);
+        if limit > 0 && *malformed_in_a_row > limit && !*cut {
             self.desk.counts.garbage_clients += 1;
+            if let Some(skipped) = self.conn_log.allow() {
+                slog::warn!(self.log, "client sends only malformed frames: disconnecting it";
+                    "client" => key, "addr" => &**peer, "in_a_row" => *malformed_in_a_row,
+                    "garbage_clients" => self.desk.counts.garbage_clients, "not_logged_before" => skipped);
+            }
             *cut = true;
             replies.disconnect();
         }
         if let Verdict::Malformed { bad, frame } = &verdict {
             if bad.client_order_id.is_none() {
                 // Id-less: nobody waits for an answer; one summary record a
-                // second keeps a flood from filling the journal.
-                if let Some(tally) = garbage.note(frame, bad.reason, now) {
-                    let record = super::session::summary_record(recv_ns, who.client, tally);
+                // second per client keeps a flood from filling the journal.
+                if let Some(summary) = self.garbage.note(key, who.client, frame, bad.reason, now) {
+                    let record = summary.record(recv_ns);
                     if append(&mut self.journal, durability, &record, &self.log)? {
                         self.desk.apply_summary(&record);
                     }
@@ -296,25 +303,38 @@ impl OrderSinkActor {
         client.replies.close_after_flush();
     }
 
-    /// Appends the summary record of `conn`'s unrecorded garbage, if any
-    /// (at its disconnect, or at a stop).
-    pub(super) fn record_garbage(&mut self, conn: ConnId) -> Result<(), JournalFailed> {
-        let Some(client) = self.clients.get_mut(&conn) else {
-            return Ok(());
-        };
-        let Some(tally) = client.garbage.take() else {
-            return Ok(());
-        };
-        let record = client.summary(unix_now_ns(), tally);
-        if append(
-            &mut self.journal,
-            self.settings.durability,
-            &record,
-            &self.log,
-        )? {
-            self.desk.apply_summary(&record);
+    /// Appends the records of `summaries` (garbage whose period is over,
+    /// or all that is left at a stop).
+    pub(super) fn record_garbage(&mut self, summaries: Vec<Summary>) -> Result<(), JournalFailed> {
+        let recv_ns = unix_now_ns();
+        for summary in summaries {
+            let record = summary.record(recv_ns);
+            if append(
+                &mut self.journal,
+                self.settings.durability,
+                &record,
+                &self.log,
+            )? {
+                self.desk.apply_summary(&record);
+            }
         }
         Ok(())
+    }
+
+    /// Once a period: the garbage of clients that went quiet or left
+    /// since their last summary is journaled.
+    fn record_due_garbage(&mut self, ctx: &mut Context<Self>) {
+        if self.failed || self.stopping {
+            return;
+        }
+        let due = self.garbage.due(Instant::now());
+        if due.is_empty() {
+            return;
+        }
+        match self.record_garbage(due) {
+            Ok(()) => self.commit_when_due(ctx),
+            Err(failed) => self.fail(ctx, failed),
+        }
     }
 
     /// A commit failed. Answering without a durable record would break the
@@ -341,13 +361,11 @@ impl OrderSinkActor {
         self.clients.insert(conn, Client::new(peer, replies));
     }
 
-    /// A connection is down: its garbage tally is recorded, and the client
-    /// is forgotten once the answers it is owed are sent (its writer closes
-    /// after writing them).
+    /// A connection is down: the client is forgotten once the answers it
+    /// is owed are sent (its writer closes after writing them). Its
+    /// garbage tally outlives it (it is per client, not per connection)
+    /// and is journaled within a period.
     fn client_gone(&mut self, conn: ConnId, reason: &LinkDown, ctx: &mut Context<Self>) {
-        if let Err(failed) = self.record_garbage(conn) {
-            return self.fail(ctx, failed);
-        }
         if let Some(c) = self.clients.get_mut(&conn) {
             c.gone = true;
             // A limit that cut the client is worth a line at any log level
@@ -392,6 +410,7 @@ impl Actor for OrderSinkActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(SUMMARY_PERIOD, |act, ctx| act.record_due_garbage(ctx));
         if !self.settings.positions_every.is_zero() {
             ctx.run_interval(self.settings.positions_every, |act, _| act.log_positions());
         }
