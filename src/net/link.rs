@@ -189,7 +189,7 @@ async fn one_connection<K: 'static>(
         return After::Reconnect { useful: false };
     };
     let conn = ConnId::next();
-    let (mut rd, wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
     let cut = CancellationToken::new();
     let (writer, write_task) = spawn_writer(wr, cut.clone(), Duration::ZERO);
     if to
@@ -200,7 +200,7 @@ async fn one_connection<K: 'static>(
         return After::End;
     }
     let since = Instant::now();
-    let pumped = pump(&mut rd, conn, to, s.limits, reading, &cut).await;
+    let pumped = pump(rd, conn, to, s.limits, reading, &cut).await;
     // Frames alone do not make a connection useful: a server that refuses
     // us (an AUTH_FAILED) sends one frame and closes at once.
     let useful = since.elapsed() >= USEFUL_AFTER;

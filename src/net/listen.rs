@@ -123,7 +123,7 @@ pub async fn serve_sessions<K: 'static>(
 
 /// One client's connection, from `Up` to `Down` and its last answers.
 async fn session<K: 'static>(a: Accepted, limits: SessionLimits, to: Recipient<NetEvent<K>>) {
-    let (mut rd, wr) = a.stream.into_split();
+    let (rd, wr) = a.stream.into_split();
     let cut = CancellationToken::new();
     let (writer, write_task) = spawn_writer(wr, cut.clone(), limits.cut_linger);
     let up = LinkEvent::Up {
@@ -135,16 +135,15 @@ async fn session<K: 'static>(a: Accepted, limits: SessionLimits, to: Recipient<N
     }
     // Sessions end with their connection; the process stop ends the runtime.
     let never = CancellationToken::new();
-    let pumped = pump(&mut rd, a.conn, &to, limits.read, &never, &cut).await;
+    let pumped = pump(rd, a.conn, &to, limits.read, &never, &cut).await;
     if !pumped.owner_gone {
         let _ = to
             .send(NetEvent::new(a.conn, LinkEvent::Down(pumped.down)))
             .await;
     }
     // The writer ends once the owner drops its handle (after the last
-    // answers) or cuts the connection (after the linger); the read half
-    // is held as long, so that the socket stays open through the linger.
+    // answers) or cuts the connection (after the linger: its write half
+    // keeps the socket open until then, the read half is long dropped).
     let _ = write_task.await;
-    drop(rd);
     drop(a.slot);
 }

@@ -198,7 +198,7 @@ pub(crate) struct Pumped {
 /// in order, each awaited before the next (backpressure: the socket is read
 /// again only once the owner has handled all of them).
 pub(crate) async fn pump<K: 'static>(
-    rd: &mut OwnedReadHalf,
+    mut rd: OwnedReadHalf,
     conn: ConnId,
     to: &Recipient<NetEvent<K>>,
     limits: ReadLimits,
@@ -224,7 +224,7 @@ pub(crate) async fn pump<K: 'static>(
             }
         };
         let read = tokio::select! {
-            r = tokio::io::AsyncReadExt::read_buf(rd, splitter.read_buf_mut()) => r,
+            r = tokio::io::AsyncReadExt::read_buf(&mut rd, splitter.read_buf_mut()) => r,
             _ = stop.cancelled() => return down(LinkDown::Stopped),
             _ = cut.cancelled() => return down(LinkDown::Cut),
             _ = timer => return down(expired),

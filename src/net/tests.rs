@@ -314,9 +314,19 @@ async fn a_cut_connection_lingers_unread_in_its_place_then_closes() {
     let mut c = TcpStream::connect(addr).await.unwrap();
     seen_len(&seen, 1).await;
     let cut_at = tokio::time::Instant::now();
-    writer.lock().unwrap().clone().unwrap().disconnect();
+    let w = writer.lock().unwrap().clone().unwrap();
+    w.disconnect();
     seen_len(&seen, 2).await;
     assert_eq!(seen.lines()[1], "down: disconnected by this process");
+    // Sends fail from the cut on (nothing is kept for the linger).
+    let refused = async {
+        while w.send(bytes::Bytes::from_static(b"late*")).is_ok() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), refused)
+        .await
+        .expect("sends fail once cut");
     // Reported down at once, but the socket stays open: what the peer
     // sends now is not read (no frame is seen) and nothing ends its read.
     c.write_all(b"X,1*").await.unwrap();

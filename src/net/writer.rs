@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 /// Cloneable. It knows how many bytes are queued but not yet written, so an
 /// owner can notice a peer that stopped reading before it costs unbounded
 /// memory, and it can [`disconnect`](LinkWriter::disconnect) such a peer:
-/// the reading side and the writer task both end at once.
+/// it is neither read nor written from then on.
 #[derive(Debug, Clone)]
 pub struct LinkWriter {
     /// Buffers for the writer task, in order.
@@ -106,8 +106,10 @@ impl LinkWriter {
         self.backlog.load(Ordering::Acquire)
     }
 
-    /// Drops the connection now: the writer stops (unwritten bytes are
-    /// discarded) and the reading side reports the link down.
+    /// Drops the connection: the writer stops at once (unwritten bytes are
+    /// discarded, later sends fail) and the reading side reports the link
+    /// down; the socket itself is closed after the session's linger, if any
+    /// ([`SessionLimits::cut_linger`](super::SessionLimits::cut_linger)).
     pub fn disconnect(&self) {
         self.cut.cancel();
     }
@@ -165,11 +167,15 @@ pub(crate) fn spawn_writer(
     let task = tokio::spawn(async move {
         queue.run().await;
         let cut_by_owner = queue.stop.is_cancelled() && !queue.close.is_cancelled();
+        let Queue { rx, socket, .. } = queue;
+        // Sends fail from now on, and what was queued (a slow client's
+        // whole backlog) is freed now, not after the linger.
+        drop(rx);
         if cut_by_owner && !linger.is_zero() {
             tokio::time::sleep(linger).await;
         }
         // Our side closes now, as when the task owned the write half.
-        queue.socket.lock().await.take();
+        socket.lock().await.take();
     });
     (
         LinkWriter {

@@ -374,9 +374,12 @@ impl OrderSinkActor {
             };
             if let Ok(backlog) = client.replies.send(Bytes::from(answers)) {
                 if backlog > limit && !client.cut {
-                    slog::warn!(self.log, "client does not read its answers: disconnecting it";
-                        "client" => &client.peer, "unread_bytes" => backlog);
                     self.desk.counts.slow_clients += 1;
+                    if let Some(skipped) = self.conn_log.allow() {
+                        slog::warn!(self.log, "client does not read its answers: disconnecting it";
+                            "client" => &client.peer, "unread_bytes" => backlog,
+                            "slow_clients" => self.desk.counts.slow_clients, "not_logged_before" => skipped);
+                    }
                     client.cut = true;
                     client.replies.disconnect();
                 }

@@ -116,7 +116,7 @@ pub struct OrderSinkActor {
     /// clients resend them after the restart), so the last commit is final.
     pub(super) stopping: bool,
     /// Keeps refused and cut clients from flooding the log.
-    conn_log: LogLimiter,
+    pub(super) conn_log: LogLimiter,
     /// The process log.
     pub(super) log: Logger,
 }
@@ -364,7 +364,8 @@ impl OrderSinkActor {
     /// A connection is down: the client is forgotten once the answers it
     /// is owed are sent (its writer closes after writing them). Its
     /// garbage tally outlives it (it is per client, not per connection)
-    /// and is journaled within a period.
+    /// and is journaled by the next sweep after its period, within two
+    /// periods.
     fn client_gone(&mut self, conn: ConnId, reason: &LinkDown, ctx: &mut Context<Self>) {
         if let Some(c) = self.clients.get_mut(&conn) {
             c.gone = true;

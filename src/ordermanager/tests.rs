@@ -150,7 +150,7 @@ async fn split_and_batched_orders_all_count_and_garbage_keeps_the_connection() {
     assert_eq!(raws, ["garbage"]);
     drop(c);
     wait_until(
-        "the summary at the disconnect",
+        "the summary of the rest, by the sweep after the disconnect",
         Duration::from_secs(5),
         || {
             let n = journal(&s).len();
