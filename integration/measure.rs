@@ -30,13 +30,34 @@ const ORDERS: usize = 400;
 /// disk's own slow spells (this VM's fdatasync tail drifts over seconds)
 /// then fall on every phase alike instead of on whichever ran during them.
 /// Each phase starts after a `sync`, so no phase pays for the writeback of
-/// the one before (an attack's journal and log are its own cost).
-const ROUNDS: usize = 10;
+/// the one before (an attack's journal and log are its own cost). Twice
+/// through every order of the three phases, so that what remains of one
+/// phase's effect on the next (see [`COOL_DOWN`]) falls on every phase alike.
+const ROUNDS: usize = 12;
 
-/// Writes back every dirty page of the machine before a phase.
+/// The six orders of the phases (0 quiet, 1 never-reading, 2 garbage).
+const ORDERS_OF_PHASES: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [0, 2, 1],
+    [1, 0, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [2, 1, 0],
+];
+
+/// Before a phase: every dirty page of the machine written back, then
+/// [`COOL_DOWN`] idle, so that no phase starts warmed by the one before.
 fn settle() {
     let _ = std::process::Command::new("sync").status();
+    std::thread::sleep(COOL_DOWN);
 }
+
+/// Idle time before each phase. On this VM a client's round trip right
+/// after a busy spell is faster than after an idle one (the host keeps a
+/// busy vCPU awake), so without it a quiet phase that follows an attack
+/// measures faster than a quiet machine, and the attack that warmed it
+/// looks worse against it.
+const COOL_DOWN: Duration = Duration::from_millis(500);
 
 /// Longest a phase probes (a debug build under attack is slow).
 const PHASE_LIMIT: Duration = Duration::from_secs(20);
@@ -72,13 +93,17 @@ fn percentiles(mut lat: Vec<Duration>) -> (Duration, Duration, Duration) {
 }
 
 /// Runs `attack` in a loop on its own thread until the probe is done.
-fn under(addr: SocketAddr, phase: &str, attack: fn(SocketAddr, u64)) -> Vec<Duration> {
+/// `attack` gets a tag unique to the phase and connection, so that the
+/// orders it sends are new ones (journaled), never resends of a former
+/// phase's (answered from the seen window, which costs no disk).
+fn under(addr: SocketAddr, phase: &str, attack: fn(SocketAddr, &str)) -> Vec<Duration> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    let tag = phase.to_string();
     let attacker = std::thread::spawn(move || {
         let mut round = 0;
         while !flag.load(Ordering::Relaxed) {
-            attack(addr, round);
+            attack(addr, &format!("{tag}{round}"));
             round += 1;
         }
     });
@@ -90,7 +115,7 @@ fn under(addr: SocketAddr, phase: &str, attack: fn(SocketAddr, u64)) -> Vec<Dura
 }
 
 /// A client that sends orders and never reads its answers.
-fn never_reads(addr: SocketAddr, round: u64) {
+fn never_reads(addr: SocketAddr, tag: &str) {
     let mut c = connect_as(addr, "deaf", b"");
     c.set_write_timeout(Some(Duration::from_millis(200)))
         .unwrap();
@@ -99,7 +124,7 @@ fn never_reads(addr: SocketAddr, round: u64) {
     while Instant::now() < deadline {
         // New ids every time: each is a journaled order, as in the report.
         let chunk: String = (0..500)
-            .map(|i| format!("1,BUY,1,MSFT,100,d{round}x{}*", n + i))
+            .map(|i| format!("1,BUY,1,MSFT,100,{tag}x{}*", n + i))
             .collect();
         n += 500;
         if c.write_all(chunk.as_bytes()).is_err() {
@@ -109,7 +134,7 @@ fn never_reads(addr: SocketAddr, round: u64) {
 }
 
 /// A client that sends 100k `x*` frames.
-fn garbage(addr: SocketAddr, _: u64) {
+fn garbage(addr: SocketAddr, _: &str) {
     let mut c = connect_as(addr, "junk", b"");
     let _ = c.write_all("x*".repeat(100_000).as_bytes());
     let _ = read_to_close(&mut c);
@@ -129,29 +154,41 @@ fn ack_latency_of_a_well_behaved_client_under_attack() {
     let (mut om, program) = spawn_measured(&dir, &config, &env);
     let addr = Proc::endpoint(&om.ready(), "orders");
     println!("binary {program}");
-    let (mut quiet, mut deaf, mut junk) = (Vec::new(), Vec::new(), Vec::new());
+    // Per phase: the probe's samples, and the ordermanager's CPU seconds
+    // and the wall-clock seconds the phase took (what the attack cost it).
+    let pid = om.child.id();
+    let mut phases: [(Vec<Duration>, f64, f64); 3] = Default::default();
     for round in 0..ROUNDS {
-        settle();
-        quiet.extend(probe(addr, &format!("q{round}-")));
-        settle();
-        deaf.extend(under(addr, &format!("deaf{round}-"), never_reads));
-        settle();
-        junk.extend(under(addr, &format!("junk{round}-"), garbage));
+        for i in ORDERS_OF_PHASES[round % ORDERS_OF_PHASES.len()] {
+            let phase = &mut phases[i];
+            settle();
+            let (cpu, t) = (cpu_seconds(pid), Instant::now());
+            phase.0.extend(match i {
+                0 => probe(addr, &format!("q{round}-")),
+                1 => under(addr, &format!("deaf{round}-"), never_reads),
+                _ => under(addr, &format!("junk{round}-"), garbage),
+            });
+            phase.1 += cpu_seconds(pid) - cpu;
+            phase.2 += t.elapsed().as_secs_f64();
+        }
     }
     println!("{ROUNDS} rounds of quiet, never-reading and garbage phases; samples per phase: {} / {} / {}",
-        quiet.len(), deaf.len(), junk.len());
-    let quiet = percentiles(quiet);
-    for (what, (p50, p99, max)) in [
+        phases[0].0.len(), phases[1].0.len(), phases[2].0.len());
+    let [quiet, deaf, junk] = phases;
+    let quiet_p99 = percentiles(quiet.0.clone()).1;
+    for (what, (lat, cpu, wall)) in [
         ("quiet", quiet),
-        ("a client that never reads", percentiles(deaf)),
-        ("a 100k-frame garbage flood", percentiles(junk)),
+        ("a client that never reads", deaf),
+        ("a 100k-frame garbage flood", junk),
     ] {
+        let (p50, p99, max) = percentiles(lat);
         println!(
-            "{what:<28} p50 {:>8.1?}  p99 {:>8.1?}  max {:>8.1?}  p99/quiet {:.2}",
+            "{what:<28} p50 {:>8.1?}  p99 {:>8.1?}  max {:>8.1?}  p99/quiet {:.2}  ordermanager CPU {:>3.0}%",
             p50,
             p99,
             max,
-            p99.as_secs_f64() / quiet.1.as_secs_f64()
+            p99.as_secs_f64() / quiet_p99.as_secs_f64(),
+            100.0 * cpu / wall
         );
     }
     let rss = std::fs::read_to_string(format!("/proc/{}/status", om.child.id()))
@@ -173,6 +210,26 @@ fn ack_latency_of_a_well_behaved_client_under_attack() {
             .find(|l| l.contains("final counts"))
             .unwrap_or("")
     );
+    println!(
+        "log lines by message, most first: {:?}",
+        lines_by_message(&log)
+    );
+}
+
+/// The five commonest messages of a log and their line counts: what an
+/// attack made the ordermanager write.
+fn lines_by_message(log: &str) -> Vec<(String, usize)> {
+    let mut counts = std::collections::HashMap::<String, usize>::new();
+    for line in log.lines() {
+        // `Mon DD HH:MM:SS.mmm LEVEL message, key: value, ...`
+        let message = line.splitn(5, ' ').nth(4).unwrap_or(line);
+        let message = message.split(',').next().unwrap_or(message);
+        *counts.entry(message.to_string()).or_default() += 1;
+    }
+    let mut counts: Vec<_> = counts.into_iter().collect();
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    counts.truncate(5);
+    counts
 }
 
 /// The ordermanager on `config`: this build's, or with `MEASURE_BINARY=path`
