@@ -427,7 +427,7 @@ impl Handler<Stop> for OrderSinkActor {
         // after the restart.
         self.pipeline.deferred.clear();
         let left = self.garbage.drain();
-        if let Err(failed) = self.record_garbage(left) {
+        if let Err(failed) = self.record_garbage(left, crate::clock::unix_now_ns()) {
             self.fail(ctx, failed);
             return Box::pin(actix::fut::ready(()));
         }

@@ -216,12 +216,9 @@ impl OrderSinkActor {
         let recv_ns = unix_now_ns();
         let verdict = self.desk.verdict(frame, who, now);
         let durability = self.settings.durability;
-        match &verdict {
-            Verdict::Malformed { .. } => *malformed_in_a_row += 1,
-            _ => *malformed_in_a_row = 0,
-        }
+        let malformed = matches!(verdict, Verdict::Malformed { .. });
         let limit = self.settings.max_malformed_in_a_row;
-        if limit > 0 && *malformed_in_a_row > limit && !*cut {
+        if only_garbage(malformed_in_a_row, malformed, limit) && !*cut {
             self.desk.counts.garbage_clients += 1;
             if let Some(skipped) = self.conn_log.allow() {
                 slog::warn!(self.log, "client sends only malformed frames: disconnecting it";
@@ -235,13 +232,8 @@ impl OrderSinkActor {
             if bad.client_order_id.is_none() {
                 // Id-less: nobody waits for an answer; one summary record a
                 // second per client keeps a flood from filling the journal.
-                if let Some(summary) = self.garbage.note(key, who.client, frame, bad.reason, now) {
-                    let record = summary.record(recv_ns);
-                    if append(&mut self.journal, durability, &record, &self.log)? {
-                        self.desk.apply_summary(&record);
-                    }
-                }
-                return Ok(());
+                let due = self.garbage.note(key, who.client, frame, bad.reason, now);
+                return self.record_garbage(due, recv_ns);
             }
         }
         // Record: a replay adds nothing; the rest is appended (and, under
@@ -303,10 +295,13 @@ impl OrderSinkActor {
         client.replies.close_after_flush();
     }
 
-    /// Appends the records of `summaries` (garbage whose period is over,
-    /// or all that is left at a stop).
-    pub(super) fn record_garbage(&mut self, summaries: Vec<Summary>) -> Result<(), JournalFailed> {
-        let recv_ns = unix_now_ns();
+    /// Appends the records of `summaries` (garbage due at once, garbage
+    /// whose period is over, or all that is left at a stop).
+    pub(super) fn record_garbage(
+        &mut self,
+        summaries: impl IntoIterator<Item = Summary>,
+        recv_ns: i64,
+    ) -> Result<(), JournalFailed> {
         for summary in summaries {
             let record = summary.record(recv_ns);
             if append(
@@ -331,7 +326,7 @@ impl OrderSinkActor {
         if due.is_empty() {
             return;
         }
-        match self.record_garbage(due) {
+        match self.record_garbage(due, unix_now_ns()) {
             Ok(()) => self.commit_when_due(ctx),
             Err(failed) => self.fail(ctx, failed),
         }
@@ -397,6 +392,13 @@ impl OrderSinkActor {
                 "realized_pnl" => %p.realized(), "orders" => p.orders);
         }
     }
+}
+
+/// Counts a frame into a connection's malformed frames in a row (a frame
+/// that parses resets it); true once they exceed `limit` (0: never).
+fn only_garbage(in_a_row: &mut u64, malformed: bool, limit: u64) -> bool {
+    *in_a_row = if malformed { *in_a_row + 1 } else { 0 };
+    limit > 0 && *in_a_row > limit
 }
 
 /// Appends the answer for `id`: ACK, or REJ with its reason.
