@@ -146,7 +146,7 @@ pub struct FeedActor<S: FrameSource + Unpin + 'static> {
     dropped: u64,
     /// Reused batch buffer.
     batch: Vec<u8>,
-    /// When the last turn ran: a timer that fell behind fires its missed
+    /// When the last turn ended: a timer that fell behind fires its missed
     /// turns back to back in one go, and those are skipped (see
     /// [`FeedActor::turn`]).
     last_turn: Option<Instant>,
@@ -185,15 +185,23 @@ impl<S: FrameSource + Unpin + 'static> FeedActor<S> {
     /// (a loaded machine) would fill every queue of `queue_len` batches and
     /// drop every subscriber at `rate > 0`. Those turns are skipped: the
     /// first turn after a stall sends everything due, in full batches.
+    /// They are timed from the end of the last turn, not its start: a turn
+    /// that itself takes longer than [`TURN`] (64 full batches with no
+    /// subscriber to hold them back, in a debug build) would otherwise make
+    /// every turn it missed due again, and the timer would never yield to
+    /// the mailbox: a stop was never handled.
     fn turn(&mut self, ctx: &mut Context<Self>) {
-        let now = Instant::now();
-        if self
-            .last_turn
-            .is_some_and(|t| now.duration_since(t) < TURN / 2)
-        {
+        if self.last_turn.is_some_and(|t| t.elapsed() < TURN / 2) {
             return;
         }
-        self.last_turn = Some(now);
+        self.send_due(ctx);
+        self.last_turn = Some(Instant::now());
+    }
+
+    /// What is due at this turn: at a `rate`, the frames due since the
+    /// start; at full speed, up to [`MAX_BATCHES_PER_TURN`] batches while
+    /// every queue has room.
+    fn send_due(&mut self, ctx: &mut Context<Self>) {
         if self.settings.resume_wait.is_some() && self.subscribers.is_empty() {
             self.paced = None;
         }
